@@ -1,0 +1,121 @@
+//! The per-backend configuration the translator writes into the plugin's
+//! `configuration` on each AI backend's cluster. Shared with the translator so
+//! both sides agree on the wire format.
+//!
+//! Secrets are already resolved here: the filter never reads Kubernetes.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FilterConfig {
+    /// `namespace/name` of the Backend: a metrics label.
+    pub backend: String,
+    pub provider: ProviderConfig,
+    /// Value for the upstream `Host` (`:authority`) header.
+    pub host: String,
+    pub auth: AuthConfig,
+    /// `path.full`: replaces the provider's path (query included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_full: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "lowercase", deny_unknown_fields)]
+pub enum ProviderConfig {
+    Openai {
+        /// When set, overwrites the `model` field of the request body.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        model: Option<String>,
+    },
+    Azureopenai {
+        #[serde(rename = "deploymentName")]
+        deployment_name: String,
+        #[serde(rename = "apiVersion")]
+        api_version: String,
+    },
+}
+
+impl ProviderConfig {
+    /// The provider's name as used in metrics labels and logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ProviderConfig::Openai { .. } => "openai",
+            ProviderConfig::Azureopenai { .. } => "azureopenai",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AuthConfig {
+    /// `authHeader.headerName`: overrides the provider's auth header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header_name: Option<String>,
+    /// `authHeader.prefix`: overrides the provider's prefix (e.g. `Bearer`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    pub token: TokenSource,
+}
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase", deny_unknown_fields)]
+pub enum TokenSource {
+    /// The key, from an inline value or a Secret (already without `Bearer `).
+    Value { value: String },
+    /// Use the client's own `Authorization` header (without `Bearer `).
+    Passthrough,
+}
+
+// Hand-written so that a key never reaches a log line through `{:?}`.
+impl std::fmt::Debug for TokenSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TokenSource::Value { .. } => f.write_str("Value { value: <redacted> }"),
+            TokenSource::Passthrough => f.write_str("Passthrough"),
+        }
+    }
+}
+
+impl FilterConfig {
+    pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
+        // serde_json's error names the field and position, never the value.
+        serde_json::from_slice(bytes).map_err(|e| format!("invalid llmgate filter configuration: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_redacts_the_key() {
+        let cfg = FilterConfig {
+            backend: "default/azure-openai".into(),
+            provider: ProviderConfig::Azureopenai {
+                deployment_name: "gpt-4o-mini".into(),
+                api_version: "2024-02-15-preview".into(),
+            },
+            host: "my-endpoint.openai.azure.com".into(),
+            auth: AuthConfig {
+                header_name: None,
+                prefix: None,
+                token: TokenSource::Value { value: "sk-secret".into() },
+            },
+            path_full: None,
+        };
+        let json = serde_json::to_vec(&cfg).unwrap();
+        assert_eq!(FilterConfig::from_json(&json).unwrap(), cfg);
+        assert!(!format!("{cfg:?}").contains("sk-secret"));
+    }
+
+    #[test]
+    fn rejects_unknown_fields_without_echoing_values() {
+        let err = FilterConfig::from_json(
+            br#"{"backend":"a/b","provider":{"name":"openai"},"host":"h","auth":{"token":{"kind":"value","value":"sk-secret"}},"bogus":1}"#,
+        )
+        .unwrap_err();
+        assert!(err.contains("bogus"), "{err}");
+        assert!(!err.contains("sk-secret"));
+    }
+}

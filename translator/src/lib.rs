@@ -1,0 +1,8 @@
+//! llmgate's translator: Gateway API + kgateway AI `Backend` resources in,
+//! Envoy configuration out.
+
+pub mod backend;
+pub mod problem;
+pub mod sink;
+pub mod source;
+pub mod translate;

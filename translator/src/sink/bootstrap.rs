@@ -1,0 +1,22 @@
+//! A static Envoy bootstrap file that `envoy -c FILE` runs as is.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+/// YAML for people to read; Envoy parses it (JSON would do as well).
+pub fn render(bootstrap: &Value) -> String {
+    serde_yaml::to_string(bootstrap).unwrap_or_else(|_| bootstrap.to_string())
+}
+
+pub fn write(bootstrap: &Value, path: &Path) -> std::io::Result<()> {
+    // Write then rename, so a watching Envoy or user never sees half a file.
+    // The file holds API keys (inside the filter configuration): owner-only.
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    file.write_all(render(bootstrap).as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
+}

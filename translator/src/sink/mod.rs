@@ -1,0 +1,3 @@
+//! Where Envoy configuration goes.
+
+pub mod bootstrap;

@@ -1,0 +1,46 @@
+//! Where resources come from. Each source produces a `Snapshot`; the
+//! translator never does IO itself.
+
+pub mod yaml;
+
+use gateway_api::gatewayclasses::GatewayClass;
+use gateway_api::gateways::Gateway;
+use gateway_api::httproutes::HttpRoute;
+use k8s_openapi::api::core::v1::Secret;
+
+use crate::backend::Backend;
+use crate::problem::{ObjectRef, Origin};
+
+/// A resource with where it was read from and its resolved namespace.
+#[derive(Debug, Clone)]
+pub struct Object<T> {
+    pub origin: Origin,
+    pub namespace: String,
+    pub name: String,
+    pub value: T,
+}
+
+impl<T> Object<T> {
+    pub fn object_ref(&self, kind: &str) -> ObjectRef {
+        ObjectRef::new(kind, &self.namespace, &self.name)
+    }
+}
+
+/// Everything the translator looks at, already parsed and typed.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub gateway_classes: Vec<Object<GatewayClass>>,
+    pub gateways: Vec<Object<Gateway>>,
+    pub http_routes: Vec<Object<HttpRoute>>,
+    pub backends: Vec<Object<Backend>>,
+    pub secrets: Vec<Object<Secret>>,
+}
+
+impl Snapshot {
+    pub fn backend(&self, namespace: &str, name: &str) -> Option<&Object<Backend>> {
+        self.backends.iter().find(|b| b.namespace == namespace && b.name == name)
+    }
+    pub fn secret(&self, namespace: &str, name: &str) -> Option<&Object<Secret>> {
+        self.secrets.iter().find(|s| s.namespace == namespace && s.name == name)
+    }
+}

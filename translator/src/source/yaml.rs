@@ -1,0 +1,296 @@
+//! Folder-of-YAML source: files or folders of multi-document YAML manifests.
+//!
+//! Each document is parsed on its own, so one broken document (bad syntax,
+//! unknown field, wrong type) is reported and skipped while the rest are kept.
+
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+
+use super::{Object, Snapshot};
+use crate::problem::{ObjectRef, Origin, Problem};
+
+const DEFAULT_NAMESPACE: &str = "default";
+
+/// Reads every `.yaml`/`.yml`/`.json` file under `paths` (folders recursively,
+/// in name order so the result is stable).
+pub fn load_paths(paths: &[PathBuf]) -> (Snapshot, Vec<Problem>) {
+    let mut snapshot = Snapshot::default();
+    let mut problems = Vec::new();
+    for path in paths {
+        let mut files = Vec::new();
+        if let Err(e) = collect_files(path, &mut files) {
+            problems.push(Problem::error(format!("cannot read {}: {e}", path.display())));
+            continue;
+        }
+        for file in files {
+            match std::fs::read_to_string(&file) {
+                Ok(text) => load_str(&file, &text, &mut snapshot, &mut problems),
+                Err(e) => problems.push(Problem::error(format!("cannot read {}: {e}", file.display()))),
+            }
+        }
+    }
+    (snapshot, problems)
+}
+
+fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    if !path.is_dir() {
+        // An explicitly named file is read whatever its extension.
+        std::fs::metadata(path)?;
+        out.push(path.to_path_buf());
+        return Ok(());
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+    entries.sort();
+    for entry in entries {
+        if entry.is_dir() {
+            collect_files(&entry, out)?;
+        } else if matches!(entry.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json")) {
+            out.push(entry);
+        }
+    }
+    Ok(())
+}
+
+/// Parses one file's text into `snapshot`, reporting problems per document.
+pub fn load_str(file: &Path, text: &str, snapshot: &mut Snapshot, problems: &mut Vec<Problem>) {
+    for (line, doc) in split_documents(text) {
+        let origin = Origin { file: file.to_path_buf(), line };
+        load_document(&origin, doc, snapshot, problems);
+    }
+}
+
+/// Splits a YAML stream at `---` lines. Returns each document with the
+/// 1-based line number of its first line.
+fn split_documents(text: &str) -> Vec<(usize, &str)> {
+    let mut docs = Vec::new();
+    let mut start_byte = 0;
+    let mut start_line = 1;
+    let mut offset = 0;
+    for (index, line) in text.split_inclusive('\n').enumerate() {
+        let trimmed = line.trim_end();
+        let is_separator = trimmed == "---" || trimmed.starts_with("--- ") || trimmed == "...";
+        if is_separator {
+            docs.push((start_line, &text[start_byte..offset]));
+            start_byte = offset + line.len();
+            start_line = index + 2;
+        }
+        offset += line.len();
+    }
+    docs.push((start_line, &text[start_byte..]));
+    docs.retain(|(_, doc)| !is_blank_document(doc));
+    docs
+}
+
+fn is_blank_document(doc: &str) -> bool {
+    doc.lines().all(|l| {
+        let l = l.trim();
+        l.is_empty() || l.starts_with('#')
+    })
+}
+
+fn load_document(origin: &Origin, doc: &str, snapshot: &mut Snapshot, problems: &mut Vec<Problem>) {
+    let value: serde_yaml::Value = match serde_yaml::from_str(doc) {
+        Ok(v) => v,
+        Err(e) => {
+            let at = match e.location() {
+                Some(loc) => Origin { file: origin.file.clone(), line: origin.line + loc.line() - 1 },
+                None => origin.clone(),
+            };
+            problems.push(Problem::error(format!("YAML syntax error: {}", strip_location(&e.to_string()))).at(&at));
+            return;
+        }
+    };
+    if value.is_null() {
+        return;
+    }
+    let api_version = value.get("apiVersion").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+    let kind = value.get("kind").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+    let metadata = value.get("metadata");
+    let name = metadata.and_then(|m| m.get("name")).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+    let namespace = metadata
+        .and_then(|m| m.get("namespace"))
+        .and_then(|v| v.as_str())
+        .filter(|ns| !ns.is_empty())
+        .unwrap_or(DEFAULT_NAMESPACE)
+        .to_string();
+
+    if kind.is_empty() || api_version.is_empty() {
+        problems.push(Problem::error("not a Kubernetes object: `apiVersion` and `kind` are required").at(origin));
+        return;
+    }
+    let object = ObjectRef::new(&kind, &namespace, &name);
+    if name.is_empty() {
+        problems.push(Problem::error("missing required field").at(origin).object(object).field("metadata.name"));
+        return;
+    }
+
+    let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
+    let ctx = DocContext { origin, namespace, name, object };
+    match (group, kind.as_str()) {
+        ("", "Secret") => ctx.push(value, &mut snapshot.secrets, problems),
+        ("gateway.networking.k8s.io", "GatewayClass") => ctx.push(value, &mut snapshot.gateway_classes, problems),
+        ("gateway.networking.k8s.io", "Gateway") => ctx.push(value, &mut snapshot.gateways, problems),
+        ("gateway.networking.k8s.io", "HTTPRoute") => ctx.push(value, &mut snapshot.http_routes, problems),
+        ("gateway.kgateway.dev", "Backend") => ctx.push(value, &mut snapshot.backends, problems),
+        _ => problems.push(
+            Problem::warning(format!("ignored: llmgate does not handle {api_version} {kind}")).at(origin).object(ctx.object),
+        ),
+    }
+}
+
+struct DocContext<'a> {
+    origin: &'a Origin,
+    namespace: String,
+    name: String,
+    object: ObjectRef,
+}
+
+impl DocContext<'_> {
+    fn push<T: DeserializeOwned>(self, value: serde_yaml::Value, into: &mut Vec<Object<T>>, problems: &mut Vec<Problem>) {
+        if let Some(first) = into.iter().find(|o| o.namespace == self.namespace && o.name == self.name) {
+            problems.push(
+                Problem::error(format!("duplicate object; the one at {} is used", first.origin))
+                    .at(self.origin)
+                    .object(self.object),
+            );
+            return;
+        }
+        match serde_path_to_error::deserialize::<_, T>(value) {
+            Ok(typed) => into.push(Object {
+                origin: self.origin.clone(),
+                namespace: self.namespace,
+                name: self.name,
+                value: typed,
+            }),
+            Err(e) => {
+                let field = e.path().to_string();
+                let message = redact_quoted(&e.into_inner().to_string());
+                problems.push(Problem::error(message).at(self.origin).object(self.object).field(field));
+            }
+        }
+    }
+}
+
+/// serde quotes offending values in its messages ("invalid type: string "…"");
+/// a value in the wrong place may be an API key, so it is never repeated.
+fn redact_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut in_quote = false;
+    for c in message.chars() {
+        if c == '"' {
+            if in_quote {
+                out.push_str("…\"");
+            } else {
+                out.push('"');
+            }
+            in_quote = !in_quote;
+        } else if !in_quote {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// serde_yaml appends " at line L column C" relative to the document; the
+/// problem carries the absolute line instead.
+fn strip_location(message: &str) -> String {
+    let Some(i) = message.find(" at line ") else { return message.to_string() };
+    let stripped = strip_one_location(message, i);
+    if stripped.contains(" at line ") { strip_location(&stripped) } else { stripped }
+}
+
+fn strip_one_location(message: &str, i: usize) -> String {
+    let skip_digits = |s: &str| s.trim_start_matches(|c: char| c.is_ascii_digit()).to_string();
+    let rest = skip_digits(&message[i + " at line ".len()..]);
+    let rest = match rest.strip_prefix(" column ") {
+        Some(r) => skip_digits(r),
+        None => rest,
+    };
+    format!("{}{}", &message[..i], rest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> (Snapshot, Vec<String>) {
+        let mut snapshot = Snapshot::default();
+        let mut problems = Vec::new();
+        load_str(Path::new("m.yaml"), text, &mut snapshot, &mut problems);
+        (snapshot, problems.iter().map(|p| p.to_string()).collect())
+    }
+
+    #[test]
+    fn splits_documents_and_keeps_line_numbers() {
+        let docs = split_documents("a: 1\n---\nb: 2\n--- \n\n---\n# only a comment\n---\nc: 3\n");
+        assert_eq!(docs, vec![(1, "a: 1\n"), (3, "b: 2\n"), (9, "c: 3\n")]);
+    }
+
+    #[test]
+    fn reports_problems_per_document_and_keeps_the_valid_ones() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "kind: Secret\napiVersion: v1\nmetadata: {name: a\n",
+                "error: m.yaml:4: YAML syntax error: did not find expected ',' or '}', while parsing a flow mapping",
+            ),
+            (
+                "apiVersion: gateway.kgateway.dev/v1alpha1\nkind: Backend\nmetadata: {name: b, namespace: ns}\nspec:\n  type: AI\n  ai:\n    llm:\n      azureopenai: {endpoint: e, deploymentName: d, apiVersion: v, authToken: {kind: Passthrough}, colour: red}\n",
+                "error: m.yaml:1: Backend ns/b: spec.ai.llm.azureopenai.colour: unknown field `colour`",
+            ),
+            (
+                "apiVersion: gateway.kgateway.dev/v1alpha1\nkind: Backend\nmetadata: {name: b}\nspec:\n  type: AI\n  ai:\n    llm:\n      azureopenai: {endpoint: e, apiVersion: v, authToken: {kind: Passthrough}}\n",
+                "error: m.yaml:1: Backend default/b: spec.ai.llm.azureopenai: missing field `deploymentName`",
+            ),
+            (
+                "apiVersion: gateway.kgateway.dev/v1alpha1\nkind: Backend\nmetadata: {name: b}\nspec:\n  type: AI\n  ai:\n    llm:\n      cohere: {authToken: {kind: Passthrough}}\n",
+                "error: m.yaml:1: Backend default/b: spec.ai.llm.cohere: unknown field `cohere`, expected one of `openai`, `azureopenai`",
+            ),
+            (
+                "apiVersion: gateway.kgateway.dev/v1alpha1\nkind: Backend\nmetadata: {name: b}\nspec:\n  type: AI\n  ai:\n    llm:\n      openai: {authToken: {kind: Inline, inline: [sk-oops]}}\n",
+                "error: m.yaml:1: Backend default/b: spec.ai.llm.openai.authToken.inline: invalid type: sequence, expected a string",
+            ),
+            ("apiVersion: v1\nkind: Secret\nmetadata: {namespace: x}\n", "error: m.yaml:1: Secret x/: metadata.name: missing required field"),
+            ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n", "warning: m.yaml:1: ConfigMap default/c: ignored"),
+            ("just text\n", "error: m.yaml:1: not a Kubernetes object"),
+        ];
+        let valid = "apiVersion: v1\nkind: Secret\nmetadata: {name: ok}\nstringData: {Authorization: k}\n";
+        for (doc, expected) in cases {
+            let (snapshot, problems) = load(&format!("{doc}---\n{valid}"));
+            assert_eq!(problems.len(), 1, "{doc}: {problems:?}");
+            assert!(problems[0].starts_with(expected), "{doc}:\n got {}\nwant {expected}", problems[0]);
+            assert_eq!(snapshot.secrets.iter().filter(|s| s.name == "ok").count(), 1, "{doc}: valid Secret lost");
+        }
+    }
+
+    #[test]
+    fn never_repeats_a_misplaced_value() {
+        let (_, problems) = load(
+            "apiVersion: gateway.kgateway.dev/v1alpha1\nkind: Backend\nmetadata: {name: b}\nspec:\n  type: AI\n  ai:\n    llm:\n      openai: {authToken: {kind: Inline, inline: x}}\n      port: sk-live-123\n",
+        );
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].contains("spec.ai.llm.port"), "{}", problems[0]);
+        assert!(!problems[0].contains("sk-live-123"), "{}", problems[0]);
+    }
+
+    #[test]
+    fn date_like_api_versions_stay_strings() {
+        for version in ["2024-02-15-preview", "2024-10-21", "v1", "preview"] {
+            let (snapshot, problems) = load(&format!(
+                "apiVersion: gateway.kgateway.dev/v1alpha1\nkind: Backend\nmetadata: {{name: b}}\nspec:\n  type: AI\n  ai:\n    llm:\n      azureopenai:\n        endpoint: e\n        deploymentName: d\n        apiVersion: {version}\n        authToken: {{kind: Passthrough}}\n"
+            ));
+            assert!(problems.is_empty(), "{problems:?}");
+            let spec = &snapshot.backends[0].value.spec;
+            let azure = spec.ai.as_ref().unwrap().llm.as_ref().unwrap().azureopenai.as_ref().unwrap();
+            assert_eq!(azure.api_version, version);
+        }
+    }
+
+    #[test]
+    fn duplicates_keep_the_first() {
+        let doc = "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {Authorization: first}\n";
+        let (snapshot, problems) = load(&format!("{doc}---\n{}", doc.replace("first", "second")));
+        assert_eq!(snapshot.secrets.len(), 1);
+        assert!(problems[0].contains("duplicate object; the one at m.yaml:1 is used"), "{problems:?}");
+    }
+}
