@@ -79,9 +79,33 @@ impl std::fmt::Debug for TokenSource {
 
 impl FilterConfig {
     pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
-        // serde_json's error names the field and position, never the value.
-        serde_json::from_slice(bytes).map_err(|e| format!("invalid llmgate filter configuration: {e}"))
+        serde_json::from_slice(bytes)
+            .map_err(|e| format!("invalid llmgate filter configuration: {}", redacted(&e)))
     }
+}
+
+/// serde_json names fields and positions, but "invalid type/value/length"
+/// errors also quote the offending value — which may be a key put in the
+/// wrong place. Those keep only what was expected and where.
+fn redacted(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    let echoes_value = ["invalid type", "invalid value", "invalid length"]
+        .iter()
+        .any(|p| msg.starts_with(p));
+    if !echoes_value {
+        return msg;
+    }
+    let kind = msg.split(':').next().unwrap_or("invalid");
+    let expected = msg
+        .find(", expected")
+        .and_then(|at| msg.get(at..))
+        .and_then(|rest| rest.rsplit_once(" at line").map(|(head, _)| head))
+        .unwrap_or_default();
+    format!(
+        "{kind}{expected} at line {} column {}",
+        e.line(),
+        e.column()
+    )
 }
 
 #[cfg(test)]
@@ -100,7 +124,9 @@ mod tests {
             auth: AuthConfig {
                 header_name: None,
                 prefix: None,
-                token: TokenSource::Value { value: "sk-secret".into() },
+                token: TokenSource::Value {
+                    value: "sk-secret".into(),
+                },
             },
             path_full: None,
         };
@@ -117,5 +143,27 @@ mod tests {
         .unwrap_err();
         assert!(err.contains("bogus"), "{err}");
         assert!(!err.contains("sk-secret"));
+    }
+
+    #[test]
+    fn type_errors_do_not_echo_values() {
+        let cases = [
+            r#"{"backend":"a/b","provider":{"name":"openai"},"host":"h","auth":{"token":"sk-secret"}}"#,
+            r#"{"backend":"a/b","provider":{"name":"openai"},"host":"h","auth":{"token":{"kind":"value","value":["sk-secret"]}}}"#,
+            r#"{"backend":"a/b","provider":{"name":"openai"},"host":"h","auth":{"headerName":"sk-secret","token":{"kind":"value","value":7}}}"#,
+        ];
+        for json in cases {
+            let err = FilterConfig::from_json(json.as_bytes()).unwrap_err();
+            assert!(!err.contains("sk-secret"), "{err}");
+            assert!(
+                err.contains("invalid type") && err.contains("line 1 column"),
+                "{err}"
+            );
+        }
+        let err = FilterConfig::from_json(cases[0].as_bytes()).unwrap_err();
+        assert!(
+            err.contains("expected"),
+            "still says what was expected: {err}"
+        );
     }
 }

@@ -1,0 +1,371 @@
+//! Surgical edits of a request body's top-level `"model"`: the rest of the body
+//! stays byte-identical (clients sign, hash or diff bodies; re-serialising would
+//! reorder keys and change number formatting).
+//!
+//! The scanner validates the whole document, so a body that is not a JSON
+//! object is reported as `None` and the caller passes it through untouched.
+//! Nested values are skipped with an explicit stack: hostile nesting depth costs
+//! heap, never native stack.
+
+use std::ops::Range;
+
+/// Where the top-level members of interest are.
+struct TopLevel {
+    /// Index just after the opening `{`.
+    after_open: usize,
+    empty: bool,
+    /// Value spans of every top-level `"model"` key (duplicates included).
+    model_values: Vec<Range<usize>>,
+}
+
+/// The top-level `model` string. With duplicate keys the last one is returned,
+/// matching what most JSON parsers (and so most providers) would use.
+pub fn read_model(body: &[u8]) -> Option<String> {
+    let top = scan(body)?;
+    let span = top.model_values.last()?;
+    let raw = body.get(span.clone())?;
+    serde_json::from_slice::<String>(raw).ok()
+}
+
+/// The body with every top-level `model` value replaced by `model` (inserted
+/// first when absent). `None` when the body is not a JSON object.
+pub fn set_model(body: &[u8], model: &str) -> Option<Vec<u8>> {
+    let top = scan(body)?;
+    let value = serde_json::to_string(model).ok()?;
+    let mut out = Vec::with_capacity(body.len().saturating_add(value.len()).saturating_add(10));
+    if top.model_values.is_empty() {
+        out.extend_from_slice(body.get(..top.after_open)?);
+        out.extend_from_slice(b"\"model\":");
+        out.extend_from_slice(value.as_bytes());
+        if !top.empty {
+            out.push(b',');
+        }
+        out.extend_from_slice(body.get(top.after_open..)?);
+        return Some(out);
+    }
+    // Every copy is replaced: otherwise a client could add a second `model`
+    // that the provider reads instead of the gateway's.
+    let mut copied = 0;
+    for span in &top.model_values {
+        out.extend_from_slice(body.get(copied..span.start)?);
+        out.extend_from_slice(value.as_bytes());
+        copied = span.end;
+    }
+    out.extend_from_slice(body.get(copied..)?);
+    Some(out)
+}
+
+fn scan(body: &[u8]) -> Option<TopLevel> {
+    // JSON text is UTF-8; checking once up front keeps the scanner byte-based.
+    std::str::from_utf8(body).ok()?;
+    let mut i = skip_ws(body, 0);
+    if body.get(i) != Some(&b'{') {
+        return None;
+    }
+    i += 1;
+    let after_open = i;
+    let mut model_values = Vec::new();
+    i = skip_ws(body, i);
+    let empty = body.get(i) == Some(&b'}');
+    if empty {
+        i += 1;
+    } else {
+        loop {
+            let key = i..skip_string(body, i)?;
+            i = skip_ws(body, key.end);
+            if body.get(i) != Some(&b':') {
+                return None;
+            }
+            let start = skip_ws(body, i + 1);
+            let end = skip_value(body, start)?;
+            if key_is_model(body.get(key)?) {
+                model_values.push(start..end);
+            }
+            i = skip_ws(body, end);
+            match body.get(i) {
+                Some(b',') => i = skip_ws(body, i + 1),
+                Some(b'}') => {
+                    i += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    (skip_ws(body, i) == body.len()).then_some(TopLevel {
+        after_open,
+        empty,
+        model_values,
+    })
+}
+
+fn key_is_model(quoted: &[u8]) -> bool {
+    if quoted == b"\"model\"" {
+        return true;
+    }
+    // Escaped spellings (`"mod\u0065l"`) are the same key to a JSON parser.
+    quoted.contains(&b'\\') && serde_json::from_slice::<String>(quoted).is_ok_and(|k| k == "model")
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        i += 1;
+    }
+    i
+}
+
+/// `i` at the opening quote → index after the closing quote.
+fn skip_string(b: &[u8], mut i: usize) -> Option<usize> {
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    i += 1;
+    loop {
+        match *b.get(i)? {
+            b'"' => return Some(i + 1),
+            b'\\' => {
+                i += 1;
+                match *b.get(i)? {
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => i += 1,
+                    b'u' => {
+                        let hex = b.get(i + 1..i + 5)?;
+                        if !hex.iter().all(u8::is_ascii_hexdigit) {
+                            return None;
+                        }
+                        i += 5;
+                    }
+                    _ => return None,
+                }
+            }
+            c if c < 0x20 => return None,
+            _ => i += 1,
+        }
+    }
+}
+
+fn skip_digits(b: &[u8], mut i: usize) -> (usize, usize) {
+    let start = i;
+    while b.get(i).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+    }
+    (i, i - start)
+}
+
+fn skip_number(b: &[u8], mut i: usize) -> Option<usize> {
+    if b.get(i) == Some(&b'-') {
+        i += 1;
+    }
+    let (end, n) = skip_digits(b, i);
+    if n == 0 || (n > 1 && b.get(i) == Some(&b'0')) {
+        return None;
+    }
+    i = end;
+    if b.get(i) == Some(&b'.') {
+        let (end, n) = skip_digits(b, i + 1);
+        if n == 0 {
+            return None;
+        }
+        i = end;
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        let (end, n) = skip_digits(b, i);
+        if n == 0 {
+            return None;
+        }
+        i = end;
+    }
+    Some(i)
+}
+
+fn skip_literal(b: &[u8], i: usize, lit: &[u8]) -> Option<usize> {
+    let end = i.checked_add(lit.len())?;
+    (b.get(i..end)? == lit).then_some(end)
+}
+
+/// `i` at the first byte of a value → index after it.
+fn skip_value(b: &[u8], mut i: usize) -> Option<usize> {
+    // Open containers, innermost last: b'{' or b'['.
+    let mut stack: Vec<u8> = Vec::new();
+    loop {
+        // Parse one value starting at `i`, or open a container.
+        i = skip_ws(b, i);
+        match *b.get(i)? {
+            open @ (b'{' | b'[') => {
+                let close = if open == b'{' { b'}' } else { b']' };
+                let inner = skip_ws(b, i + 1);
+                if b.get(inner) == Some(&close) {
+                    i = inner + 1;
+                } else {
+                    stack.push(open);
+                    i = if open == b'{' {
+                        skip_member_key(b, inner)?
+                    } else {
+                        inner
+                    };
+                    continue;
+                }
+            }
+            b'"' => i = skip_string(b, i)?,
+            b't' => i = skip_literal(b, i, b"true")?,
+            b'f' => i = skip_literal(b, i, b"false")?,
+            b'n' => i = skip_literal(b, i, b"null")?,
+            _ => i = skip_number(b, i)?,
+        }
+        // After a complete value: close containers or move to the next element.
+        loop {
+            let Some(&open) = stack.last() else {
+                return Some(i);
+            };
+            i = skip_ws(b, i);
+            match (open, *b.get(i)?) {
+                (b'{', b',') => {
+                    i = skip_member_key(b, skip_ws(b, i + 1))?;
+                    break;
+                }
+                (b'[', b',') => {
+                    i += 1;
+                    break;
+                }
+                (b'{', b'}') | (b'[', b']') => {
+                    stack.pop();
+                    i += 1;
+                }
+                _ => return None,
+            }
+        }
+    }
+}
+
+/// `"key" :` → index after the colon.
+fn skip_member_key(b: &[u8], i: usize) -> Option<usize> {
+    let i = skip_ws(b, skip_string(b, i)?);
+    (b.get(i) == Some(&b':')).then_some(i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_top_level_model() {
+        let cases: &[(&str, Option<&str>)] = &[
+            (r#"{"model":"gpt-4o"}"#, Some("gpt-4o")),
+            (" {\n \"model\" : \"gpt-4o\" ,\"x\":1}\n", Some("gpt-4o")),
+            (r#"{"a":{"model":"inner"},"model":"outer"}"#, Some("outer")),
+            (r#"{"a":{"model":"inner"}}"#, None),
+            (r#"{"messages":[{"model":"x"}]}"#, None),
+            (r#"{"model":"a\"b\\c\u00e9"}"#, Some("a\"b\\cé")),
+            (r#"{"mod\u0065l":"escaped-key"}"#, Some("escaped-key")),
+            (r#"{"model":"first","model":"last"}"#, Some("last")),
+            (r#"{"model":null}"#, None),
+            (r#"{"model":42}"#, None),
+            (r#"{"model":""}"#, Some("")),
+            (r#"{"x":"\"model\":\"fake\""}"#, None),
+            (r#"{}"#, None),
+            (r#"["model"]"#, None),
+            (r#"{"model":"x""#, None),
+            (r#"{"model":"x"} trailing"#, None),
+            ("", None),
+        ];
+        for (body, want) in cases {
+            assert_eq!(read_model(body.as_bytes()).as_deref(), *want, "{body}");
+        }
+    }
+
+    #[test]
+    fn sets_the_model_leaving_other_bytes_alone() {
+        let cases: &[(&str, &str, Option<&str>)] = &[
+            (
+                r#"{"model":"a","x":1}"#,
+                "b",
+                Some(r#"{"model":"b","x":1}"#),
+            ),
+            (
+                "{ \"x\" : [1, {\"model\": \"keep\"}],\n  \"model\" :  \"old\"  }",
+                "new",
+                Some("{ \"x\" : [1, {\"model\": \"keep\"}],\n  \"model\" :  \"new\"  }"),
+            ),
+            (r#"{"x":1}"#, "m", Some(r#"{"model":"m","x":1}"#)),
+            (" {\n\"x\":1}", "m", Some(" {\"model\":\"m\",\n\"x\":1}")),
+            (r#"{}"#, "m", Some(r#"{"model":"m"}"#)),
+            ("{ \n }", "m", Some("{\"model\":\"m\" \n }")),
+            (r#"{"model":null}"#, "m", Some(r#"{"model":"m"}"#)),
+            (
+                r#"{"model":{"nested":"model"}}"#,
+                "m",
+                Some(r#"{"model":"m"}"#),
+            ),
+            (
+                r#"{"model":"a","model":"b"}"#,
+                "m",
+                Some(r#"{"model":"m","model":"m"}"#),
+            ),
+            (
+                r#"{"model":"a"}"#,
+                "q\"uote\\\n",
+                Some(r#"{"model":"q\"uote\\\n"}"#),
+            ),
+            (r#"{"model":"a"}"#, "é", Some(r#"{"model":"é"}"#)),
+            (r#"{"mod\u0065l":"a"}"#, "m", Some(r#"{"mod\u0065l":"m"}"#)),
+            ("not json", "m", None),
+            (r#"["model"]"#, "m", None),
+            (r#""model""#, "m", None),
+            (r#"{"model":"a",}"#, "m", None),
+            (r#"{"model":"a"}{}"#, "m", None),
+            (r#"{"model":01}"#, "m", None),
+            (r#"{"a":[1,]}"#, "m", None),
+            (r#"{"a":{"b" 1}}"#, "m", None),
+            (r#"{"a":"\x"}"#, "m", None),
+            (r#"{"a":tru}"#, "m", None),
+            ("{\"a\":\"raw\ncontrol\"}", "m", None),
+            ("", "m", None),
+        ];
+        for (body, model, want) in cases {
+            let got = set_model(body.as_bytes(), model);
+            assert_eq!(got.as_deref(), want.map(str::as_bytes), "{body}");
+        }
+    }
+
+    #[test]
+    fn rejects_invalid_utf8() {
+        assert_eq!(set_model(b"{\"model\":\"\xff\"}", "m"), None);
+    }
+
+    #[test]
+    fn agrees_with_serde_json_on_validity_and_value() {
+        let bodies = [
+            r#"{"a":[1,2.5,-3e+2,{"b":[true,false,null,"s"]}],"model":"m","c":{}}"#,
+            r#"{"a":[[[[]]]],"b":{"c":{"d":{}}}}"#,
+            r#"{"a":-0.0e-1,"b":"\ud83d\ude00"}"#,
+            r#"{"a":1.}"#,
+            r#"{"a":-}"#,
+            r#"{"a":[}"#,
+            r#"{"a":{]}"#,
+            r#"{"a":1e}"#,
+        ];
+        for body in bodies {
+            let serde_ok =
+                serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(body).is_ok();
+            let rewritten = set_model(body.as_bytes(), "z");
+            assert_eq!(rewritten.is_some(), serde_ok, "{body}");
+            if let Some(new) = rewritten {
+                let v: serde_json::Value = serde_json::from_slice(&new).unwrap();
+                assert_eq!(v["model"], "z", "{body}");
+            }
+        }
+    }
+
+    #[test]
+    fn deep_nesting_does_not_recurse() {
+        let depth = 100_000;
+        let body = format!("{{\"a\":{}{}}}", "[".repeat(depth), "]".repeat(depth));
+        assert_eq!(
+            set_model(body.as_bytes(), "m").map(|b| b.len()),
+            Some(body.len() + 12)
+        );
+    }
+}

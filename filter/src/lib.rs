@@ -1,0 +1,32 @@
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+// Table-driven tests name their row types inline on purpose.
+#![cfg_attr(test, allow(clippy::type_complexity))]
+//! llmgate's proxy-wasm filter, run as an upstream HTTP filter on each AI
+//! backend's cluster: rewrites path, host and credential for the provider,
+//! optionally forces the request's model, and counts tokens per backend and
+//! model from the provider-reported usage.
+//!
+//! Everything except `shell` is plain Rust and tested on the host; `shell` is
+//! the proxy-wasm glue and exists only in the wasm build.
+
+pub mod capped;
+pub mod config;
+pub mod json_model;
+pub mod metrics;
+pub mod providers;
+pub mod request;
+pub mod response;
+pub mod sse;
+pub mod stream;
+pub mod usage;
+
+#[cfg(target_arch = "wasm32")]
+mod shell;

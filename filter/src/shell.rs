@@ -1,0 +1,260 @@
+//! proxy-wasm glue: maps callbacks onto [`Stream`] and hostcalls onto [`Host`].
+//!
+//! Hostcalls are used directly rather than through the SDK's trait helpers:
+//! those `unwrap` (a non-UTF-8 header value from a client would panic and kill
+//! the VM); here every value is read as bytes and every error is handled.
+
+use crate::config::FilterConfig;
+use crate::metrics::ModelCap;
+use crate::stream::{Flow, Host, Plugin, Stream};
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { plugin: None }) });
+}}
+
+/// Per VM (one per worker), shared by every plugin: stats are process-wide by
+/// name, so ids and the model cap are too.
+#[derive(Default)]
+struct Metrics {
+    ids: HashMap<String, u32>,
+    cap: ModelCap,
+}
+
+thread_local! {
+    static METRICS: RefCell<Metrics> = RefCell::new(Metrics::default());
+}
+
+fn with_metrics<R>(f: impl FnOnce(&mut Metrics) -> R) -> Option<R> {
+    METRICS
+        .try_with(|m| m.try_borrow_mut().ok().map(|mut m| f(&mut m)))
+        .ok()
+        .flatten()
+}
+
+impl Metrics {
+    fn add(&mut self, name: &str, amount: u64) {
+        let id = match self.ids.get(name) {
+            Some(id) => *id,
+            None => match hostcalls::define_metric(MetricType::Counter, name) {
+                Ok(id) => {
+                    self.ids.insert(name.to_owned(), id);
+                    id
+                }
+                Err(status) => {
+                    log::warn!("cannot define metric {name}: {status:?}");
+                    return;
+                }
+            },
+        };
+        // Zero still defines the stat, so token series appear with usage.
+        if amount > 0 {
+            if let Err(status) =
+                hostcalls::increment_metric(id, i64::try_from(amount).unwrap_or(i64::MAX))
+            {
+                log::warn!("cannot increment metric {name}: {status:?}");
+            }
+        }
+    }
+}
+
+struct Root {
+    plugin: Option<Rc<Plugin>>,
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
+        let bytes = match hostcalls::get_buffer(
+            BufferType::PluginConfiguration,
+            0,
+            plugin_configuration_size,
+        ) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => {
+                log::error!("plugin configuration is missing");
+                return false;
+            }
+            Err(status) => {
+                log::error!("cannot read plugin configuration: {status:?}");
+                return false;
+            }
+        };
+        match FilterConfig::from_json(&bytes) {
+            Ok(cfg) => {
+                self.plugin = Some(Rc::new(Plugin::new(cfg)));
+                true
+            }
+            Err(e) => {
+                log::error!("{e}");
+                false
+            }
+        }
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        // The SDK panics on `None`; without a plugin (rejected config) the
+        // context does nothing.
+        Some(Box::new(HttpStream {
+            plugin: self.plugin.clone(),
+            stream: Stream::new(),
+        }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+struct HttpStream {
+    plugin: Option<Rc<Plugin>>,
+    stream: Stream,
+}
+
+/// The current stream's host side; hostcalls act on the active context.
+struct EnvoyHost;
+
+fn header(map: MapType, name: &str) -> Option<String> {
+    match hostcalls::get_map_value_bytes(map, name) {
+        Ok(Some(bytes)) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+        Ok(None) | Err(_) => None,
+    }
+}
+
+fn body(buffer: BufferType, size: usize) -> Option<Vec<u8>> {
+    hostcalls::get_buffer(buffer, 0, size).ok().flatten()
+}
+
+impl Host for EnvoyHost {
+    fn request_header(&self, name: &str) -> Option<String> {
+        header(MapType::HttpRequestHeaders, name)
+    }
+
+    fn set_request_header(&mut self, name: &str, value: &str) {
+        if let Err(status) =
+            hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value))
+        {
+            log::warn!("cannot set request header {name}: {status:?}");
+        }
+    }
+
+    fn remove_request_header(&mut self, name: &str) {
+        if let Err(status) = hostcalls::remove_map_value(MapType::HttpRequestHeaders, name) {
+            log::warn!("cannot remove request header {name}: {status:?}");
+        }
+    }
+
+    fn request_body(&self, size: usize) -> Option<Vec<u8>> {
+        body(BufferType::HttpRequestBody, size)
+    }
+
+    fn replace_request_body(&mut self, size: usize, body: &[u8]) {
+        if let Err(status) = hostcalls::set_buffer(BufferType::HttpRequestBody, 0, size, body) {
+            log::warn!("cannot replace request body: {status:?}");
+        }
+    }
+
+    fn response_header(&self, name: &str) -> Option<String> {
+        header(MapType::HttpResponseHeaders, name)
+    }
+
+    fn response_body(&self, size: usize) -> Option<Vec<u8>> {
+        body(BufferType::HttpResponseBody, size)
+    }
+
+    fn model_label(&mut self, backend: &str, raw_model: &str) -> String {
+        with_metrics(|m| m.cap.label(backend, raw_model))
+            .unwrap_or_else(|| crate::metrics::OTHER_MODEL.to_owned())
+    }
+
+    fn add_counter(&mut self, name: &str, amount: u64) {
+        with_metrics(|m| m.add(name, amount));
+    }
+}
+
+fn action(flow: Flow) -> Action {
+    match flow {
+        Flow::Continue => Action::Continue,
+        Flow::Pause => Action::Pause,
+    }
+}
+
+impl HttpStream {
+    fn finish(&mut self) {
+        if let Some(plugin) = &self.plugin {
+            self.stream.finish(plugin, &mut EnvoyHost);
+        }
+    }
+}
+
+impl Context for HttpStream {
+    fn on_done(&mut self) -> bool {
+        self.finish();
+        true
+    }
+}
+
+impl HttpContext for HttpStream {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        match &self.plugin {
+            Some(plugin) => action(self.stream.on_request_headers(
+                plugin,
+                &mut EnvoyHost,
+                end_of_stream,
+            )),
+            None => Action::Continue,
+        }
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        action(
+            self.stream
+                .on_request_body(&mut EnvoyHost, body_size, end_of_stream),
+        )
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        action(self.stream.on_request_trailers(&mut EnvoyHost))
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        match &self.plugin {
+            Some(plugin) => action(self.stream.on_response_headers(
+                plugin,
+                &mut EnvoyHost,
+                end_of_stream,
+            )),
+            None => Action::Continue,
+        }
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        match &self.plugin {
+            Some(plugin) => action(self.stream.on_response_body(
+                plugin,
+                &mut EnvoyHost,
+                body_size,
+                end_of_stream,
+            )),
+            None => Action::Continue,
+        }
+    }
+
+    fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
+        match &self.plugin {
+            Some(plugin) => action(self.stream.on_response_trailers(plugin, &mut EnvoyHost)),
+            None => Action::Continue,
+        }
+    }
+
+    fn on_log(&mut self) {
+        self.finish();
+    }
+}

@@ -1,0 +1,215 @@
+//! Runs the real thing: `llmgate translate` on a manifest, Envoy on the
+//! bootstrap it wrote, with the built filter. Tests talk HTTP to the result.
+//!
+//! Nothing is built or installed here: `make test` builds `target/release/llmgate`
+//! and the filter and installs Envoy into `.venv/` first.
+
+use std::io::Read as _;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const HOW_TO_FIX: &str = "run `make test` (it builds llmgate and the filter and installs Envoy)";
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"))
+}
+
+fn must_exist(path: PathBuf, what: &str) -> PathBuf {
+    assert!(path.is_file(), "{what} not found at {} — {HOW_TO_FIX}", path.display());
+    path
+}
+
+pub fn llmgate_binary() -> PathBuf {
+    must_exist(target_dir().join("release/llmgate"), "the llmgate binary")
+}
+
+pub fn filter_module() -> PathBuf {
+    must_exist(target_dir().join("wasm32-wasip1/release/llmgate_filter.wasm"), "the llmgate filter")
+}
+
+pub fn envoy_binary() -> PathBuf {
+    let path = std::env::var_os("LLMGATE_ENVOY").map(PathBuf::from).unwrap_or_else(|| workspace_root().join(".venv/bin/envoy"));
+    must_exist(path, "Envoy")
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("no free port")
+}
+
+/// What `llmgate translate` said and wrote.
+pub struct Translated {
+    pub dir: tempfile::TempDir,
+    pub bootstrap: PathBuf,
+    pub status: std::process::ExitStatus,
+    pub stderr: String,
+}
+
+/// Writes `manifests` to a fresh folder and runs `llmgate translate` on it.
+pub fn translate(manifests: &str, admin_port: u16) -> Translated {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("manifests.yaml"), manifests).expect("write manifests");
+    let bootstrap = dir.path().join("envoy.yaml");
+    let output = Command::new(llmgate_binary())
+        .arg("translate")
+        .args(["-f", &dir.path().join("manifests.yaml").display().to_string()])
+        .args(["--filter", &filter_module().display().to_string()])
+        .args(["--admin-port", &admin_port.to_string()])
+        .args(["--listen-address", "127.0.0.1"])
+        .args(["-o", &bootstrap.display().to_string()])
+        .output()
+        .expect("run llmgate translate");
+    Translated { dir, bootstrap, status: output.status, stderr: String::from_utf8_lossy(&output.stderr).into_owned() }
+}
+
+/// A running Envoy serving the translation of a manifest.
+pub struct Gateway {
+    pub port: u16,
+    pub admin_port: u16,
+    pub translated: Translated,
+    child: Child,
+    http: ureq::Agent,
+}
+
+/// `$GATEWAY_PORT` and `$MOCK_PORT` in the manifest are replaced by the real ports.
+pub fn start_gateway(manifests: &str, mock_port: u16) -> Gateway {
+    let port = free_port();
+    let admin_port = free_port();
+    let manifests = manifests.replace("$GATEWAY_PORT", &port.to_string()).replace("$MOCK_PORT", &mock_port.to_string());
+    let translated = translate(&manifests, admin_port);
+    assert!(translated.bootstrap.is_file(), "llmgate translate wrote nothing: {}", translated.stderr);
+    let log = translated.dir.path().join("envoy.log");
+    let child = Command::new(envoy_binary())
+        .args(["-c", &translated.bootstrap.display().to_string()])
+        // Several Envoys run at once in tests: no shared-memory hot restart.
+        .arg("--disable-hot-restart")
+        .args(["--concurrency", "2"])
+        .args(["--log-level", "info"])
+        .args(["--log-path", &log.display().to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start Envoy");
+    let http: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut gateway = Gateway { port, admin_port, translated, child, http };
+    gateway.wait_ready();
+    gateway
+}
+
+/// One HTTP exchange as the client saw it.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+impl Gateway {
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("Envoy exited ({status}) at start:\n{}", self.envoy_log());
+            }
+            let ready = self.admin_get("/ready").map(|(s, _)| s == 200).unwrap_or(false);
+            if ready && TcpListener::bind(("127.0.0.1", self.port)).is_err() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "Envoy not ready after 30 s:\n{}", self.envoy_log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn envoy_log(&self) -> String {
+        std::fs::read_to_string(self.translated.dir.path().join("envoy.log")).unwrap_or_default()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn post(&self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+        let mut request = self.http.post(&self.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send(body).unwrap_or_else(|e| panic!("POST {path}: {e}\n{}", self.envoy_log()));
+        into_reply(response)
+    }
+
+    fn admin_get(&self, path: &str) -> Result<(u16, String), ureq::Error> {
+        let mut response = self.http.get(&format!("http://127.0.0.1:{}{path}", self.admin_port)).call()?;
+        let status = response.status().as_u16();
+        Ok((status, response.body_mut().read_to_string()?))
+    }
+
+    pub fn prometheus(&self) -> String {
+        self.admin_get("/stats/prometheus").map(|(_, body)| body).unwrap_or_default()
+    }
+
+    /// The value of the Prometheus sample `name{labels…}` whose labels include
+    /// all of `labels`. Waits up to 5 s for it to reach `at_least`: the filter
+    /// counts when the stream ends, which may be just after the client is done.
+    pub fn metric(&self, name: &str, labels: &[(&str, &str)], at_least: f64) -> Option<f64> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let value = find_sample(&self.prometheus(), name, labels);
+            if value.is_some_and(|v| v >= at_least) || Instant::now() > deadline {
+                return value;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn into_reply(mut response: ureq::http::Response<ureq::Body>) -> Reply {
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
+    let mut body = Vec::new();
+    let _ = response.body_mut().as_reader().read_to_end(&mut body);
+    Reply { status, headers, body }
+}
+
+/// Finds `name{…}` in Prometheus text whose labels contain every pair in `labels`.
+pub fn find_sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|line| {
+        let (series, value) = line.rsplit_once(' ')?;
+        let (metric, rest) = series.split_once('{').unwrap_or((series, "}"));
+        if metric != name {
+            return None;
+        }
+        let all = labels.iter().all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")));
+        if all {
+            value.parse().ok()
+        } else {
+            None
+        }
+    })
+}
