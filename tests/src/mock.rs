@@ -162,6 +162,8 @@ pub(crate) struct Shared {
     log_requests: bool,
     force_status: Mutex<Option<u16>>,
     requests: Mutex<Vec<RecordedRequest>>,
+    /// What was sent back for each request, same index as `requests`.
+    responses: Mutex<Vec<Vec<u8>>>,
 }
 
 impl Shared {
@@ -173,12 +175,17 @@ impl Shared {
             log_requests: config.log_requests,
             force_status: Mutex::new(config.force_status),
             requests: Mutex::new(Vec::new()),
+            responses: Mutex::new(Vec::new()),
         })
     }
 
     fn requests(&self) -> MutexGuard<'_, Vec<RecordedRequest>> {
         // A panicking test thread must not make every later call panic too.
         self.requests.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn responses(&self) -> MutexGuard<'_, Vec<Vec<u8>>> {
+        self.responses.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn force_status(&self) -> Option<u16> {
@@ -280,9 +287,17 @@ impl MockProvider {
         self.shared.requests().clone()
     }
 
-    /// Forget the requests received so far.
+    /// The response body bytes sent for each request, in the order of
+    /// [`MockProvider::requests`] (a stream as far as it has been sent).
+    pub fn responses(&self) -> Vec<Vec<u8>> {
+        self.shared.responses().clone()
+    }
+
+    /// Forget the requests (and responses) so far.
     pub fn clear_requests(&self) {
-        self.shared.requests().clear();
+        let mut requests = self.shared.requests();
+        requests.clear();
+        self.shared.responses().clear();
     }
 
     /// Change [`MockConfig::force_status`] on the fly (`None`: answer normally again).

@@ -47,7 +47,13 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             .collect(),
         body: body.as_ref().map(|b| b.to_vec()).unwrap_or_default(),
     };
-    shared.requests().push(recorded);
+    let index = {
+        // Both under the requests lock so the indexes stay aligned.
+        let mut requests = shared.requests();
+        requests.push(recorded);
+        shared.responses().push(Vec::new());
+        requests.len() - 1
+    };
 
     if !shared.response_delay.is_zero() {
         tokio::time::sleep(shared.response_delay).await;
@@ -78,7 +84,32 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             response.status().as_u16()
         );
     }
-    response
+    record_response_body(shared, index, response).await
+}
+
+/// Records what is sent in `responses[index]`. A stream is teed chunk by chunk
+/// so it is still sent as it is produced; any other body is already in memory
+/// and keeps its exact `content-length`.
+async fn record_response_body(shared: Arc<Shared>, index: usize, response: Response) -> Response {
+    use futures_util::StreamExt as _;
+    let (parts, body) = response.into_parts();
+    let is_stream = parts.headers.get("content-type").is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    if !is_stream {
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+        if let Some(recorded) = shared.responses().get_mut(index) {
+            recorded.extend_from_slice(&bytes);
+        }
+        return Response::from_parts(parts, Body::from(bytes));
+    }
+    let stream = body.into_data_stream().map(move |chunk| {
+        if let Ok(bytes) = &chunk {
+            if let Some(recorded) = shared.responses().get_mut(index) {
+                recorded.extend_from_slice(bytes);
+            }
+        }
+        chunk
+    });
+    Response::from_parts(parts, Body::from_stream(stream))
 }
 
 /// Which provider a path belongs to.

@@ -45,6 +45,10 @@ fn wasm_filter(backend: &ResolvedBackend, wasm: &WasmOptions<'_>) -> Value {
                     "@type": "type.googleapis.com/google.protobuf.StringValue",
                     "value": configuration
                 },
+                // The filter pauses request headers until it has rewritten the
+                // body (model override); without this Envoy never calls the body
+                // callback and the request hangs until the route times out.
+                "allow_on_headers_stop_iteration": true,
                 // Without the filter a request would reach the provider without
                 // credentials or accounting: fail closed.
                 "failure_policy": "FAIL_CLOSED"

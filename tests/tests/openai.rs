@@ -1,0 +1,105 @@
+//! The `openai` provider through Envoy: Bearer auth, the `model` override,
+//! `path.full` and `authHeader`.
+
+use llmgate_e2e::harness::start_gateway;
+use llmgate_e2e::mock::{MockConfig, MockProvider};
+
+const KEY: &str = "sk-openai-test-91c2";
+
+fn manifests(provider_extra: &str, llm_extra: &str) -> String {
+    format!(
+        r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {{name: gw}}
+spec:
+  gatewayClassName: llmgate
+  listeners: [{{name: http, protocol: HTTP, port: $GATEWAY_PORT}}]
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: Backend
+metadata: {{name: openai}}
+spec:
+  type: AI
+  ai:
+    llm:
+      host: 127.0.0.1
+      port: $MOCK_PORT
+{llm_extra}
+      openai:
+        authToken: {{kind: Inline, inline: {KEY}}}
+{provider_extra}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: openai}}
+spec:
+  parentRefs: [{{name: gw}}]
+  rules:
+  - matches: [{{path: {{type: PathPrefix, value: /openai}}}}]
+    backendRefs: [{{name: openai, group: gateway.kgateway.dev, kind: Backend}}]
+"#
+    )
+}
+
+const BODY: &str = r#"{"messages":[{"role":"user","content":"Say \"model\": hi"}],"model":"gpt-3.5-turbo","temperature":0.2,"metadata":{"model":"keep-me"}}"#;
+
+#[test]
+fn model_override_changes_only_the_model_field() {
+    let mock = MockProvider::start_blocking(MockConfig::new(KEY)).unwrap();
+    let gateway = start_gateway(&manifests("        model: gpt-4o", ""), mock.addr().port());
+    let reply = gateway.post("/openai", &[("content-type", "application/json")], BODY.as_bytes());
+    assert_eq!(reply.status, 200, "{}", reply.text());
+
+    let upstream = &mock.requests()[0];
+    assert_eq!(upstream.path_and_query, "/v1/chat/completions");
+    assert_eq!(upstream.headers_named("authorization"), [format!("Bearer {KEY}")]);
+    assert_eq!(upstream.header("host"), Some(&*format!("127.0.0.1:{}", mock.addr().port())));
+    let want = BODY.replace(r#""model":"gpt-3.5-turbo""#, r#""model":"gpt-4o""#);
+    assert_eq!(upstream.body_text(), want);
+    assert_eq!(upstream.header("content-length"), Some(&*want.len().to_string()));
+
+    assert_eq!(reply.body, mock.responses()[0]);
+    let labels = [("backend", "default/openai"), ("provider", "openai"), ("model", "gpt-4o"), ("token_type", "output")];
+    assert_eq!(gateway.metric("llmgate_tokens", &labels, 19.0), Some(19.0), "{}", gateway.prometheus());
+}
+
+#[test]
+fn without_override_the_clients_model_is_kept_byte_for_byte() {
+    let mock = MockProvider::start_blocking(MockConfig::new(KEY)).unwrap();
+    let gateway = start_gateway(&manifests("", ""), mock.addr().port());
+    let reply = gateway.post("/openai/v1/chat/completions", &[("authorization", "Bearer client")], BODY.as_bytes());
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let upstream = &mock.requests()[0];
+    assert_eq!(upstream.body, BODY.as_bytes());
+    assert_eq!(upstream.headers_named("authorization"), [format!("Bearer {KEY}")]);
+    let labels = [("backend", "default/openai"), ("model", "gpt-3.5-turbo"), ("token_type", "input")];
+    assert_eq!(gateway.metric("llmgate_tokens", &labels, 28.0), Some(28.0), "{}", gateway.prometheus());
+}
+
+#[test]
+fn a_body_that_is_not_json_passes_through_unchanged() {
+    let mock = MockProvider::start_blocking(MockConfig::new(KEY)).unwrap();
+    let gateway = start_gateway(&manifests("        model: gpt-4o", ""), mock.addr().port());
+    let body = b"model=gpt-3.5&not json at all \xff";
+    let reply = gateway.post("/openai", &[], body);
+    assert_eq!(reply.status, 400, "the mock rejects it, as OpenAI would");
+    assert_eq!(mock.requests()[0].body, body);
+}
+
+#[test]
+fn path_full_and_auth_header_overrides() {
+    let mock = MockProvider::start_blocking(MockConfig::new(KEY)).unwrap();
+    // An Azure-style key header on an OpenAI-compatible server: the mock's Azure
+    // v1 route takes `api-key` and `?api-version=preview`.
+    let gateway = start_gateway(
+        &manifests("", "      path: {full: /openai/v1/chat/completions?api-version=preview}\n      authHeader: {headerName: api-key}"),
+        mock.addr().port(),
+    );
+    let reply = gateway.post("/openai", &[], BODY.as_bytes());
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let upstream = &mock.requests()[0];
+    assert_eq!(upstream.path_and_query, "/openai/v1/chat/completions?api-version=preview");
+    assert_eq!(upstream.headers_named("api-key"), [KEY]);
+    assert_eq!(upstream.header("authorization"), None);
+}
