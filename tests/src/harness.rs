@@ -13,15 +13,24 @@ use std::time::{Duration, Instant};
 const HOW_TO_FIX: &str = "run `make test` (it builds llmgate and the filter and installs Envoy)";
 
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"))
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
 }
 
 fn must_exist(path: PathBuf, what: &str) -> PathBuf {
-    assert!(path.is_file(), "{what} not found at {} — {HOW_TO_FIX}", path.display());
+    assert!(
+        path.is_file(),
+        "{what} not found at {} — {HOW_TO_FIX}",
+        path.display()
+    );
     path
 }
 
@@ -30,17 +39,25 @@ pub fn llmgate_binary() -> PathBuf {
 }
 
 pub fn filter_module() -> PathBuf {
-    must_exist(target_dir().join("wasm32-wasip1/release/llmgate_filter.wasm"), "the llmgate filter")
+    must_exist(
+        target_dir().join("wasm32-wasip1/release/llmgate_filter.wasm"),
+        "the llmgate filter",
+    )
 }
 
 pub fn envoy_binary() -> PathBuf {
-    let path = std::env::var_os("LLMGATE_ENVOY").map(PathBuf::from).unwrap_or_else(|| workspace_root().join(".venv/bin/envoy"));
+    let path = std::env::var_os("LLMGATE_ENVOY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".venv/bin/envoy"));
     must_exist(path, "Envoy")
 }
 
 /// A port that was free a moment ago.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("no free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port")
 }
 
 /// What `llmgate translate` said and wrote.
@@ -58,14 +75,22 @@ pub fn translate(manifests: &str, admin_port: u16) -> Translated {
     let bootstrap = dir.path().join("envoy.yaml");
     let output = Command::new(llmgate_binary())
         .arg("translate")
-        .args(["-f", &dir.path().join("manifests.yaml").display().to_string()])
+        .args([
+            "-f",
+            &dir.path().join("manifests.yaml").display().to_string(),
+        ])
         .args(["--filter", &filter_module().display().to_string()])
         .args(["--admin-port", &admin_port.to_string()])
         .args(["--listen-address", "127.0.0.1"])
         .args(["-o", &bootstrap.display().to_string()])
         .output()
         .expect("run llmgate translate");
-    Translated { dir, bootstrap, status: output.status, stderr: String::from_utf8_lossy(&output.stderr).into_owned() }
+    Translated {
+        dir,
+        bootstrap,
+        status: output.status,
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
 }
 
 /// A running Envoy serving the translation of a manifest.
@@ -81,9 +106,15 @@ pub struct Gateway {
 pub fn start_gateway(manifests: &str, mock_port: u16) -> Gateway {
     let port = free_port();
     let admin_port = free_port();
-    let manifests = manifests.replace("$GATEWAY_PORT", &port.to_string()).replace("$MOCK_PORT", &mock_port.to_string());
+    let manifests = manifests
+        .replace("$GATEWAY_PORT", &port.to_string())
+        .replace("$MOCK_PORT", &mock_port.to_string());
     let translated = translate(&manifests, admin_port);
-    assert!(translated.bootstrap.is_file(), "llmgate translate wrote nothing: {}", translated.stderr);
+    assert!(
+        translated.bootstrap.is_file(),
+        "llmgate translate wrote nothing: {}",
+        translated.stderr
+    );
     let log = translated.dir.path().join("envoy.log");
     let child = Command::new(envoy_binary())
         .args(["-c", &translated.bootstrap.display().to_string()])
@@ -97,8 +128,17 @@ pub fn start_gateway(manifests: &str, mock_port: u16) -> Gateway {
         .stderr(Stdio::null())
         .spawn()
         .expect("start Envoy");
-    let http: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let mut gateway = Gateway { port, admin_port, translated, child, http };
+    let http: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut gateway = Gateway {
+        port,
+        admin_port,
+        translated,
+        child,
+        http,
+    };
     gateway.wait_ready();
     gateway
 }
@@ -116,7 +156,10 @@ impl Reply {
         String::from_utf8_lossy(&self.body).into_owned()
     }
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -127,11 +170,18 @@ impl Gateway {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("Envoy exited ({status}) at start:\n{}", self.envoy_log());
             }
-            let ready = self.admin_get("/ready").map(|(s, _)| s == 200).unwrap_or(false);
+            let ready = self
+                .admin_get("/ready")
+                .map(|(s, _)| s == 200)
+                .unwrap_or(false);
             if ready && TcpListener::bind(("127.0.0.1", self.port)).is_err() {
                 return;
             }
-            assert!(Instant::now() < deadline, "Envoy not ready after 30 s:\n{}", self.envoy_log());
+            assert!(
+                Instant::now() < deadline,
+                "Envoy not ready after 30 s:\n{}",
+                self.envoy_log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -149,18 +199,25 @@ impl Gateway {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let response = request.send(body).unwrap_or_else(|e| panic!("POST {path}: {e}\n{}", self.envoy_log()));
+        let response = request
+            .send(body)
+            .unwrap_or_else(|e| panic!("POST {path}: {e}\n{}", self.envoy_log()));
         into_reply(response)
     }
 
     fn admin_get(&self, path: &str) -> Result<(u16, String), ureq::Error> {
-        let mut response = self.http.get(&format!("http://127.0.0.1:{}{path}", self.admin_port)).call()?;
+        let mut response = self
+            .http
+            .get(&format!("http://127.0.0.1:{}{path}", self.admin_port))
+            .call()?;
         let status = response.status().as_u16();
         Ok((status, response.body_mut().read_to_string()?))
     }
 
     pub fn prometheus(&self) -> String {
-        self.admin_get("/stats/prometheus").map(|(_, body)| body).unwrap_or_default()
+        self.admin_get("/stats/prometheus")
+            .map(|(_, body)| body)
+            .unwrap_or_default()
     }
 
     /// The value of the Prometheus sample `name{labels…}` whose labels include
@@ -190,26 +247,39 @@ fn into_reply(mut response: ureq::http::Response<ureq::Body>) -> Reply {
     let headers = response
         .headers()
         .iter()
-        .map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(n, v)| {
+            (
+                n.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     let mut body = Vec::new();
     let _ = response.body_mut().as_reader().read_to_end(&mut body);
-    Reply { status, headers, body }
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// Finds `name{…}` in Prometheus text whose labels contain every pair in `labels`.
 pub fn find_sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    text.lines().filter(|l| !l.starts_with('#')).find_map(|line| {
-        let (series, value) = line.rsplit_once(' ')?;
-        let (metric, rest) = series.split_once('{').unwrap_or((series, "}"));
-        if metric != name {
-            return None;
-        }
-        let all = labels.iter().all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")));
-        if all {
-            value.parse().ok()
-        } else {
-            None
-        }
-    })
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (metric, rest) = series.split_once('{').unwrap_or((series, "}"));
+            if metric != name {
+                return None;
+            }
+            let all = labels
+                .iter()
+                .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")));
+            if all {
+                value.parse().ok()
+            } else {
+                None
+            }
+        })
 }

@@ -64,7 +64,11 @@ const SEED_BODY: &str = r#"{
 fn start(auth_token: &str) -> (MockProvider, Gateway) {
     let mock = MockProvider::start_blocking(MockConfig::new(KEY)).expect("start mock");
     let gateway = start_gateway(&seed_manifests(auth_token), mock.addr().port());
-    assert!(gateway.translated.status.success(), "translate failed: {}", gateway.translated.stderr);
+    assert!(
+        gateway.translated.status.success(),
+        "translate failed: {}",
+        gateway.translated.stderr
+    );
     (mock, gateway)
 }
 
@@ -73,7 +77,10 @@ fn seed_request_reaches_the_deployment_with_the_key_and_its_tokens_are_counted()
     let (mock, gateway) = start(SECRET_REF);
     let reply = gateway.post(
         "/azure-openai",
-        &[("content-type", "application/json"), ("authorization", "Bearer client-credential-must-not-leak")],
+        &[
+            ("content-type", "application/json"),
+            ("authorization", "Bearer client-credential-must-not-leak"),
+        ],
         SEED_BODY.as_bytes(),
     );
     assert_eq!(reply.status, 200, "{}", reply.text());
@@ -81,22 +88,45 @@ fn seed_request_reaches_the_deployment_with_the_key_and_its_tokens_are_counted()
     let sent = mock.requests();
     assert_eq!(sent.len(), 1);
     let upstream = &sent[0];
-    assert_eq!(upstream.path_and_query, "/openai/deployments/gpt-4o-mini/chat/completions?api-version=2024-02-15-preview");
+    assert_eq!(
+        upstream.path_and_query,
+        "/openai/deployments/gpt-4o-mini/chat/completions?api-version=2024-02-15-preview"
+    );
     assert_eq!(upstream.headers_named("api-key"), [KEY]);
-    assert_eq!(upstream.header("host"), Some("my-endpoint.openai.azure.com"));
-    assert_eq!(upstream.header("authorization"), None, "the client's Authorization was forwarded");
-    assert_eq!(upstream.body, SEED_BODY.as_bytes(), "the request body changed on the way");
+    assert_eq!(
+        upstream.header("host"),
+        Some("my-endpoint.openai.azure.com")
+    );
+    assert_eq!(
+        upstream.header("authorization"),
+        None,
+        "the client's Authorization was forwarded"
+    );
+    assert_eq!(
+        upstream.body,
+        SEED_BODY.as_bytes(),
+        "the request body changed on the way"
+    );
 
     // The client gets exactly the provider's bytes.
     assert_eq!(reply.body, mock.responses()[0]);
     assert_eq!(reply.header("content-type"), Some("application/json"));
     assert_eq!(reply.header("x-ms-region"), Some("East US 2"));
 
-    let labels = [("backend", "ai/azure-openai"), ("provider", "azureopenai"), ("model", AZURE_MODEL)];
+    let labels = [
+        ("backend", "ai/azure-openai"),
+        ("provider", "azureopenai"),
+        ("model", AZURE_MODEL),
+    ];
     for (token_type, want) in [("input", 28.0), ("output", 19.0), ("total", 47.0)] {
         let mut l = labels.to_vec();
         l.push(("token_type", token_type));
-        assert_eq!(gateway.metric("llmgate_tokens", &l, want), Some(want), "{token_type}\n{}", gateway.prometheus());
+        assert_eq!(
+            gateway.metric("llmgate_tokens", &l, want),
+            Some(want),
+            "{token_type}\n{}",
+            gateway.prometheus()
+        );
     }
     let mut l = labels.to_vec();
     l.push(("status_class", "2xx"));
@@ -111,28 +141,48 @@ fn seed_request_reaches_the_deployment_with_the_key_and_its_tokens_are_counted()
 fn every_request_is_counted_and_tokens_add_up() {
     let (_mock, gateway) = start(SECRET_REF);
     for _ in 0..3 {
-        assert_eq!(gateway.post("/azure-openai/anything", &[], SEED_BODY.as_bytes()).status, 200);
+        assert_eq!(
+            gateway
+                .post("/azure-openai/anything", &[], SEED_BODY.as_bytes())
+                .status,
+            200
+        );
     }
     let labels = [("backend", "ai/azure-openai"), ("token_type", "input")];
     assert_eq!(gateway.metric("llmgate_tokens", &labels, 84.0), Some(84.0));
     // Segment-wise prefix: /azure-openaix is another path.
-    assert_eq!(gateway.post("/azure-openaix", &[], SEED_BODY.as_bytes()).status, 404);
+    assert_eq!(
+        gateway
+            .post("/azure-openaix", &[], SEED_BODY.as_bytes())
+            .status,
+        404
+    );
 }
 
 #[test]
 fn passthrough_moves_the_clients_key_to_api_key() {
     let (mock, gateway) = start("{kind: Passthrough}");
-    let reply = gateway.post("/azure-openai", &[("authorization", &format!("Bearer {KEY}"))], SEED_BODY.as_bytes());
+    let reply = gateway.post(
+        "/azure-openai",
+        &[("authorization", &format!("Bearer {KEY}"))],
+        SEED_BODY.as_bytes(),
+    );
     assert_eq!(reply.status, 200, "{}", reply.text());
     let upstream = &mock.requests()[0];
     assert_eq!(upstream.headers_named("api-key"), [KEY]);
     assert_eq!(upstream.header("authorization"), None);
 
     // A wrong key is the provider's 401, passed through unchanged.
-    let reply = gateway.post("/azure-openai", &[("authorization", "Bearer wrong")], SEED_BODY.as_bytes());
+    let reply = gateway.post(
+        "/azure-openai",
+        &[("authorization", "Bearer wrong")],
+        SEED_BODY.as_bytes(),
+    );
     assert_eq!(reply.status, 401);
     assert_eq!(reply.body, mock.responses()[1]);
-    assert!(reply.text().contains("Access denied due to invalid subscription key"));
+    assert!(reply
+        .text()
+        .contains("Access denied due to invalid subscription key"));
     let labels = [("backend", "ai/azure-openai"), ("status_class", "4xx")];
     assert_eq!(gateway.metric("llmgate_requests", &labels, 1.0), Some(1.0));
 }
@@ -140,7 +190,11 @@ fn passthrough_moves_the_clients_key_to_api_key() {
 #[test]
 fn inline_token_is_sent_and_a_client_api_key_is_replaced() {
     let (mock, gateway) = start(&format!("{{kind: Inline, inline: {KEY}}}"));
-    let reply = gateway.post("/azure-openai", &[("api-key", "client-attempt")], SEED_BODY.as_bytes());
+    let reply = gateway.post(
+        "/azure-openai",
+        &[("api-key", "client-attempt")],
+        SEED_BODY.as_bytes(),
+    );
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(mock.requests()[0].headers_named("api-key"), [KEY]);
 }
@@ -151,8 +205,14 @@ fn a_streamed_completion_reaches_the_client_unchanged() {
     let body = SEED_BODY.replacen('{', r#"{"stream": true,"#, 1);
     let reply = gateway.post("/azure-openai", &[], body.as_bytes());
     assert_eq!(reply.status, 200, "{}", reply.text());
-    assert!(reply.header("content-type").is_some_and(|c| c.starts_with("text/event-stream")));
-    assert!(reply.text().ends_with("data: [DONE]\n\n"), "{}", reply.text());
+    assert!(reply
+        .header("content-type")
+        .is_some_and(|c| c.starts_with("text/event-stream")));
+    assert!(
+        reply.text().ends_with("data: [DONE]\n\n"),
+        "{}",
+        reply.text()
+    );
     assert_eq!(reply.body, mock.responses()[0]);
     // 2024-02-15-preview rejects stream_options: the gateway must not add it.
     assert!(!mock.requests()[0].body_text().contains("stream_options"));

@@ -56,10 +56,18 @@ const BODY: &[u8] = br#"{"messages":[{"role":"user","content":"hi"}]}"#;
 #[test]
 fn a_missing_secret_makes_only_its_routes_answer_500() {
     let mock = MockProvider::start_blocking(MockConfig::new(KEY)).unwrap();
-    let manifests = format!("{BASE}{}{}", backend("good", "good-secret"), backend("orphan", "no-such-secret"));
+    let manifests = format!(
+        "{BASE}{}{}",
+        backend("good", "good-secret"),
+        backend("orphan", "no-such-secret")
+    );
     let gateway = start_gateway(&manifests, mock.addr().port());
     let t = &gateway.translated;
-    assert!(t.status.success(), "a missing Secret is a warning, not an error: {}", t.stderr);
+    assert!(
+        t.status.success(),
+        "a missing Secret is a warning, not an error: {}",
+        t.stderr
+    );
     assert!(
         t.stderr.lines().any(|l| l.starts_with("warning: ")
             && l.contains("Backend default/orphan: spec.ai.llm.azureopenai.authToken.secretRef: Secret default/no-such-secret not found")),
@@ -69,10 +77,18 @@ fn a_missing_secret_makes_only_its_routes_answer_500() {
 
     let reply = gateway.post("/orphan", &[], BODY);
     assert_eq!(reply.status, 500);
-    assert!(reply.text().contains("backend not ready"), "{}", reply.text());
+    assert!(
+        reply.text().contains("backend not ready"),
+        "{}",
+        reply.text()
+    );
     let reply = gateway.post("/good", &[], BODY);
     assert_eq!(reply.status, 200, "{}", reply.text());
-    assert_eq!(mock.requests().len(), 1, "the orphan route reached the provider");
+    assert_eq!(
+        mock.requests().len(),
+        1,
+        "the orphan route reached the provider"
+    );
     // `data` is base64; the decoded key is what is sent.
     assert_eq!(mock.requests()[0].headers_named("api-key"), [KEY]);
 }
@@ -80,16 +96,30 @@ fn a_missing_secret_makes_only_its_routes_answer_500() {
 #[test]
 fn an_invalid_document_is_an_error_that_names_it_and_the_rest_is_served() {
     let mock = MockProvider::start_blocking(MockConfig::new(KEY)).unwrap();
-    let broken = backend("broken", "good-secret").replace("deploymentName: gpt-4o-mini", "deploymentNmae: gpt-4o-mini");
+    let broken = backend("broken", "good-secret")
+        .replace("deploymentName: gpt-4o-mini", "deploymentNmae: gpt-4o-mini");
     let syntax = "\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: [unclosed\n";
     let manifests = format!("{BASE}{}{broken}{syntax}", backend("good", "good-secret"));
     let gateway = start_gateway(&manifests, mock.addr().port());
     let t = &gateway.translated;
     assert_eq!(t.status.code(), Some(1), "{}", t.stderr);
-    let errors: Vec<&str> = t.stderr.lines().filter(|l| l.starts_with("error: ")).collect();
+    let errors: Vec<&str> = t
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
     assert_eq!(errors.len(), 2, "{}", t.stderr);
-    assert!(errors.iter().any(|l| l.contains("manifests.yaml:") && l.contains("Backend default/broken: spec.ai.llm.azureopenai.deploymentNmae: unknown field")), "{errors:?}");
-    assert!(errors.iter().any(|l| l.contains("YAML syntax error")), "{errors:?}");
+    assert!(
+        errors.iter().any(|l| l.contains("manifests.yaml:")
+            && l.contains(
+                "Backend default/broken: spec.ai.llm.azureopenai.deploymentNmae: unknown field"
+            )),
+        "{errors:?}"
+    );
+    assert!(
+        errors.iter().any(|l| l.contains("YAML syntax error")),
+        "{errors:?}"
+    );
 
     assert_eq!(gateway.post("/good", &[], BODY).status, 200);
     assert_eq!(gateway.post("/broken", &[], BODY).status, 500);

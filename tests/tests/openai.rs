@@ -48,33 +48,72 @@ const BODY: &str = r#"{"messages":[{"role":"user","content":"Say \"model\": hi"}
 fn model_override_changes_only_the_model_field() {
     let mock = MockProvider::start_blocking(MockConfig::new(KEY)).unwrap();
     let gateway = start_gateway(&manifests("        model: gpt-4o", ""), mock.addr().port());
-    let reply = gateway.post("/openai", &[("content-type", "application/json")], BODY.as_bytes());
+    let reply = gateway.post(
+        "/openai",
+        &[("content-type", "application/json")],
+        BODY.as_bytes(),
+    );
     assert_eq!(reply.status, 200, "{}", reply.text());
 
     let upstream = &mock.requests()[0];
     assert_eq!(upstream.path_and_query, "/v1/chat/completions");
-    assert_eq!(upstream.headers_named("authorization"), [format!("Bearer {KEY}")]);
-    assert_eq!(upstream.header("host"), Some(&*format!("127.0.0.1:{}", mock.addr().port())));
+    assert_eq!(
+        upstream.headers_named("authorization"),
+        [format!("Bearer {KEY}")]
+    );
+    assert_eq!(
+        upstream.header("host"),
+        Some(&*format!("127.0.0.1:{}", mock.addr().port()))
+    );
     let want = BODY.replace(r#""model":"gpt-3.5-turbo""#, r#""model":"gpt-4o""#);
     assert_eq!(upstream.body_text(), want);
-    assert_eq!(upstream.header("content-length"), Some(&*want.len().to_string()));
+    assert_eq!(
+        upstream.header("content-length"),
+        Some(&*want.len().to_string())
+    );
 
     assert_eq!(reply.body, mock.responses()[0]);
-    let labels = [("backend", "default/openai"), ("provider", "openai"), ("model", "gpt-4o"), ("token_type", "output")];
-    assert_eq!(gateway.metric("llmgate_tokens", &labels, 19.0), Some(19.0), "{}", gateway.prometheus());
+    let labels = [
+        ("backend", "default/openai"),
+        ("provider", "openai"),
+        ("model", "gpt-4o"),
+        ("token_type", "output"),
+    ];
+    assert_eq!(
+        gateway.metric("llmgate_tokens", &labels, 19.0),
+        Some(19.0),
+        "{}",
+        gateway.prometheus()
+    );
 }
 
 #[test]
 fn without_override_the_clients_model_is_kept_byte_for_byte() {
     let mock = MockProvider::start_blocking(MockConfig::new(KEY)).unwrap();
     let gateway = start_gateway(&manifests("", ""), mock.addr().port());
-    let reply = gateway.post("/openai/v1/chat/completions", &[("authorization", "Bearer client")], BODY.as_bytes());
+    let reply = gateway.post(
+        "/openai/v1/chat/completions",
+        &[("authorization", "Bearer client")],
+        BODY.as_bytes(),
+    );
     assert_eq!(reply.status, 200, "{}", reply.text());
     let upstream = &mock.requests()[0];
     assert_eq!(upstream.body, BODY.as_bytes());
-    assert_eq!(upstream.headers_named("authorization"), [format!("Bearer {KEY}")]);
-    let labels = [("backend", "default/openai"), ("model", "gpt-3.5-turbo"), ("token_type", "input")];
-    assert_eq!(gateway.metric("llmgate_tokens", &labels, 28.0), Some(28.0), "{}", gateway.prometheus());
+    assert_eq!(
+        upstream.headers_named("authorization"),
+        [format!("Bearer {KEY}")]
+    );
+    let labels = [
+        ("backend", "default/openai"),
+        ("model", "gpt-3.5-turbo"),
+        ("token_type", "input"),
+    ];
+    assert_eq!(
+        gateway.metric("llmgate_tokens", &labels, 28.0),
+        Some(28.0),
+        "{}",
+        gateway.prometheus()
+    );
 }
 
 #[test]
@@ -99,7 +138,10 @@ fn path_full_and_auth_header_overrides() {
     let reply = gateway.post("/openai", &[], BODY.as_bytes());
     assert_eq!(reply.status, 200, "{}", reply.text());
     let upstream = &mock.requests()[0];
-    assert_eq!(upstream.path_and_query, "/openai/v1/chat/completions?api-version=preview");
+    assert_eq!(
+        upstream.path_and_query,
+        "/openai/v1/chat/completions?api-version=preview"
+    );
     assert_eq!(upstream.headers_named("api-key"), [KEY]);
     assert_eq!(upstream.header("authorization"), None);
 }

@@ -83,7 +83,8 @@ fn run_translate(args: TranslateArgs) -> ExitCode {
         eprintln!("{problem}");
     }
     let written = match &args.output {
-        Some(path) => sink::bootstrap::write(&translation.bootstrap, path).map_err(|e| format!("cannot write {}: {e}", path.display())),
+        Some(path) => sink::bootstrap::write(&translation.bootstrap, path)
+            .map_err(|e| format!("cannot write {}: {e}", path.display())),
         None => {
             print!("{}", sink::bootstrap::render(&translation.bootstrap));
             Ok(())

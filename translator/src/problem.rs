@@ -35,7 +35,11 @@ pub struct ObjectRef {
 
 impl ObjectRef {
     pub fn new(kind: &str, namespace: &str, name: &str) -> Self {
-        ObjectRef { kind: kind.to_string(), namespace: namespace.to_string(), name: name.to_string() }
+        ObjectRef {
+            kind: kind.to_string(),
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        }
     }
 }
 
@@ -57,10 +61,19 @@ pub struct Problem {
 
 impl Problem {
     pub fn error(message: impl Into<String>) -> Self {
-        Problem { severity: Severity::Error, origin: None, object: None, field: None, message: message.into() }
+        Problem {
+            severity: Severity::Error,
+            origin: None,
+            object: None,
+            field: None,
+            message: message.into(),
+        }
     }
     pub fn warning(message: impl Into<String>) -> Self {
-        Problem { severity: Severity::Warning, ..Problem::error(message) }
+        Problem {
+            severity: Severity::Warning,
+            ..Problem::error(message)
+        }
     }
     pub fn at(mut self, origin: &Origin) -> Self {
         self.origin = Some(origin.clone());
@@ -72,7 +85,11 @@ impl Problem {
     }
     pub fn field(mut self, field: impl Into<String>) -> Self {
         let field = field.into();
-        self.field = if field.is_empty() || field == "." { None } else { Some(field) };
+        self.field = if field.is_empty() || field == "." {
+            None
+        } else {
+            Some(field)
+        };
         self
     }
 }

@@ -93,9 +93,14 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
 async fn record_response_body(shared: Arc<Shared>, index: usize, response: Response) -> Response {
     use futures_util::StreamExt as _;
     let (parts, body) = response.into_parts();
-    let is_stream = parts.headers.get("content-type").is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    let is_stream = parts
+        .headers
+        .get("content-type")
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
     if !is_stream {
-        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+        let bytes = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .unwrap_or_default();
         if let Some(recorded) = shared.responses().get_mut(index) {
             recorded.extend_from_slice(&bytes);
         }

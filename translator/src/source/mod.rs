@@ -38,9 +38,13 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub fn backend(&self, namespace: &str, name: &str) -> Option<&Object<Backend>> {
-        self.backends.iter().find(|b| b.namespace == namespace && b.name == name)
+        self.backends
+            .iter()
+            .find(|b| b.namespace == namespace && b.name == name)
     }
     pub fn secret(&self, namespace: &str, name: &str) -> Option<&Object<Secret>> {
-        self.secrets.iter().find(|s| s.namespace == namespace && s.name == name)
+        self.secrets
+            .iter()
+            .find(|s| s.namespace == namespace && s.name == name)
     }
 }

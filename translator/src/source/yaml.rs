@@ -20,13 +20,19 @@ pub fn load_paths(paths: &[PathBuf]) -> (Snapshot, Vec<Problem>) {
     for path in paths {
         let mut files = Vec::new();
         if let Err(e) = collect_files(path, &mut files) {
-            problems.push(Problem::error(format!("cannot read {}: {e}", path.display())));
+            problems.push(Problem::error(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )));
             continue;
         }
         for file in files {
             match std::fs::read_to_string(&file) {
                 Ok(text) => load_str(&file, &text, &mut snapshot, &mut problems),
-                Err(e) => problems.push(Problem::error(format!("cannot read {}: {e}", file.display()))),
+                Err(e) => problems.push(Problem::error(format!(
+                    "cannot read {}: {e}",
+                    file.display()
+                ))),
             }
         }
     }
@@ -40,12 +46,17 @@ fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         out.push(path.to_path_buf());
         return Ok(());
     }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
     entries.sort();
     for entry in entries {
         if entry.is_dir() {
             collect_files(&entry, out)?;
-        } else if matches!(entry.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json")) {
+        } else if matches!(
+            entry.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml" | "json")
+        ) {
             out.push(entry);
         }
     }
@@ -55,7 +66,10 @@ fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 /// Parses one file's text into `snapshot`, reporting problems per document.
 pub fn load_str(file: &Path, text: &str, snapshot: &mut Snapshot, problems: &mut Vec<Problem>) {
     for (line, doc) in split_documents(text) {
-        let origin = Origin { file: file.to_path_buf(), line };
+        let origin = Origin {
+            file: file.to_path_buf(),
+            line,
+        };
         load_document(&origin, doc, snapshot, problems);
     }
 }
@@ -94,20 +108,41 @@ fn load_document(origin: &Origin, doc: &str, snapshot: &mut Snapshot, problems: 
         Ok(v) => v,
         Err(e) => {
             let at = match e.location() {
-                Some(loc) => Origin { file: origin.file.clone(), line: origin.line + loc.line() - 1 },
+                Some(loc) => Origin {
+                    file: origin.file.clone(),
+                    line: origin.line + loc.line() - 1,
+                },
                 None => origin.clone(),
             };
-            problems.push(Problem::error(format!("YAML syntax error: {}", strip_location(&e.to_string()))).at(&at));
+            problems.push(
+                Problem::error(format!(
+                    "YAML syntax error: {}",
+                    strip_location(&e.to_string())
+                ))
+                .at(&at),
+            );
             return;
         }
     };
     if value.is_null() {
         return;
     }
-    let api_version = value.get("apiVersion").and_then(|v| v.as_str()).unwrap_or_default().to_string();
-    let kind = value.get("kind").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+    let api_version = value
+        .get("apiVersion")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string();
+    let kind = value
+        .get("kind")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string();
     let metadata = value.get("metadata");
-    let name = metadata.and_then(|m| m.get("name")).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+    let name = metadata
+        .and_then(|m| m.get("name"))
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string();
     let namespace = metadata
         .and_then(|m| m.get("namespace"))
         .and_then(|v| v.as_str())
@@ -116,25 +151,48 @@ fn load_document(origin: &Origin, doc: &str, snapshot: &mut Snapshot, problems: 
         .to_string();
 
     if kind.is_empty() || api_version.is_empty() {
-        problems.push(Problem::error("not a Kubernetes object: `apiVersion` and `kind` are required").at(origin));
+        problems.push(
+            Problem::error("not a Kubernetes object: `apiVersion` and `kind` are required")
+                .at(origin),
+        );
         return;
     }
     let object = ObjectRef::new(&kind, &namespace, &name);
     if name.is_empty() {
-        problems.push(Problem::error("missing required field").at(origin).object(object).field("metadata.name"));
+        problems.push(
+            Problem::error("missing required field")
+                .at(origin)
+                .object(object)
+                .field("metadata.name"),
+        );
         return;
     }
 
     let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
-    let ctx = DocContext { origin, namespace, name, object };
+    let ctx = DocContext {
+        origin,
+        namespace,
+        name,
+        object,
+    };
     match (group, kind.as_str()) {
         ("", "Secret") => ctx.push(value, &mut snapshot.secrets, problems),
-        ("gateway.networking.k8s.io", "GatewayClass") => ctx.push(value, &mut snapshot.gateway_classes, problems),
-        ("gateway.networking.k8s.io", "Gateway") => ctx.push(value, &mut snapshot.gateways, problems),
-        ("gateway.networking.k8s.io", "HTTPRoute") => ctx.push(value, &mut snapshot.http_routes, problems),
+        ("gateway.networking.k8s.io", "GatewayClass") => {
+            ctx.push(value, &mut snapshot.gateway_classes, problems)
+        }
+        ("gateway.networking.k8s.io", "Gateway") => {
+            ctx.push(value, &mut snapshot.gateways, problems)
+        }
+        ("gateway.networking.k8s.io", "HTTPRoute") => {
+            ctx.push(value, &mut snapshot.http_routes, problems)
+        }
         ("gateway.kgateway.dev", "Backend") => ctx.push(value, &mut snapshot.backends, problems),
         _ => problems.push(
-            Problem::warning(format!("ignored: llmgate does not handle {api_version} {kind}")).at(origin).object(ctx.object),
+            Problem::warning(format!(
+                "ignored: llmgate does not handle {api_version} {kind}"
+            ))
+            .at(origin)
+            .object(ctx.object),
         ),
     }
 }
@@ -147,12 +205,23 @@ struct DocContext<'a> {
 }
 
 impl DocContext<'_> {
-    fn push<T: DeserializeOwned>(self, value: serde_yaml::Value, into: &mut Vec<Object<T>>, problems: &mut Vec<Problem>) {
-        if let Some(first) = into.iter().find(|o| o.namespace == self.namespace && o.name == self.name) {
+    fn push<T: DeserializeOwned>(
+        self,
+        value: serde_yaml::Value,
+        into: &mut Vec<Object<T>>,
+        problems: &mut Vec<Problem>,
+    ) {
+        if let Some(first) = into
+            .iter()
+            .find(|o| o.namespace == self.namespace && o.name == self.name)
+        {
             problems.push(
-                Problem::error(format!("duplicate object; the one at {} is used", first.origin))
-                    .at(self.origin)
-                    .object(self.object),
+                Problem::error(format!(
+                    "duplicate object; the one at {} is used",
+                    first.origin
+                ))
+                .at(self.origin)
+                .object(self.object),
             );
             return;
         }
@@ -166,7 +235,12 @@ impl DocContext<'_> {
             Err(e) => {
                 let field = e.path().to_string();
                 let message = redact_quoted(&e.into_inner().to_string());
-                problems.push(Problem::error(message).at(self.origin).object(self.object).field(field));
+                problems.push(
+                    Problem::error(message)
+                        .at(self.origin)
+                        .object(self.object)
+                        .field(field),
+                );
             }
         }
     }
@@ -195,13 +269,22 @@ fn redact_quoted(message: &str) -> String {
 /// serde_yaml appends " at line L column C" relative to the document; the
 /// problem carries the absolute line instead.
 fn strip_location(message: &str) -> String {
-    let Some(i) = message.find(" at line ") else { return message.to_string() };
+    let Some(i) = message.find(" at line ") else {
+        return message.to_string();
+    };
     let stripped = strip_one_location(message, i);
-    if stripped.contains(" at line ") { strip_location(&stripped) } else { stripped }
+    if stripped.contains(" at line ") {
+        strip_location(&stripped)
+    } else {
+        stripped
+    }
 }
 
 fn strip_one_location(message: &str, i: usize) -> String {
-    let skip_digits = |s: &str| s.trim_start_matches(|c: char| c.is_ascii_digit()).to_string();
+    let skip_digits = |s: &str| {
+        s.trim_start_matches(|c: char| c.is_ascii_digit())
+            .to_string()
+    };
     let rest = skip_digits(&message[i + " at line ".len()..]);
     let rest = match rest.strip_prefix(" column ") {
         Some(r) => skip_digits(r),
@@ -254,12 +337,21 @@ mod tests {
             ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n", "warning: m.yaml:1: ConfigMap default/c: ignored"),
             ("just text\n", "error: m.yaml:1: not a Kubernetes object"),
         ];
-        let valid = "apiVersion: v1\nkind: Secret\nmetadata: {name: ok}\nstringData: {Authorization: k}\n";
+        let valid =
+            "apiVersion: v1\nkind: Secret\nmetadata: {name: ok}\nstringData: {Authorization: k}\n";
         for (doc, expected) in cases {
             let (snapshot, problems) = load(&format!("{doc}---\n{valid}"));
             assert_eq!(problems.len(), 1, "{doc}: {problems:?}");
-            assert!(problems[0].starts_with(expected), "{doc}:\n got {}\nwant {expected}", problems[0]);
-            assert_eq!(snapshot.secrets.iter().filter(|s| s.name == "ok").count(), 1, "{doc}: valid Secret lost");
+            assert!(
+                problems[0].starts_with(expected),
+                "{doc}:\n got {}\nwant {expected}",
+                problems[0]
+            );
+            assert_eq!(
+                snapshot.secrets.iter().filter(|s| s.name == "ok").count(),
+                1,
+                "{doc}: valid Secret lost"
+            );
         }
     }
 
@@ -281,7 +373,16 @@ mod tests {
             ));
             assert!(problems.is_empty(), "{problems:?}");
             let spec = &snapshot.backends[0].value.spec;
-            let azure = spec.ai.as_ref().unwrap().llm.as_ref().unwrap().azureopenai.as_ref().unwrap();
+            let azure = spec
+                .ai
+                .as_ref()
+                .unwrap()
+                .llm
+                .as_ref()
+                .unwrap()
+                .azureopenai
+                .as_ref()
+                .unwrap();
             assert_eq!(azure.api_version, version);
         }
     }
@@ -291,6 +392,9 @@ mod tests {
         let doc = "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {Authorization: first}\n";
         let (snapshot, problems) = load(&format!("{doc}---\n{}", doc.replace("first", "second")));
         assert_eq!(snapshot.secrets.len(), 1);
-        assert!(problems[0].contains("duplicate object; the one at m.yaml:1 is used"), "{problems:?}");
+        assert!(
+            problems[0].contains("duplicate object; the one at m.yaml:1 is used"),
+            "{problems:?}"
+        );
     }
 }

@@ -27,47 +27,63 @@ pub struct ResolvedBackend {
     pub filter: FilterConfig,
 }
 
-/// Why a Backend cannot serve. `Invalid` is an error in the Backend itself;
-/// `NotReady` is something it refers to (a Secret) that is missing.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Unavailable {
-    Invalid(Problem),
-    NotReady(Problem),
-}
+/// Why a Backend cannot serve: an error in the Backend itself, or a warning
+/// about something it refers to (a Secret) that is missing.
+pub type Unavailable = Box<Problem>;
 
-impl Unavailable {
-    pub fn into_problem(self) -> Problem {
-        match self {
-            Unavailable::Invalid(p) | Unavailable::NotReady(p) => p,
-        }
-    }
-}
-
-pub fn resolve(backend: &Object<Backend>, snapshot: &Snapshot) -> Result<ResolvedBackend, Unavailable> {
+pub fn resolve(
+    backend: &Object<Backend>,
+    snapshot: &Snapshot,
+) -> Result<ResolvedBackend, Unavailable> {
     let object = backend.object_ref("Backend");
     let invalid = |field: &str, message: &str| {
-        Unavailable::Invalid(Problem::error(message).at(&backend.origin).object(object.clone()).field(field))
+        Box::new(
+            Problem::error(message)
+                .at(&backend.origin)
+                .object(object.clone())
+                .field(field),
+        )
     };
     let spec = &backend.value.spec;
     if spec.type_ != crate::backend::BackendType::Ai {
-        return Err(invalid("spec.type", &format!("unsupported backend type {:?}: llmgate serves type AI", spec.type_)));
+        return Err(invalid(
+            "spec.type",
+            &format!(
+                "unsupported backend type {:?}: llmgate serves type AI",
+                spec.type_
+            ),
+        ));
     }
     let Some(ai) = &spec.ai else {
         return Err(invalid("spec.ai", "required when type is AI"));
     };
     let llm = match (&ai.llm, &ai.priority_groups) {
         (Some(llm), None) => llm,
-        (None, Some(_)) => return Err(invalid("spec.ai.priorityGroups", "priority groups are not supported yet; use spec.ai.llm")),
-        _ => return Err(invalid("spec.ai", "exactly one of llm, priorityGroups must be set")),
+        (None, Some(_)) => {
+            return Err(invalid(
+                "spec.ai.priorityGroups",
+                "priority groups are not supported yet; use spec.ai.llm",
+            ))
+        }
+        _ => {
+            return Err(invalid(
+                "spec.ai",
+                "exactly one of llm, priorityGroups must be set",
+            ))
+        }
     };
     let provider = provider_of(llm).map_err(|m| invalid("spec.ai.llm", &m))?;
     let base = "spec.ai.llm";
     for (field, value) in provider.required_strings() {
         if value.is_empty() {
-            return Err(invalid(&format!("{base}.{}.{field}", provider.name()), "must not be empty"));
+            return Err(invalid(
+                &format!("{base}.{}.{field}", provider.name()),
+                "must not be empty",
+            ));
         }
     }
-    let upstream = upstream_of(&provider, llm).map_err(|(f, m)| invalid(&format!("{base}.{f}"), &m))?;
+    let upstream =
+        upstream_of(&provider, llm).map_err(|(f, m)| invalid(&format!("{base}.{f}"), &m))?;
     if let Some(path) = &llm.path {
         if path.full.is_empty() {
             return Err(invalid(&format!("{base}.path.full"), "must not be empty"));
@@ -79,7 +95,10 @@ pub fn resolve(backend: &Object<Backend>, snapshot: &Snapshot) -> Result<Resolve
             let header_name = h.header_name.clone().filter(|s| !s.is_empty());
             let prefix = h.prefix.clone().filter(|s| !s.is_empty());
             if header_name.is_none() && prefix.is_none() {
-                return Err(invalid(&format!("{base}.authHeader"), "set headerName, prefix, or both"));
+                return Err(invalid(
+                    &format!("{base}.authHeader"),
+                    "set headerName, prefix, or both",
+                ));
             }
             (header_name, prefix)
         }
@@ -90,7 +109,11 @@ pub fn resolve(backend: &Object<Backend>, snapshot: &Snapshot) -> Result<Resolve
         backend: format!("{}/{}", backend.namespace, backend.name),
         provider: provider.filter_config(),
         host: authority(&provider, &upstream),
-        auth: AuthConfig { header_name, prefix, token },
+        auth: AuthConfig {
+            header_name,
+            prefix,
+            token,
+        },
         path_full: llm.path.as_ref().map(|p| p.full.clone()),
     };
     Ok(ResolvedBackend { upstream, filter })
@@ -117,7 +140,11 @@ impl Provider<'_> {
     }
     fn required_strings(&self) -> Vec<(&'static str, &str)> {
         match self {
-            Provider::OpenAi(p) => p.model.as_deref().map(|m| vec![("model", m)]).unwrap_or_default(),
+            Provider::OpenAi(p) => p
+                .model
+                .as_deref()
+                .map(|m| vec![("model", m)])
+                .unwrap_or_default(),
             Provider::Azure(p) => vec![
                 ("endpoint", azure_endpoint_host(&p.endpoint)),
                 ("deploymentName", p.deployment_name.as_str()),
@@ -133,7 +160,9 @@ impl Provider<'_> {
     }
     fn filter_config(&self) -> ProviderConfig {
         match self {
-            Provider::OpenAi(p) => ProviderConfig::Openai { model: p.model.clone() },
+            Provider::OpenAi(p) => ProviderConfig::Openai {
+                model: p.model.clone(),
+            },
             Provider::Azure(p) => ProviderConfig::Azureopenai {
                 deployment_name: p.deployment_name.clone(),
                 api_version: p.api_version.clone(),
@@ -186,8 +215,12 @@ fn upstream_of(provider: &Provider<'_>, llm: &LlmProvider) -> Result<Upstream, (
         (Some(h), _) if h.is_empty() => return Err(("host".into(), "must not be empty".into())),
         (_, Some(0)) => return Err(("port".into(), "must be 1-65535".into())),
         (Some(host), Some(port)) => (host.clone(), port),
-        (Some(_), None) => return Err(("port".into(), "host and port must be set together".into())),
-        (None, Some(_)) => return Err(("host".into(), "host and port must be set together".into())),
+        (Some(_), None) => {
+            return Err(("port".into(), "host and port must be set together".into()))
+        }
+        (None, Some(_)) => {
+            return Err(("host".into(), "host and port must be set together".into()))
+        }
     };
     // kgateway's rule, kept for compatibility: TLS exactly when the port is 443.
     let tls = port == 443;
@@ -197,7 +230,12 @@ fn upstream_of(provider: &Provider<'_>, llm: &LlmProvider) -> Result<Upstream, (
         Provider::Azure(_) => provider.default_host(),
         Provider::OpenAi(_) => host.clone(),
     };
-    Ok(Upstream { host, port, tls, server_name })
+    Ok(Upstream {
+        host,
+        port,
+        tls,
+        server_name,
+    })
 }
 
 /// The Host header the provider sees. Azure: always the endpoint, since the
@@ -229,19 +267,39 @@ fn resolve_token(
     field: &str,
 ) -> Result<TokenSource, Unavailable> {
     let object = backend.object_ref("Backend");
-    let invalid = |f: &str, m: &str| Unavailable::Invalid(Problem::error(m).at(&backend.origin).object(object.clone()).field(f));
+    let invalid = |f: &str, m: &str| {
+        Box::new(
+            Problem::error(m)
+                .at(&backend.origin)
+                .object(object.clone())
+                .field(f),
+        )
+    };
     match token.kind {
         AuthTokenKind::Passthrough => Ok(TokenSource::Passthrough),
         AuthTokenKind::Inline => match token.inline.as_deref().map(strip_bearer) {
-            Some(value) if !value.is_empty() => Ok(TokenSource::Value { value: value.to_string() }),
-            _ => Err(invalid(&format!("{field}.inline"), "required (and non-empty) when kind is Inline")),
+            Some(value) if !value.is_empty() => Ok(TokenSource::Value {
+                value: value.to_string(),
+            }),
+            _ => Err(invalid(
+                &format!("{field}.inline"),
+                "required (and non-empty) when kind is Inline",
+            )),
         },
         AuthTokenKind::SecretRef => {
-            let Some(name) = token.secret_ref.as_ref().map(|r| r.name.as_str()).filter(|n| !n.is_empty()) else {
-                return Err(invalid(&format!("{field}.secretRef.name"), "required when kind is SecretRef"));
+            let Some(name) = token
+                .secret_ref
+                .as_ref()
+                .map(|r| r.name.as_str())
+                .filter(|n| !n.is_empty())
+            else {
+                return Err(invalid(
+                    &format!("{field}.secretRef.name"),
+                    "required when kind is SecretRef",
+                ));
             };
             let not_ready = |message: String| {
-                Unavailable::NotReady(
+                Box::new(
                     Problem::warning(format!("{message}; routes to this backend answer 500"))
                         .at(&backend.origin)
                         .object(object.clone())
@@ -249,12 +307,15 @@ fn resolve_token(
                 )
             };
             let Some(secret) = snapshot.secret(&backend.namespace, name) else {
-                return Err(not_ready(format!("Secret {}/{name} not found", backend.namespace)));
+                return Err(not_ready(format!(
+                    "Secret {}/{name} not found",
+                    backend.namespace
+                )));
             };
             match secret_value(&secret.value, SECRET_TOKEN_KEY) {
-                Some(value) if !strip_bearer(&value).is_empty() => {
-                    Ok(TokenSource::Value { value: strip_bearer(&value).to_string() })
-                }
+                Some(value) if !strip_bearer(&value).is_empty() => Ok(TokenSource::Value {
+                    value: strip_bearer(&value).to_string(),
+                }),
                 _ => Err(not_ready(format!(
                     "Secret {}/{name} has no (non-empty) key `{SECRET_TOKEN_KEY}`",
                     backend.namespace

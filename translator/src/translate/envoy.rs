@@ -71,7 +71,12 @@ fn cluster_discovery(host: &str) -> Value {
     }
 }
 
-pub fn ai_cluster(name: &str, backend: &ResolvedBackend, wasm: &WasmOptions<'_>, ca_bundle: &Path) -> Value {
+pub fn ai_cluster(
+    name: &str,
+    backend: &ResolvedBackend,
+    wasm: &WasmOptions<'_>,
+    ca_bundle: &Path,
+) -> Value {
     let up = &backend.upstream;
     let mut cluster = json!({
         "name": name,

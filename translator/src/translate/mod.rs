@@ -66,7 +66,11 @@ pub fn translate(snapshot: &Snapshot, options: &Options) -> Translation {
     let mut ports: BTreeMap<u16, Vec<Slot<'_>>> = BTreeMap::new();
     for gateway in &snapshot.gateways {
         let spec = &gateway.value.spec;
-        if options.gateway_class.as_deref().is_some_and(|c| c != spec.gateway_class_name) {
+        if options
+            .gateway_class
+            .as_deref()
+            .is_some_and(|c| c != spec.gateway_class_name)
+        {
             continue;
         }
         for (index, listener) in spec.listeners.iter().enumerate() {
@@ -74,18 +78,29 @@ pub fn translate(snapshot: &Snapshot, options: &Options) -> Translation {
             let object = gateway.object_ref("Gateway");
             if listener.protocol != "HTTP" {
                 problems.push(
-                    Problem::warning(format!("protocol {} is not supported yet; listener skipped", listener.protocol))
-                        .at(&gateway.origin)
-                        .object(object)
-                        .field(format!("{field}.protocol")),
+                    Problem::warning(format!(
+                        "protocol {} is not supported yet; listener skipped",
+                        listener.protocol
+                    ))
+                    .at(&gateway.origin)
+                    .object(object)
+                    .field(format!("{field}.protocol")),
                 );
                 continue;
             }
             let Ok(port) = u16::try_from(listener.port) else {
-                problems.push(Problem::error("must be 1-65535").at(&gateway.origin).object(object).field(format!("{field}.port")));
+                problems.push(
+                    Problem::error("must be 1-65535")
+                        .at(&gateway.origin)
+                        .object(object)
+                        .field(format!("{field}.port")),
+                );
                 continue;
             };
-            ports.entry(port).or_default().push(Slot { gateway, listener });
+            ports
+                .entry(port)
+                .or_default()
+                .push(Slot { gateway, listener });
         }
     }
 
@@ -98,12 +113,31 @@ pub fn translate(snapshot: &Snapshot, options: &Options) -> Translation {
         }
         let mut entries = Vec::new();
         for (rule_index, rule) in route.value.spec.rules.iter().flatten().enumerate() {
-            let targets = rule_targets(route, rule_index, rule.backend_refs.as_deref().unwrap_or_default(), &backends, options, &mut clusters, &mut problems);
-            entries.extend(routes::rule_entries(route, rule_index, rule, &targets, &mut problems));
+            let targets = rule_targets(
+                route,
+                rule_index,
+                rule.backend_refs.as_deref().unwrap_or_default(),
+                &backends,
+                options,
+                &mut clusters,
+                &mut problems,
+            );
+            entries.extend(routes::rule_entries(
+                route,
+                rule_index,
+                rule,
+                &targets,
+                &mut problems,
+            ));
         }
         for (port, hostnames) in attached {
             for hostname in hostnames {
-                vhosts.entry(port).or_default().entry(hostname).or_default().extend(entries.iter().cloned());
+                vhosts
+                    .entry(port)
+                    .or_default()
+                    .entry(hostname)
+                    .or_default()
+                    .extend(entries.iter().cloned());
             }
         }
     }
@@ -117,7 +151,11 @@ pub fn translate(snapshot: &Snapshot, options: &Options) -> Translation {
         })
         .collect();
     Translation {
-        bootstrap: envoy::bootstrap(options.admin_port, listeners, clusters.into_values().collect()),
+        bootstrap: envoy::bootstrap(
+            options.admin_port,
+            listeners,
+            clusters.into_values().collect(),
+        ),
         problems,
     }
 }
@@ -138,7 +176,10 @@ fn resolve_backends(
     clusters: &mut BTreeMap<String, Value>,
     problems: &mut Vec<Problem>,
 ) -> BTreeMap<(String, String), Result<String, ()>> {
-    let wasm = envoy::WasmOptions { filter_path: &options.filter_path, runtime: &options.wasm_runtime };
+    let wasm = envoy::WasmOptions {
+        filter_path: &options.filter_path,
+        runtime: &options.wasm_runtime,
+    };
     let mut out = BTreeMap::new();
     for backend in &snapshot.backends {
         let key = (backend.namespace.clone(), backend.name.clone());
@@ -146,11 +187,14 @@ fn resolve_backends(
         match resolved {
             Ok(resolved) => {
                 let name = backend_cluster_name(&backend.namespace, &backend.name);
-                clusters.insert(name.clone(), envoy::ai_cluster(&name, &resolved, &wasm, &options.ca_bundle));
+                clusters.insert(
+                    name.clone(),
+                    envoy::ai_cluster(&name, &resolved, &wasm, &options.ca_bundle),
+                );
                 out.insert(key, Ok(name));
             }
             Err(unavailable) => {
-                problems.push(unavailable.into_problem());
+                problems.push(*unavailable);
                 out.insert(key, Err(()));
             }
         }
@@ -159,13 +203,22 @@ fn resolve_backends(
 }
 
 /// The ports and hostnames a route attaches to through its parentRefs.
-fn attach(route: &Object<HttpRoute>, ports: &BTreeMap<u16, Vec<Slot<'_>>>, problems: &mut Vec<Problem>) -> BTreeMap<u16, Vec<String>> {
+fn attach(
+    route: &Object<HttpRoute>,
+    ports: &BTreeMap<u16, Vec<Slot<'_>>>,
+    problems: &mut Vec<Problem>,
+) -> BTreeMap<u16, Vec<String>> {
     let object = route.object_ref("HTTPRoute");
     let mut attached: BTreeMap<u16, Vec<String>> = BTreeMap::new();
     for (index, parent) in route.value.spec.parent_refs.iter().flatten().enumerate() {
         let field = format!("spec.parentRefs[{index}]");
         if !is_gateway_ref(parent) {
-            problems.push(Problem::warning("only Gateway parents are supported").at(&route.origin).object(object.clone()).field(field));
+            problems.push(
+                Problem::warning("only Gateway parents are supported")
+                    .at(&route.origin)
+                    .object(object.clone())
+                    .field(field),
+            );
             continue;
         }
         let namespace = parent.namespace.as_deref().unwrap_or(&route.namespace);
@@ -177,13 +230,21 @@ fn attach(route: &Object<HttpRoute>, ports: &BTreeMap<u16, Vec<Slot<'_>>>, probl
                     continue;
                 }
                 found_gateway = true;
-                if parent.section_name.as_deref().is_some_and(|s| s != slot.listener.name)
-                    || parent.port.is_some_and(|p| i64::from(p) != i64::from(*port))
+                if parent
+                    .section_name
+                    .as_deref()
+                    .is_some_and(|s| s != slot.listener.name)
+                    || parent
+                        .port
+                        .is_some_and(|p| i64::from(p) != i64::from(*port))
                     || !allows_namespace(slot, &route.namespace)
                 {
                     continue;
                 }
-                let hostnames = effective_hostnames(route.value.spec.hostnames.as_deref(), slot.listener.hostname.as_deref());
+                let hostnames = effective_hostnames(
+                    route.value.spec.hostnames.as_deref(),
+                    slot.listener.hostname.as_deref(),
+                );
                 if !hostnames.is_empty() {
                     accepted = true;
                 }
@@ -196,7 +257,10 @@ fn attach(route: &Object<HttpRoute>, ports: &BTreeMap<u16, Vec<Slot<'_>>>, probl
             }
         }
         let why = if !found_gateway {
-            Some(format!("Gateway {namespace}/{} not found (or no HTTP listener)", parent.name))
+            Some(format!(
+                "Gateway {namespace}/{} not found (or no HTTP listener)",
+                parent.name
+            ))
         } else if !accepted {
             Some(format!(
                 "no listener of Gateway {namespace}/{} accepts this route (sectionName, port, allowedRoutes or hostnames)",
@@ -206,14 +270,20 @@ fn attach(route: &Object<HttpRoute>, ports: &BTreeMap<u16, Vec<Slot<'_>>>, probl
             None
         };
         if let Some(why) = why {
-            problems.push(Problem::warning(why).at(&route.origin).object(object.clone()).field(field));
+            problems.push(
+                Problem::warning(why)
+                    .at(&route.origin)
+                    .object(object.clone())
+                    .field(field),
+            );
         }
     }
     attached
 }
 
 fn is_gateway_ref(parent: &HttpRouteParentRefs) -> bool {
-    parent.group.as_deref().unwrap_or(GATEWAY_GROUP) == GATEWAY_GROUP && parent.kind.as_deref().unwrap_or("Gateway") == "Gateway"
+    parent.group.as_deref().unwrap_or(GATEWAY_GROUP) == GATEWAY_GROUP
+        && parent.kind.as_deref().unwrap_or("Gateway") == "Gateway"
 }
 
 fn allows_namespace(slot: &Slot<'_>, route_namespace: &str) -> bool {
@@ -226,7 +296,9 @@ fn allows_namespace(slot: &Slot<'_>, route_namespace: &str) -> bool {
         .unwrap_or(GatewayListenersAllowedRoutesNamespacesFrom::Same);
     match from {
         GatewayListenersAllowedRoutesNamespacesFrom::All => true,
-        GatewayListenersAllowedRoutesNamespacesFrom::Same => slot.gateway.namespace == route_namespace,
+        GatewayListenersAllowedRoutesNamespacesFrom::Same => {
+            slot.gateway.namespace == route_namespace
+        }
         // Namespace labels are not part of a folder of manifests yet.
         GatewayListenersAllowedRoutesNamespacesFrom::Selector => false,
     }
@@ -314,8 +386,15 @@ fn virtual_hosts(hosts: BTreeMap<String, Vec<RouteEntry>>) -> Vec<Value> {
         .map(|(hostname, mut entries)| {
             entries.sort_by(|a, b| a.precedence.cmp(&b.precedence));
             let routes: Vec<Value> = entries.into_iter().map(|e| e.route).collect();
-            let name = if hostname == "*" { "any".to_string() } else { hostname.clone() };
-            (hostname == "*", json!({ "name": name, "domains": [hostname], "routes": routes }))
+            let name = if hostname == "*" {
+                "any".to_string()
+            } else {
+                hostname.clone()
+            };
+            (
+                hostname == "*",
+                json!({ "name": name, "domains": [hostname], "routes": routes }),
+            )
         })
         .collect();
     // Envoy prefers exact domains anyway; this keeps the output readable.

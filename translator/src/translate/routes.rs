@@ -3,8 +3,8 @@
 use std::cmp::Reverse;
 
 use gateway_api::httproutes::{
-    HttpRoute, HttpRouteRules, HttpRouteRulesMatches, HttpRouteRulesMatchesHeadersType, HttpRouteRulesMatchesPathType,
-    HttpRouteRulesMatchesQueryParamsType,
+    HttpRoute, HttpRouteRules, HttpRouteRulesMatches, HttpRouteRulesMatchesHeadersType,
+    HttpRouteRulesMatchesPathType, HttpRouteRulesMatchesQueryParamsType,
 };
 use serde_json::{json, Map, Value};
 
@@ -14,9 +14,15 @@ use crate::source::Object;
 /// What a backendRef turned into.
 #[derive(Debug, Clone, PartialEq)]
 pub enum BackendTarget {
-    Cluster { name: String, weight: u32, ai: bool },
+    Cluster {
+        name: String,
+        weight: u32,
+        ai: bool,
+    },
     /// Counts toward the weights but cannot be served (Gateway API: 500).
-    Unavailable { weight: u32 },
+    Unavailable {
+        weight: u32,
+    },
 }
 
 /// Sort key implementing the HTTPRoute precedence rules: exact path, then the
@@ -75,7 +81,10 @@ pub fn rule_entries(
             let mut envoy_route = Map::new();
             envoy_route.insert(
                 "name".into(),
-                json!(format!("httproute/{}/{}/rule/{rule_index}/match/{match_index}", route.namespace, route.name)),
+                json!(format!(
+                    "httproute/{}/{}/rule/{rule_index}/match/{match_index}",
+                    route.namespace, route.name
+                )),
             );
             envoy_route.insert("match".into(), route_match);
             for (k, v) in action.iter() {
@@ -99,7 +108,12 @@ pub fn rule_entries(
 fn envoy_match(m: &HttpRouteRulesMatches) -> (Value, Precedence) {
     let mut out = Map::new();
     let (path_type, value) = match &m.path {
-        Some(p) => (p.r#type.clone().unwrap_or(HttpRouteRulesMatchesPathType::PathPrefix), p.value.clone().unwrap_or_else(|| "/".into())),
+        Some(p) => (
+            p.r#type
+                .clone()
+                .unwrap_or(HttpRouteRulesMatchesPathType::PathPrefix),
+            p.value.clone().unwrap_or_else(|| "/".into()),
+        ),
         None => (HttpRouteRulesMatchesPathType::PathPrefix, "/".into()),
     };
     let path_kind = match path_type {
@@ -129,7 +143,9 @@ fn envoy_match(m: &HttpRouteRulesMatches) -> (Value, Precedence) {
         .flatten()
         .map(|h| {
             let matcher = match h.r#type {
-                Some(HttpRouteRulesMatchesHeadersType::RegularExpression) => json!({ "safe_regex": { "regex": h.value } }),
+                Some(HttpRouteRulesMatchesHeadersType::RegularExpression) => {
+                    json!({ "safe_regex": { "regex": h.value } })
+                }
                 _ => json!({ "exact": h.value }),
             };
             json!({ "name": h.name.to_ascii_lowercase(), "string_match": matcher })
@@ -149,7 +165,9 @@ fn envoy_match(m: &HttpRouteRulesMatches) -> (Value, Precedence) {
         .flatten()
         .map(|q| {
             let matcher = match q.r#type {
-                Some(HttpRouteRulesMatchesQueryParamsType::RegularExpression) => json!({ "safe_regex": { "regex": q.value } }),
+                Some(HttpRouteRulesMatchesQueryParamsType::RegularExpression) => {
+                    json!({ "safe_regex": { "regex": q.value } })
+                }
                 _ => json!({ "exact": q.value }),
             };
             json!({ "name": q.name, "string_match": matcher })
@@ -185,19 +203,30 @@ fn route_action(
 ) -> Result<Map<String, Value>, ()> {
     let mut action = Map::new();
     if let Some(filters) = rule.filters.as_ref().filter(|f| !f.is_empty()) {
-        let names: Vec<String> = filters.iter().map(|f| serde_json::to_string(&f.r#type).unwrap_or_default()).collect();
+        let names: Vec<String> = filters
+            .iter()
+            .map(|f| serde_json::to_string(&f.r#type).unwrap_or_default())
+            .collect();
         problems.push(
-            Problem::warning(format!("filters {} are not supported yet; this rule answers 500", names.join(", ")))
-                .object(object.clone())
-                .field(format!("{field}.filters")),
+            Problem::warning(format!(
+                "filters {} are not supported yet; this rule answers 500",
+                names.join(", ")
+            ))
+            .object(object.clone())
+            .field(format!("{field}.filters")),
         );
-        action.insert("direct_response".into(), not_ready_response("route filters are not supported yet"));
+        action.insert(
+            "direct_response".into(),
+            not_ready_response("route filters are not supported yet"),
+        );
         return Ok(action);
     }
     let clusters: Vec<(&str, u32, bool)> = targets
         .iter()
         .filter_map(|t| match t {
-            BackendTarget::Cluster { name, weight, ai } if *weight > 0 => Some((name.as_str(), *weight, *ai)),
+            BackendTarget::Cluster { name, weight, ai } if *weight > 0 => {
+                Some((name.as_str(), *weight, *ai))
+            }
             _ => None,
         })
         .collect();
@@ -209,7 +238,11 @@ fn route_action(
         })
         .sum();
     if clusters.is_empty() {
-        let why = if targets.is_empty() { "the rule has no backendRefs" } else { "no backend of this rule is ready" };
+        let why = if targets.is_empty() {
+            "the rule has no backendRefs"
+        } else {
+            "no backend of this rule is ready"
+        };
         action.insert("direct_response".into(), not_ready_response(why));
         return Ok(action);
     }
@@ -224,7 +257,10 @@ fn route_action(
     if let [(name, _, _)] = clusters.as_slice() {
         route.insert("cluster".into(), json!(name));
     } else {
-        let weighted: Vec<Value> = clusters.iter().map(|(n, w, _)| json!({ "name": n, "weight": w })).collect();
+        let weighted: Vec<Value> = clusters
+            .iter()
+            .map(|(n, w, _)| json!({ "name": n, "weight": w }))
+            .collect();
         route.insert("weighted_clusters".into(), json!({ "clusters": weighted }));
     }
     let any_ai = clusters.iter().any(|(_, _, ai)| *ai);
@@ -233,7 +269,11 @@ fn route_action(
         Some(Ok(d)) => {
             route.insert("timeout".into(), json!(d));
         }
-        Some(Err(e)) => problems.push(Problem::error(e).object(object.clone()).field(format!("{field}.timeouts.request"))),
+        Some(Err(e)) => problems.push(
+            Problem::error(e)
+                .object(object.clone())
+                .field(format!("{field}.timeouts.request")),
+        ),
         // A completion can take minutes and a stream longer: Envoy's default
         // 15 s route timeout would cut them off, so AI routes have none.
         None if any_ai => {
@@ -257,9 +297,13 @@ pub fn envoy_duration(d: &str) -> Result<String, String> {
         return Err("empty duration".into());
     }
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let (number, tail) = rest.split_at(digits);
-        let number: u64 = number.parse().map_err(|_| format!("invalid duration {d:?}: expected e.g. 10s, 1m, 500ms"))?;
+        let number: u64 = number
+            .parse()
+            .map_err(|_| format!("invalid duration {d:?}: expected e.g. 10s, 1m, 500ms"))?;
         let (unit, tail) = if let Some(t) = tail.strip_prefix("ms") {
             (1, t)
         } else if let Some(t) = tail.strip_prefix('s') {
@@ -283,8 +327,17 @@ mod tests {
 
     #[test]
     fn durations() {
-        for (input, want) in [("10s", Ok("10.000s")), ("1h30m", Ok("5400.000s")), ("500ms", Ok("0.500s")), ("0s", Ok("0.000s"))] {
-            assert_eq!(envoy_duration(input).as_deref(), want.map(|s: &str| s), "{input}");
+        for (input, want) in [
+            ("10s", Ok("10.000s")),
+            ("1h30m", Ok("5400.000s")),
+            ("500ms", Ok("0.500s")),
+            ("0s", Ok("0.000s")),
+        ] {
+            assert_eq!(
+                envoy_duration(input).as_deref(),
+                want.map(|s: &str| s),
+                "{input}"
+            );
         }
         for bad in ["", "10", "1d", "s"] {
             assert!(envoy_duration(bad).is_err(), "{bad}");

@@ -46,9 +46,18 @@ fn run(text: &str) -> (Value, Vec<String>) {
     let mut snapshot = Snapshot::default();
     let mut problems = Vec::new();
     load_str(Path::new("m.yaml"), text, &mut snapshot, &mut problems);
-    let t = translate(&snapshot, &Options { filter_path: "/f.wasm".into(), ..Options::default() });
+    let t = translate(
+        &snapshot,
+        &Options {
+            filter_path: "/f.wasm".into(),
+            ..Options::default()
+        },
+    );
     problems.extend(t.problems);
-    (t.bootstrap, problems.iter().map(|p| p.to_string()).collect())
+    (
+        t.bootstrap,
+        problems.iter().map(|p| p.to_string()).collect(),
+    )
 }
 
 fn cluster<'a>(bootstrap: &'a Value, name: &str) -> &'a Value {
@@ -61,9 +70,15 @@ fn cluster<'a>(bootstrap: &'a Value, name: &str) -> &'a Value {
 }
 
 fn filter_config(cluster: &Value) -> llmgate_filter::config::FilterConfig {
-    let filters = &cluster["typed_extension_protocol_options"]["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]["http_filters"];
-    assert_eq!(filters[1]["name"], "envoy.filters.http.upstream_codec", "codec must be last");
-    let json = filters[0]["typed_config"]["config"]["configuration"]["value"].as_str().unwrap();
+    let filters = &cluster["typed_extension_protocol_options"]
+        ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]["http_filters"];
+    assert_eq!(
+        filters[1]["name"], "envoy.filters.http.upstream_codec",
+        "codec must be last"
+    );
+    let json = filters[0]["typed_config"]["config"]["configuration"]["value"]
+        .as_str()
+        .unwrap();
     llmgate_filter::config::FilterConfig::from_json(json.as_bytes()).unwrap()
 }
 
@@ -75,7 +90,12 @@ fn routes(bootstrap: &Value, port: u16) -> Vec<Value> {
         .find(|l| l["address"]["socket_address"]["port_value"] == port)
         .unwrap();
     let hcm = &listener["filter_chains"][0]["filters"][0]["typed_config"];
-    hcm["route_config"]["virtual_hosts"].as_array().unwrap().iter().flat_map(|v| v["routes"].as_array().unwrap().clone()).collect()
+    hcm["route_config"]["virtual_hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|v| v["routes"].as_array().unwrap().clone())
+        .collect()
 }
 
 #[test]
@@ -90,13 +110,15 @@ fn seed_example_becomes_a_listener_a_route_and_a_verified_tls_cluster() {
 
     let c = cluster(&bootstrap, "backend_ai_azure-openai");
     assert_eq!(c["type"], "LOGICAL_DNS");
-    let addr = &c["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"];
+    let addr = &c["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+        ["socket_address"];
     assert_eq!(addr["address"], "my-endpoint.openai.azure.com");
     assert_eq!(addr["port_value"], 443);
     let tls = &c["transport_socket"]["typed_config"];
     assert_eq!(tls["sni"], "my-endpoint.openai.azure.com");
     assert_eq!(
-        tls["common_tls_context"]["validation_context"]["match_typed_subject_alt_names"][0]["matcher"]["exact"],
+        tls["common_tls_context"]["validation_context"]["match_typed_subject_alt_names"][0]
+            ["matcher"]["exact"],
         "my-endpoint.openai.azure.com"
     );
 
@@ -111,25 +133,48 @@ fn seed_example_becomes_a_listener_a_route_and_a_verified_tls_cluster() {
         }
     );
     // `Bearer ` is stripped from the Secret's value.
-    assert_eq!(cfg.auth.token, llmgate_filter::config::TokenSource::Value { value: "my-azure-key".into() });
+    assert_eq!(
+        cfg.auth.token,
+        llmgate_filter::config::TokenSource::Value {
+            value: "my-azure-key".into()
+        }
+    );
 }
 
 #[test]
 fn host_and_port_override_the_upstream() {
     let cases = [
         // (host, port, tls, cluster type, Host header)
-        ("127.0.0.1", 8081, false, "STATIC", "my-endpoint.openai.azure.com"),
-        ("proxy.internal", 443, true, "LOGICAL_DNS", "my-endpoint.openai.azure.com"),
+        (
+            "127.0.0.1",
+            8081,
+            false,
+            "STATIC",
+            "my-endpoint.openai.azure.com",
+        ),
+        (
+            "proxy.internal",
+            443,
+            true,
+            "LOGICAL_DNS",
+            "my-endpoint.openai.azure.com",
+        ),
     ];
     for (host, port, tls, kind, authority) in cases {
-        let text = SEED.replace("      azureopenai:\n", &format!("      host: {host}\n      port: {port}\n      azureopenai:\n"));
+        let text = SEED.replace(
+            "      azureopenai:\n",
+            &format!("      host: {host}\n      port: {port}\n      azureopenai:\n"),
+        );
         let (bootstrap, problems) = run(&text);
         assert!(problems.is_empty(), "{problems:?}");
         let c = cluster(&bootstrap, "backend_ai_azure-openai");
         assert_eq!(c["type"], kind, "{host}");
         assert_eq!(c.get("transport_socket").is_some(), tls, "{host}:{port}");
         if tls {
-            assert_eq!(c["transport_socket"]["typed_config"]["sni"], "my-endpoint.openai.azure.com");
+            assert_eq!(
+                c["transport_socket"]["typed_config"]["sni"],
+                "my-endpoint.openai.azure.com"
+            );
         }
         assert_eq!(filter_config(c).host, authority);
     }
@@ -145,7 +190,12 @@ fn openai_host_override_is_the_host_header() {
     assert!(problems.is_empty(), "{problems:?}");
     let cfg = filter_config(cluster(&bootstrap, "backend_ai_azure-openai"));
     assert_eq!(cfg.host, "localhost:11434");
-    assert_eq!(cfg.provider, llmgate_filter::config::ProviderConfig::Openai { model: Some("llama3".into()) });
+    assert_eq!(
+        cfg.provider,
+        llmgate_filter::config::ProviderConfig::Openai {
+            model: Some("llama3".into())
+        }
+    );
 }
 
 #[test]
@@ -169,20 +219,40 @@ spec:
     backendRefs: [{name: openai, group: gateway.kgateway.dev, kind: Backend}]
 "#;
     let cases = [
-        ("stringData: {Authorization: \"Bearer my-azure-key\"}", "stringData: {other: x}", "has no (non-empty) key `Authorization`"),
-        ("name: azure-openai-secret, namespace: ai", "name: renamed, namespace: ai", "Secret ai/azure-openai-secret not found"),
+        (
+            "stringData: {Authorization: \"Bearer my-azure-key\"}",
+            "stringData: {other: x}",
+            "has no (non-empty) key `Authorization`",
+        ),
+        (
+            "name: azure-openai-secret, namespace: ai",
+            "name: renamed, namespace: ai",
+            "Secret ai/azure-openai-secret not found",
+        ),
     ];
     for (from, to, why) in cases {
         let (bootstrap, problems) = run(&format!("{}{other}", SEED.replace(from, to)));
-        assert_eq!(problems.iter().filter(|p| p.starts_with("warning")).count(), 2, "{problems:?}");
+        assert_eq!(
+            problems.iter().filter(|p| p.starts_with("warning")).count(),
+            2,
+            "{problems:?}"
+        );
         assert!(
-            problems.iter().any(|p| p.contains("Backend ai/azure-openai: spec.ai.llm.azureopenai.authToken.secretRef: ") && p.contains(why)),
+            problems.iter().any(|p| p.contains(
+                "Backend ai/azure-openai: spec.ai.llm.azureopenai.authToken.secretRef: "
+            ) && p.contains(why)),
             "{problems:?}"
         );
         let routes = routes(&bootstrap, 8080);
-        let azure = routes.iter().find(|r| r["match"]["path_separated_prefix"] == "/azure-openai").unwrap();
+        let azure = routes
+            .iter()
+            .find(|r| r["match"]["path_separated_prefix"] == "/azure-openai")
+            .unwrap();
         assert_eq!(azure["direct_response"]["status"], 500);
-        let openai = routes.iter().find(|r| r["match"]["path_separated_prefix"] == "/openai").unwrap();
+        let openai = routes
+            .iter()
+            .find(|r| r["match"]["path_separated_prefix"] == "/openai")
+            .unwrap();
         assert_eq!(openai["route"]["cluster"], "backend_ai_openai");
     }
 }
@@ -190,15 +260,39 @@ spec:
 #[test]
 fn invalid_backends_are_errors_that_name_the_field() {
     let cases = [
-        ("deploymentName: gpt-4o-mini", "deploymentName: \"\"", "spec.ai.llm.azureopenai.deploymentName: must not be empty"),
-        ("      azureopenai:\n", "      host: h\n      azureopenai:\n", "spec.ai.llm.port: host and port must be set together"),
-        ("  type: AI\n", "  type: Static\n", "spec.type: unsupported backend type"),
-        ("{kind: SecretRef, secretRef: {name: azure-openai-secret}}", "{kind: Inline}", "spec.ai.llm.azureopenai.authToken.inline: required"),
+        (
+            "deploymentName: gpt-4o-mini",
+            "deploymentName: \"\"",
+            "spec.ai.llm.azureopenai.deploymentName: must not be empty",
+        ),
+        (
+            "      azureopenai:\n",
+            "      host: h\n      azureopenai:\n",
+            "spec.ai.llm.port: host and port must be set together",
+        ),
+        (
+            "  type: AI\n",
+            "  type: Static\n",
+            "spec.type: unsupported backend type",
+        ),
+        (
+            "{kind: SecretRef, secretRef: {name: azure-openai-secret}}",
+            "{kind: Inline}",
+            "spec.ai.llm.azureopenai.authToken.inline: required",
+        ),
     ];
     for (from, to, want) in cases {
         let (bootstrap, problems) = run(&SEED.replace(from, to));
-        assert!(problems.iter().any(|p| p.starts_with("error: m.yaml:") && p.contains(want)), "{want}: {problems:?}");
-        assert_eq!(routes(&bootstrap, 8080)[0]["direct_response"]["status"], 500);
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("error: m.yaml:") && p.contains(want)),
+            "{want}: {problems:?}"
+        );
+        assert_eq!(
+            routes(&bootstrap, 8080)[0]["direct_response"]["status"],
+            500
+        );
     }
 }
 
@@ -234,7 +328,10 @@ spec:
 "#;
     let (bootstrap, problems) = run(text);
     assert!(problems.is_empty(), "{problems:?}");
-    let names: Vec<String> = routes(&bootstrap, 9000).iter().map(|r| r["name"].as_str().unwrap().to_string()).collect();
+    let names: Vec<String> = routes(&bootstrap, 9000)
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(
         names,
         [
@@ -244,7 +341,10 @@ spec:
             "httproute/default/b/rule/0/match/0", // /
         ]
     );
-    assert_eq!(cluster(&bootstrap, "service_default_s_80")["type"], "STRICT_DNS");
+    assert_eq!(
+        cluster(&bootstrap, "service_default_s_80")["type"],
+        "STRICT_DNS"
+    );
 }
 
 #[test]
@@ -270,7 +370,13 @@ spec:
     let (bootstrap, problems) = run(text);
     assert!(problems.is_empty(), "{problems:?}");
     let listener = &bootstrap["static_resources"]["listeners"][0];
-    let vhosts = listener["filter_chains"][0]["filters"][0]["typed_config"]["route_config"]["virtual_hosts"].as_array().unwrap();
-    let domains: Vec<&str> = vhosts.iter().map(|v| v["domains"][0].as_str().unwrap()).collect();
+    let vhosts = listener["filter_chains"][0]["filters"][0]["typed_config"]["route_config"]
+        ["virtual_hosts"]
+        .as_array()
+        .unwrap();
+    let domains: Vec<&str> = vhosts
+        .iter()
+        .map(|v| v["domains"][0].as_str().unwrap())
+        .collect();
     assert_eq!(domains, ["x.example.org"]);
 }
