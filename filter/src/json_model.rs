@@ -9,13 +9,42 @@
 
 use std::ops::Range;
 
-/// Where the top-level members of interest are.
+/// One top-level `"key": value` member, as byte spans of the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// The key with its quotes.
+    pub key: Range<usize>,
+    pub value: Range<usize>,
+}
+
+/// Where the top-level members are.
 struct TopLevel {
     /// Index just after the opening `{`.
     after_open: usize,
     empty: bool,
     /// Value spans of every top-level `"model"` key (duplicates included).
     model_values: Vec<Range<usize>>,
+    members: Vec<Member>,
+}
+
+/// Every top-level member of a JSON object, in order; `None` when the body
+/// is not a valid JSON object.
+pub fn members(body: &[u8]) -> Option<Vec<Member>> {
+    scan(body).map(|top| top.members)
+}
+
+/// Index just after the opening `{` of a valid JSON object.
+pub fn after_open(body: &[u8]) -> Option<usize> {
+    scan(body).map(|top| top.after_open)
+}
+
+/// Whether the quoted key (as it appears in the body) names `name`,
+/// escaped spellings included.
+pub fn key_is(quoted: &[u8], name: &str) -> bool {
+    if quoted.len() == name.len() + 2 && quoted.get(1..quoted.len() - 1) == Some(name.as_bytes()) {
+        return true;
+    }
+    quoted.contains(&b'\\') && serde_json::from_slice::<String>(quoted).is_ok_and(|k| k == name)
 }
 
 /// The top-level `model` string. With duplicate keys the last one is returned,
@@ -65,6 +94,7 @@ fn scan(body: &[u8]) -> Option<TopLevel> {
     i += 1;
     let after_open = i;
     let mut model_values = Vec::new();
+    let mut members = Vec::new();
     i = skip_ws(body, i);
     let empty = body.get(i) == Some(&b'}');
     if empty {
@@ -78,9 +108,13 @@ fn scan(body: &[u8]) -> Option<TopLevel> {
             }
             let start = skip_ws(body, i + 1);
             let end = skip_value(body, start)?;
-            if key_is_model(body.get(key)?) {
+            if key_is(body.get(key.clone())?, "model") {
                 model_values.push(start..end);
             }
+            members.push(Member {
+                key,
+                value: start..end,
+            });
             i = skip_ws(body, end);
             match body.get(i) {
                 Some(b',') => i = skip_ws(body, i + 1),
@@ -96,15 +130,8 @@ fn scan(body: &[u8]) -> Option<TopLevel> {
         after_open,
         empty,
         model_values,
+        members,
     })
-}
-
-fn key_is_model(quoted: &[u8]) -> bool {
-    if quoted == b"\"model\"" {
-        return true;
-    }
-    // Escaped spellings (`"mod\u0065l"`) are the same key to a JSON parser.
-    quoted.contains(&b'\\') && serde_json::from_slice::<String>(quoted).is_ok_and(|k| k == "model")
 }
 
 fn skip_ws(b: &[u8], mut i: usize) -> usize {

@@ -17,13 +17,16 @@
 //! Everything except `shell` is plain Rust and tested on the host; `shell` is
 //! the proxy-wasm glue and exists only in the wasm build.
 
+pub mod access_log;
 pub mod capped;
 pub mod config;
+pub mod include_usage;
 pub mod json_model;
 pub mod metrics;
 pub mod providers;
 pub mod request;
 pub mod response;
+pub mod rewrite;
 pub mod sse;
 pub mod stream;
 pub mod usage;

@@ -9,19 +9,42 @@
 use crate::response::Outcome;
 use std::collections::{HashMap, HashSet};
 
+/// Counter: tokens by type (`token_type`).
 pub const TOKENS: &str = "llmgate_tokens";
+/// Counter: requests by `status_class`.
 pub const REQUESTS: &str = "llmgate_requests";
+/// Counter: 2xx responses whose usage could not be read.
 pub const USAGE_UNPARSED: &str = "llmgate_usage_unparsed";
+/// Counter: error events inside streams that started with a 2xx.
+pub const STREAM_ERRORS: &str = "llmgate_stream_errors";
+/// Histogram (OpenTelemetry `gen_ai.client.token.usage`): tokens per request,
+/// `token_type` = `input` or `output`.
+pub const TOKEN_USAGE: &str = "gen_ai_client_token_usage";
+/// Histogram (`gen_ai.client.operation.duration`, in ms): request start to
+/// the end of the response.
+pub const OPERATION_DURATION: &str = "gen_ai_client_operation_duration_ms";
+/// Histogram (`gen_ai.server.time_to_first_token`, in ms): request start to
+/// the first response body byte, streaming responses only.
+pub const TIME_TO_FIRST_TOKEN: &str = "gen_ai_server_time_to_first_token_ms";
 
 pub const MAX_LABEL_BYTES: usize = 64;
-/// Per backend and per VM: the model label comes from client input, and each
-/// distinct value is a new set of stats that Envoy keeps forever.
+/// Per backend and per VM: model labels come from client input (and from the
+/// provider), and each distinct value is a new set of stats that Envoy keeps
+/// forever. Request and response models share the budget.
 pub const MAX_MODELS_PER_BACKEND: usize = 32;
 pub const UNKNOWN_MODEL: &str = "unknown";
 pub const OTHER_MODEL: &str = "other";
+pub const UNKNOWN_ROUTE: &str = "unknown";
 
 /// Token types in the order they are emitted.
-pub const TOKEN_TYPES: [&str; 5] = ["input", "output", "total", "cached_input", "reasoning"];
+pub const TOKEN_TYPES: [&str; 6] = [
+    "input",
+    "output",
+    "total",
+    "cached_input",
+    "cache_creation_input",
+    "reasoning",
+];
 
 pub fn sanitize_label(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len().min(MAX_LABEL_BYTES));
@@ -38,6 +61,22 @@ pub fn sanitize_label(raw: &str) -> String {
     out
 }
 
+/// The gateway route from Envoy's route name. The translator names routes
+/// `httproute/<ns>/<name>/rule/<i>/match/<j>`; the label is
+/// `<ns>/<name>/rule/<i>` (matches of one rule share its backends, and the
+/// number of rules is bounded by the configuration). Other names are kept
+/// (sanitised); none at all is `unknown`.
+pub fn route_label(route_name: Option<&str>) -> String {
+    let Some(name) = route_name.filter(|n| !n.is_empty()) else {
+        return UNKNOWN_ROUTE.to_owned();
+    };
+    let rule = name
+        .strip_prefix("httproute/")
+        .and_then(|rest| rest.rsplit_once("/match/").map(|(rule, _)| rule))
+        .unwrap_or(name);
+    sanitize_label(rule)
+}
+
 /// `2xx`…`5xx`; `other` for nonsense codes; `none` when no response headers
 /// arrived (upstream reset or the attempt was abandoned).
 pub fn status_class(status: Option<u32>) -> &'static str {
@@ -52,25 +91,21 @@ pub fn status_class(status: Option<u32>) -> &'static str {
     }
 }
 
-/// The model that answered, else the model asked for, else `unknown`.
-pub fn pick_model<'a>(response: Option<&'a str>, request: Option<&'a str>) -> &'a str {
-    response
-        .filter(|m| !m.is_empty())
-        .or(request.filter(|m| !m.is_empty()))
-        .unwrap_or(UNKNOWN_MODEL)
-}
-
-/// Caps the distinct model labels per backend. `unknown` and `other` are always
-/// allowed and do not use up the budget.
+/// Caps the distinct model labels per backend. `unknown`, `other` and the
+/// backend's configured model are always allowed and do not use up the budget.
 #[derive(Debug, Default)]
 pub struct ModelCap {
     seen: HashMap<String, HashSet<String>>,
 }
 
 impl ModelCap {
-    /// `backend` must already be sanitised; returns the label to use.
-    pub fn label(&mut self, backend: &str, raw_model: &str) -> String {
-        let model = sanitize_label(raw_model);
+    /// `backend` must already be sanitised; `raw_model` `None` or empty is
+    /// `unknown`. Returns the label to use.
+    pub fn label(&mut self, backend: &str, raw_model: Option<&str>) -> String {
+        let Some(raw) = raw_model.filter(|m| !m.is_empty()) else {
+            return UNKNOWN_MODEL.to_owned();
+        };
+        let model = sanitize_label(raw);
         if model == UNKNOWN_MODEL || model == OTHER_MODEL {
             return model;
         }
@@ -92,43 +127,122 @@ impl ModelCap {
 /// Labels shared by every stat of one finished response. Values are sanitised.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Labels<'a> {
+    pub route: &'a str,
     pub backend: &'a str,
     pub provider: &'a str,
-    pub model: &'a str,
+    pub request_model: &'a str,
+    pub response_model: &'a str,
 }
 
-/// The counter increments for one finished response, as (stat name, amount).
-pub fn increments(
+impl Labels<'_> {
+    /// `route=…;backend=…;provider=…`
+    fn upstream(&self) -> String {
+        format!(
+            "route={};backend={};provider={}",
+            self.route, self.backend, self.provider
+        )
+    }
+
+    /// All five, in the fixed order the tag regexes rely on.
+    fn all(&self) -> String {
+        format!(
+            "{};request_model={};response_model={}",
+            self.upstream(),
+            self.request_model,
+            self.response_model
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Histogram,
+}
+
+/// One stat update: a counter increment or a histogram sample.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stat {
+    pub kind: Kind,
+    pub name: String,
+    pub value: u64,
+}
+
+fn counter(name: String, value: u64) -> Stat {
+    Stat {
+        kind: Kind::Counter,
+        name,
+        value,
+    }
+}
+
+fn histogram(name: String, value: u64) -> Stat {
+    Stat {
+        kind: Kind::Histogram,
+        name,
+        value,
+    }
+}
+
+/// Timings of one request, in ms since the request started.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Timings {
+    pub duration_ms: Option<u64>,
+    /// Streaming responses only.
+    pub first_byte_ms: Option<u64>,
+}
+
+/// The stat updates for one finished response.
+pub fn stats(
     labels: &Labels<'_>,
     status: Option<u32>,
     outcome: &Outcome,
-) -> Vec<(String, u64)> {
-    let Labels {
-        backend,
-        provider,
-        model,
-    } = labels;
+    timings: Timings,
+) -> Vec<Stat> {
+    let all = labels.all();
     let class = status_class(status);
-    let mut out = vec![(
-        format!(
-            "{REQUESTS};backend={backend};provider={provider};model={model};status_class={class}"
-        ),
-        1,
-    )];
+    let mut out = vec![counter(format!("{REQUESTS};{all};status_class={class}"), 1)];
     if let Some(u) = &outcome.usage {
-        let amounts = [u.input, u.output, u.total, u.cached_input, u.reasoning];
+        let amounts = [
+            u.input,
+            u.output,
+            u.total,
+            u.cached_input,
+            u.cache_creation_input,
+            u.reasoning,
+        ];
         for (token_type, amount) in TOKEN_TYPES.iter().zip(amounts) {
-            out.push((
-                format!("{TOKENS};backend={backend};provider={provider};model={model};token_type={token_type}"),
+            out.push(counter(
+                format!("{TOKENS};{all};token_type={token_type}"),
                 amount,
             ));
         }
+        out.push(histogram(
+            format!("{TOKEN_USAGE};{all};token_type=input"),
+            u.input,
+        ));
+        out.push(histogram(
+            format!("{TOKEN_USAGE};{all};token_type=output"),
+            u.output,
+        ));
+    }
+    if let Some(ms) = timings.duration_ms {
+        out.push(histogram(format!("{OPERATION_DURATION};{all}"), ms));
+    }
+    if let (true, Some(ms)) = (outcome.streamed, timings.first_byte_ms) {
+        out.push(histogram(format!("{TIME_TO_FIRST_TOKEN};{all}"), ms));
     }
     // Errors carry no usage by design; only a success we failed to read is news.
     if outcome.unparsed && class == "2xx" {
-        out.push((
-            format!("{USAGE_UNPARSED};backend={backend};provider={provider}"),
+        out.push(counter(
+            format!("{USAGE_UNPARSED};{}", labels.upstream()),
             1,
+        ));
+    }
+    if outcome.stream_errors > 0 {
+        out.push(counter(
+            format!("{STREAM_ERRORS};{}", labels.upstream()),
+            u64::from(outcome.stream_errors),
         ));
     }
     out
@@ -180,16 +294,17 @@ mod tests {
     }
 
     #[test]
-    fn picks_the_model() {
+    fn route_labels() {
         let cases = [
-            (Some("resp"), Some("req"), "resp"),
-            (Some(""), Some("req"), "req"),
-            (None, Some("req"), "req"),
-            (None, Some(""), "unknown"),
-            (None, None, "unknown"),
+            (Some("httproute/ns/chat/rule/0/match/1"), "ns/chat/rule/0"),
+            (Some("httproute/ns/chat/rule/12/match/0"), "ns/chat/rule/12"),
+            (Some("my-route"), "my-route"),
+            (Some("httproute/ns/x;y=z/rule/0/match/0"), "ns/x_y_z/rule/0"),
+            (Some(""), "unknown"),
+            (None, "unknown"),
         ];
-        for (resp, req, want) in cases {
-            assert_eq!(pick_model(resp, req), want);
+        for (name, want) in cases {
+            assert_eq!(route_label(name), want, "{name:?}");
         }
     }
 
@@ -197,85 +312,108 @@ mod tests {
     fn caps_models_per_backend() {
         let mut cap = ModelCap::default();
         for i in 0..MAX_MODELS_PER_BACKEND {
-            assert_eq!(cap.label("ns/a", &format!("m{i}")), format!("m{i}"));
+            assert_eq!(cap.label("ns/a", Some(&format!("m{i}"))), format!("m{i}"));
         }
-        assert_eq!(cap.label("ns/a", "one-too-many"), "other");
-        assert_eq!(cap.label("ns/a", "m0"), "m0", "known values stay");
-        assert_eq!(cap.label("ns/a", "unknown"), "unknown");
-        assert_eq!(cap.label("ns/a", "other"), "other");
+        assert_eq!(cap.label("ns/a", Some("one-too-many")), "other");
+        assert_eq!(cap.label("ns/a", Some("m0")), "m0", "known values stay");
+        assert_eq!(cap.label("ns/a", Some("unknown")), "unknown");
+        assert_eq!(cap.label("ns/a", Some("other")), "other");
+        assert_eq!(cap.label("ns/a", Some("")), "unknown");
+        assert_eq!(cap.label("ns/a", None), "unknown");
         assert_eq!(
-            cap.label("ns/b", "one-too-many"),
+            cap.label("ns/b", Some("one-too-many")),
             "one-too-many",
             "per backend"
         );
         // Values equal after sanitising share a slot.
-        assert_eq!(cap.label("ns/b", "x y"), "x_y");
-        assert_eq!(cap.label("ns/b", "x;y"), "x_y");
+        assert_eq!(cap.label("ns/b", Some("x y")), "x_y");
+        assert_eq!(cap.label("ns/b", Some("x;y")), "x_y");
         assert_eq!(cap.seen.get("ns/b").map(HashSet::len), Some(2));
     }
 
     #[test]
-    fn increments_per_outcome() {
+    fn stats_per_outcome() {
         let labels = Labels {
+            route: "ns/r/rule/0",
             backend: "ns/b",
             provider: "openai",
-            model: "gpt-4o",
+            request_model: "gpt-4o",
+            response_model: "gpt-4o-2024",
         };
         let usage = TokenUsage {
             input: 10,
             output: 20,
             total: 30,
             cached_input: 4,
+            cache_creation_input: 3,
             reasoning: 5,
         };
-        let with_usage = Outcome {
-            model: None,
+        let streamed = Outcome {
             usage: Some(usage),
-            unparsed: false,
+            streamed: true,
+            stream_errors: 2,
+            ..Outcome::default()
         };
         let unparsed = Outcome {
             unparsed: true,
             ..Outcome::default()
         };
-        let nothing = Outcome::default();
-        let base = "backend=ns/b;provider=openai;model=gpt-4o";
-        let cases: Vec<(Option<u32>, &Outcome, Vec<(String, u64)>)> = vec![
+        let timings = Timings {
+            duration_ms: Some(250),
+            first_byte_ms: Some(40),
+        };
+        let up = "route=ns/r/rule/0;backend=ns/b;provider=openai";
+        let all = format!("{up};request_model=gpt-4o;response_model=gpt-4o-2024");
+        let c = |name: String, value| counter(name, value);
+        let h = |name: String, value| histogram(name, value);
+        let cases: Vec<(Option<u32>, &Outcome, Timings, Vec<Stat>)> = vec![
             (
                 Some(200),
-                &with_usage,
+                &streamed,
+                timings,
                 vec![
-                    (format!("llmgate_requests;{base};status_class=2xx"), 1),
-                    (format!("llmgate_tokens;{base};token_type=input"), 10),
-                    (format!("llmgate_tokens;{base};token_type=output"), 20),
-                    (format!("llmgate_tokens;{base};token_type=total"), 30),
-                    (format!("llmgate_tokens;{base};token_type=cached_input"), 4),
-                    (format!("llmgate_tokens;{base};token_type=reasoning"), 5),
+                    c(format!("llmgate_requests;{all};status_class=2xx"), 1),
+                    c(format!("llmgate_tokens;{all};token_type=input"), 10),
+                    c(format!("llmgate_tokens;{all};token_type=output"), 20),
+                    c(format!("llmgate_tokens;{all};token_type=total"), 30),
+                    c(format!("llmgate_tokens;{all};token_type=cached_input"), 4),
+                    c(
+                        format!("llmgate_tokens;{all};token_type=cache_creation_input"),
+                        3,
+                    ),
+                    c(format!("llmgate_tokens;{all};token_type=reasoning"), 5),
+                    h(
+                        format!("gen_ai_client_token_usage;{all};token_type=input"),
+                        10,
+                    ),
+                    h(
+                        format!("gen_ai_client_token_usage;{all};token_type=output"),
+                        20,
+                    ),
+                    h(format!("gen_ai_client_operation_duration_ms;{all}"), 250),
+                    h(format!("gen_ai_server_time_to_first_token_ms;{all}"), 40),
+                    c(format!("llmgate_stream_errors;{up}"), 2),
                 ],
             ),
             (
                 Some(200),
                 &unparsed,
+                timings,
                 vec![
-                    (format!("llmgate_requests;{base};status_class=2xx"), 1),
-                    (
-                        "llmgate_usage_unparsed;backend=ns/b;provider=openai".to_owned(),
-                        1,
-                    ),
+                    c(format!("llmgate_requests;{all};status_class=2xx"), 1),
+                    h(format!("gen_ai_client_operation_duration_ms;{all}"), 250),
+                    c(format!("llmgate_usage_unparsed;{up}"), 1),
                 ],
             ),
             (
                 Some(502),
                 &unparsed,
-                vec![(format!("llmgate_requests;{base};status_class=5xx"), 1)],
-            ),
-            (
-                None,
-                &nothing,
-                vec![(format!("llmgate_requests;{base};status_class=none"), 1)],
+                Timings::default(),
+                vec![c(format!("llmgate_requests;{all};status_class=5xx"), 1)],
             ),
         ];
-        for (status, outcome, want) in cases {
-            assert_eq!(increments(&labels, status, outcome), want, "{status:?}");
+        for (status, outcome, timings, want) in cases {
+            assert_eq!(stats(&labels, status, outcome, timings), want, "{status:?}");
         }
     }
 }

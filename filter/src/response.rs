@@ -1,59 +1,54 @@
 //! Reads a response body as it streams past, chunk by chunk, and says at the
-//! end which model answered and how many tokens it reported. The body itself
-//! is never held back or changed.
+//! end which model answered and how many tokens it reported. The body is
+//! forwarded as it comes; only when the gateway injected `include_usage` are
+//! stream chunks rewritten ([`crate::rewrite`]).
 
 use crate::capped::CappedCopy;
-use crate::sse::SseReader;
-use crate::usage::{self, TokenUsage};
+use crate::rewrite::InjectedUsageRemover;
+use crate::sse::{Boundary, SseReader};
+use crate::usage::{self, StreamUsage, TokenUsage, UsageFormat};
 
 /// Largest non-streaming body kept for usage parsing. Chat completions are
 /// kilobytes; beyond this the copy would cost more memory than the numbers
-/// are worth.
+/// are worth, and the body still passes to the client untouched.
 pub const MAX_JSON_BODY: usize = 4 * 1024 * 1024;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Outcome {
     pub model: Option<String>,
     pub usage: Option<TokenUsage>,
-    /// The body could not be read for usage: not a JSON object, cut short,
-    /// over [`MAX_JSON_BODY`], an SSE event over the carry-over cap, or an SSE
-    /// data event (other than `[DONE]`) that is not a JSON object. A valid
-    /// body or stream that simply has no `usage` is NOT unparsed.
+    /// The body could not be read for usage: not a JSON document of the
+    /// format, cut short, over [`MAX_JSON_BODY`], an SSE event over the
+    /// carry-over cap, or a stream event that looked like it carried usage
+    /// but was not valid JSON. A valid body or stream that simply has no
+    /// usage is NOT unparsed.
     pub unparsed: bool,
+    /// Error events inside a stream that started as a success.
+    pub stream_errors: u32,
+    /// The response was an event stream.
+    pub streamed: bool,
 }
 
 #[derive(Debug)]
-pub enum ResponseReader {
-    Json(CappedCopy),
-    Sse { reader: SseReader, seen: StreamSeen },
+pub struct ResponseReader {
+    kind: Kind,
 }
 
-#[derive(Debug, Default)]
-pub struct StreamSeen {
-    model: Option<String>,
-    usage: Option<TokenUsage>,
-    bad_event: bool,
-}
-
-impl StreamSeen {
-    fn on_event(&mut self, data: &[u8]) {
-        if data == b"[DONE]" {
-            return;
-        }
-        match usage::parse(data) {
-            Ok(report) => {
-                if self.model.is_none() {
-                    self.model = report.model;
-                }
-                // Azure may send content-filter chunks after the usage chunk:
-                // any non-null usage counts, and a later one is more complete.
-                if report.usage.is_some() {
-                    self.usage = report.usage;
-                }
-            }
-            Err(_) => self.bad_event = true,
-        }
-    }
+// One per response, created once and never moved around: boxing the big
+// variant would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+enum Kind {
+    Json {
+        copy: CappedCopy,
+        format: UsageFormat,
+    },
+    Sse {
+        reader: SseReader,
+        usage: StreamUsage,
+        remover: Option<InjectedUsageRemover>,
+        ended: bool,
+    },
 }
 
 /// `text/event-stream`, with or without parameters, any case.
@@ -65,55 +60,141 @@ pub fn is_event_stream(content_type: &str) -> bool {
 }
 
 impl ResponseReader {
-    pub fn new(event_stream: bool) -> Self {
-        if event_stream {
-            ResponseReader::Sse {
+    /// `remove_injected_usage`: the gateway added `include_usage` to the
+    /// request, so its traces are taken out of the stream.
+    pub fn new(format: UsageFormat, event_stream: bool, remove_injected_usage: bool) -> Self {
+        let kind = if event_stream {
+            Kind::Sse {
                 reader: SseReader::new(),
-                seen: StreamSeen::default(),
+                usage: StreamUsage::new(format),
+                remover: remove_injected_usage.then(InjectedUsageRemover::new),
+                ended: false,
             }
         } else {
-            ResponseReader::Json(CappedCopy::new(MAX_JSON_BODY))
-        }
+            Kind::Json {
+                copy: CappedCopy::new(MAX_JSON_BODY),
+                format,
+            }
+        };
+        ResponseReader { kind }
+    }
+
+    /// Whether [`Self::feed`] returns replacement bytes.
+    pub fn rewrites(&self) -> bool {
+        matches!(
+            self.kind,
+            Kind::Sse {
+                remover: Some(_),
+                ..
+            }
+        )
     }
 
     /// False when a chunk of `len` bytes would not be looked at anyway (the
     /// JSON copy is over its limit), so the caller need not fetch it.
     pub fn wants(&mut self, len: usize) -> bool {
-        match self {
-            ResponseReader::Json(copy) => copy.wants(len),
-            ResponseReader::Sse { .. } => true,
+        match &mut self.kind {
+            Kind::Json { copy, .. } => copy.wants(len),
+            Kind::Sse { .. } => true,
         }
     }
 
-    pub fn feed(&mut self, chunk: &[u8]) {
-        match self {
-            ResponseReader::Json(copy) => copy.push(chunk),
-            ResponseReader::Sse { reader, seen } => reader.feed(chunk, &mut |d| seen.on_event(d)),
+    /// Reads one chunk. When rewriting, returns what the client gets instead
+    /// of it (possibly nothing yet: an unfinished event is held back).
+    pub fn feed(&mut self, chunk: &[u8]) -> Option<Vec<u8>> {
+        match &mut self.kind {
+            Kind::Json { copy, .. } => {
+                copy.push(chunk);
+                None
+            }
+            Kind::Sse {
+                reader,
+                usage,
+                remover: None,
+                ..
+            } => {
+                reader.feed(chunk, &mut |e| usage.on_event(e.name, e.data));
+                None
+            }
+            Kind::Sse {
+                reader,
+                usage,
+                remover: Some(remover),
+                ..
+            } => {
+                let mut out = Vec::with_capacity(chunk.len());
+                let mut start = remover.begin_chunk(chunk, &mut out);
+                reader.feed_with_boundaries(chunk, &mut |b: Boundary<'_>| {
+                    if let Some(e) = b.event {
+                        usage.on_event(e.name, e.data);
+                    }
+                    remover.on_boundary(chunk, start, &b, &mut out);
+                    start = b.end;
+                });
+                remover.end_chunk(chunk.get(start..).unwrap_or_default(), &mut out);
+                Some(out)
+            }
         }
     }
 
-    pub fn finish(self) -> Outcome {
-        match self {
-            ResponseReader::Json(copy) => match copy.get().map(usage::parse) {
+    /// End of the body: reads a final event that had no blank line and, when
+    /// rewriting, returns the bytes still held back. Idempotent.
+    pub fn end(&mut self) -> Option<Vec<u8>> {
+        let Kind::Sse {
+            reader,
+            usage,
+            remover,
+            ended,
+        } = &mut self.kind
+        else {
+            return None;
+        };
+        if std::mem::replace(ended, true) {
+            return None;
+        }
+        match remover {
+            None => {
+                reader.finish(&mut |e| usage.on_event(e.name, e.data));
+                None
+            }
+            Some(remover) => {
+                let mut out = Vec::new();
+                reader.finish_with_boundaries(&mut |b: Boundary<'_>| {
+                    if let Some(e) = b.event {
+                        usage.on_event(e.name, e.data);
+                    }
+                    remover.on_boundary(&[], 0, &b, &mut out);
+                });
+                remover.flush(&mut out);
+                Some(out)
+            }
+        }
+    }
+
+    pub fn finish(mut self) -> Outcome {
+        self.end();
+        match self.kind {
+            Kind::Json { copy, format } => match copy.get().map(|b| usage::parse_body(format, b)) {
                 Some(Ok(report)) => Outcome {
                     model: report.model,
                     usage: report.usage,
-                    unparsed: false,
+                    ..Outcome::default()
                 },
                 Some(Err(_)) | None => Outcome {
                     unparsed: true,
                     ..Outcome::default()
                 },
             },
-            ResponseReader::Sse {
-                mut reader,
-                mut seen,
-            } => {
-                reader.finish(&mut |d| seen.on_event(d));
+            Kind::Sse { reader, usage, .. } => {
+                let unparsed = usage.bad_event || reader.overflowed();
+                let stream_errors = usage.errors;
+                let report = usage.into_report();
                 Outcome {
-                    model: seen.model,
-                    usage: seen.usage,
-                    unparsed: seen.bad_event || reader.overflowed(),
+                    model: report.model,
+                    usage: report.usage,
+                    unparsed,
+                    stream_errors,
+                    streamed: true,
                 }
             }
         }
@@ -121,179 +202,4 @@ impl ResponseReader {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn read(event_stream: bool, chunks: &[&[u8]]) -> Outcome {
-        let mut r = ResponseReader::new(event_stream);
-        for c in chunks {
-            r.feed(c);
-        }
-        r.finish()
-    }
-
-    fn tokens(input: u64, output: u64, total: u64) -> TokenUsage {
-        TokenUsage {
-            input,
-            output,
-            total,
-            ..TokenUsage::default()
-        }
-    }
-
-    #[test]
-    fn content_types() {
-        let cases = [
-            ("text/event-stream", true),
-            ("text/event-stream; charset=utf-8", true),
-            ("Text/Event-Stream ;charset=utf-8", true),
-            ("application/json", false),
-            ("text/event-streamx", false),
-            ("", false),
-        ];
-        for (ct, want) in cases {
-            assert_eq!(is_event_stream(ct), want, "{ct}");
-        }
-    }
-
-    #[test]
-    fn json_bodies() {
-        let ok =
-            br#"{"model":"m","usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#;
-        let cases: Vec<(&str, Vec<&[u8]>, Outcome)> = vec![
-            (
-                "whole",
-                vec![ok],
-                Outcome {
-                    model: Some("m".into()),
-                    usage: Some(tokens(1, 2, 3)),
-                    unparsed: false,
-                },
-            ),
-            (
-                "in pieces",
-                vec![&ok[..10], &ok[10..11], &ok[11..]],
-                Outcome {
-                    model: Some("m".into()),
-                    usage: Some(tokens(1, 2, 3)),
-                    unparsed: false,
-                },
-            ),
-            (
-                "no usage",
-                vec![br#"{"model":"m"}"#],
-                Outcome {
-                    model: Some("m".into()),
-                    ..Outcome::default()
-                },
-            ),
-            (
-                "cut short",
-                vec![&ok[..20]],
-                Outcome {
-                    unparsed: true,
-                    ..Outcome::default()
-                },
-            ),
-            (
-                "empty",
-                vec![],
-                Outcome {
-                    unparsed: true,
-                    ..Outcome::default()
-                },
-            ),
-            (
-                "html",
-                vec![b"<html></html>"],
-                Outcome {
-                    unparsed: true,
-                    ..Outcome::default()
-                },
-            ),
-        ];
-        for (name, chunks, want) in cases {
-            assert_eq!(read(false, &chunks), want, "{name}");
-        }
-    }
-
-    #[test]
-    fn json_over_the_limit_is_unparsed() {
-        let head = br#"{"usage":{"prompt_tokens":1},"pad":""#;
-        let pad = vec![b'x'; MAX_JSON_BODY];
-        let out = read(false, &[head, &pad, b"\"}"]);
-        assert_eq!(
-            out,
-            Outcome {
-                unparsed: true,
-                ..Outcome::default()
-            }
-        );
-        // Exactly at the limit is still read.
-        let mut body = head.to_vec();
-        body.resize(MAX_JSON_BODY - 2, b'x');
-        body.extend_from_slice(b"\"}");
-        assert_eq!(read(false, &[&body]).usage, Some(tokens(1, 0, 0)));
-    }
-
-    #[test]
-    fn streams() {
-        let cases: &[(&str, &str, Outcome)] = &[
-            (
-                "azure: empty model first, usage then filter chunk",
-                "data: {\"model\":\"\",\"choices\":[]}\n\n\
-                 data: {\"model\":\"gpt-4o\",\"usage\":null}\n\n\
-                 data: {\"model\":\"gpt-4o-2024\",\"choices\":[],\"usage\":{\"prompt_tokens\":2,\"completion_tokens\":3,\"total_tokens\":5}}\n\n\
-                 data: {\"id\":\"\",\"choices\":[{\"content_filter_results\":{}}]}\n\n\
-                 data: [DONE]\n\n",
-                Outcome { model: Some("gpt-4o".into()), usage: Some(tokens(2, 3, 5)), unparsed: false },
-            ),
-            (
-                "last usage wins",
-                "data: {\"usage\":{\"prompt_tokens\":1}}\n\ndata: {\"usage\":{\"prompt_tokens\":7}}\n\n",
-                Outcome { model: None, usage: Some(tokens(7, 0, 0)), unparsed: false },
-            ),
-            (
-                "no usage is not unparsed",
-                "data: {\"model\":\"m\",\"choices\":[]}\n\ndata: [DONE]\n\n",
-                Outcome { model: Some("m".into()), usage: None, unparsed: false },
-            ),
-            (
-                "a broken event is unparsed, the rest still counts",
-                "data: {\"usage\":{\"prompt_tokens\":1}}\n\ndata: {oops\n\n",
-                Outcome { model: None, usage: Some(tokens(1, 0, 0)), unparsed: true },
-            ),
-            (
-                "stream cut inside an event",
-                "data: {\"model\":\"m\"}\n\ndata: {\"usage\":{\"prompt_",
-                Outcome { model: Some("m".into()), usage: None, unparsed: true },
-            ),
-            (
-                "mid-stream error after 200",
-                "data: {\"error\":{\"message\":\"x\"}}\n\n",
-                Outcome::default(),
-            ),
-            ("empty stream", "", Outcome::default()),
-        ];
-        for (name, input, want) in cases {
-            let bytes = input.as_bytes();
-            for split in 0..=bytes.len() {
-                let got = read(true, &[&bytes[..split], &bytes[split..]]);
-                assert_eq!(&got, want, "{name} split at {split}");
-            }
-        }
-    }
-
-    #[test]
-    fn oversized_stream_event_is_unparsed() {
-        let big = format!(
-            "data: {{\"pad\":\"{}\"}}\n\n",
-            "x".repeat(crate::sse::MAX_PENDING)
-        );
-        let input = format!("{big}data: {{\"usage\":{{\"prompt_tokens\":4}}}}\n\n");
-        let chunks: Vec<&[u8]> = input.as_bytes().chunks(16 * 1024).collect();
-        let out = read(true, &chunks);
-        assert_eq!(out.usage, Some(tokens(4, 0, 0)));
-        assert!(out.unparsed);
-    }
-}
+mod tests;

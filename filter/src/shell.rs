@@ -39,19 +39,34 @@ fn with_metrics<R>(f: impl FnOnce(&mut Metrics) -> R) -> Option<R> {
 }
 
 impl Metrics {
+    fn id(&mut self, kind: MetricType, name: &str) -> Option<u32> {
+        if let Some(id) = self.ids.get(name) {
+            return Some(*id);
+        }
+        match hostcalls::define_metric(kind, name) {
+            Ok(id) => {
+                self.ids.insert(name.to_owned(), id);
+                Some(id)
+            }
+            Err(status) => {
+                log::warn!("cannot define metric {name}: {status:?}");
+                None
+            }
+        }
+    }
+
+    fn record(&mut self, name: &str, value: u64) {
+        let Some(id) = self.id(MetricType::Histogram, name) else {
+            return;
+        };
+        if let Err(status) = hostcalls::record_metric(id, value) {
+            log::warn!("cannot record metric {name}: {status:?}");
+        }
+    }
+
     fn add(&mut self, name: &str, amount: u64) {
-        let id = match self.ids.get(name) {
-            Some(id) => *id,
-            None => match hostcalls::define_metric(MetricType::Counter, name) {
-                Ok(id) => {
-                    self.ids.insert(name.to_owned(), id);
-                    id
-                }
-                Err(status) => {
-                    log::warn!("cannot define metric {name}: {status:?}");
-                    return;
-                }
-            },
+        let Some(id) = self.id(MetricType::Counter, name) else {
+            return;
         };
         // Zero still defines the stat, so token series appear with usage.
         if amount > 0 {
@@ -165,11 +180,45 @@ impl Host for EnvoyHost {
         header(MapType::HttpResponseHeaders, name)
     }
 
+    fn remove_response_header(&mut self, name: &str) {
+        if let Err(status) = hostcalls::remove_map_value(MapType::HttpResponseHeaders, name) {
+            log::warn!("cannot remove response header {name}: {status:?}");
+        }
+    }
+
     fn response_body(&self, size: usize) -> Option<Vec<u8>> {
         body(BufferType::HttpResponseBody, size)
     }
 
-    fn model_label(&mut self, backend: &str, raw_model: &str) -> String {
+    fn replace_response_body(&mut self, size: usize, body: &[u8]) {
+        if let Err(status) = hostcalls::set_buffer(BufferType::HttpResponseBody, 0, size, body) {
+            log::warn!("cannot replace response body: {status:?}");
+        }
+    }
+
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+        hostcalls::get_property(path.to_vec()).ok().flatten()
+    }
+
+    fn set_filter_state(&mut self, name: &str, value: &[u8]) {
+        if let Err(status) = hostcalls::set_property(vec![name], Some(value)) {
+            log::warn!("cannot set filter state {name}: {status:?}");
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        hostcalls::get_current_time()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(0)
+    }
+
+    fn record_histogram(&mut self, name: &str, value: u64) {
+        with_metrics(|m| m.record(name, value));
+    }
+
+    fn model_label(&mut self, backend: &str, raw_model: Option<&str>) -> String {
         with_metrics(|m| m.cap.label(backend, raw_model))
             .unwrap_or_else(|| crate::metrics::OTHER_MODEL.to_owned())
     }

@@ -5,7 +5,41 @@
 //!
 //! Framing (WHATWG): lines end with LF, CRLF or CR; a blank line ends an event;
 //! `data:` lines (one optional space after the colon) are joined with LF;
-//! lines starting with `:` are comments; other fields are ignored.
+//! `event:` names the event; lines starting with `:` are comments; other
+//! fields are ignored.
+//!
+//! Every blank line is also reported as a boundary with its offset in the
+//! chunk, so a caller that rewrites the stream (see `crate::rewrite`) knows
+//! exactly which raw bytes made up each event.
+
+/// Longest `event:` name kept; names are short identifiers (`message_delta`,
+/// `response.completed`), a longer one is cut (and then matches nothing).
+pub const MAX_EVENT_NAME: usize = 64;
+
+/// One dispatched event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Event<'a> {
+    /// The `event:` field, empty when absent.
+    pub name: &'a [u8],
+    /// The `data:` lines joined with LF.
+    pub data: &'a [u8],
+    /// How many `data:` lines there were (1 for every real provider).
+    pub data_lines: usize,
+}
+
+/// What [`SseReader::feed_with_boundaries`] reports at each blank line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Boundary<'a> {
+    /// Offset in the current chunk just after the blank line's terminator.
+    /// A CR at the very end of a chunk may still be followed by an LF in the
+    /// next chunk, which then belongs to this boundary (see
+    /// [`SseReader::skipped_leading_lf`]).
+    pub end: usize,
+    /// The event the blank line dispatched, if it had `data:`.
+    pub event: Option<Event<'a>>,
+    /// The event was over [`MAX_PENDING`] and dropped.
+    pub overflowed: bool,
+}
 
 /// Above this much pending (unterminated) data the event is dropped: one
 /// event is a single JSON chunk, megabytes means a broken or hostile stream.
@@ -17,7 +51,14 @@ pub struct SseReader {
     line: Vec<u8>,
     /// Joined `data:` values of the current event.
     data: Vec<u8>,
-    has_data: bool,
+    data_lines: usize,
+    /// `event:` of the current event.
+    name: Vec<u8>,
+    /// The current event went over the cap (reported at its boundary).
+    event_overflowed: bool,
+    /// The last chunk started with an LF that completed a CR at the end of
+    /// the chunk before it.
+    skipped_lf: bool,
     /// The previous chunk ended with CR: a leading LF belongs to that CR.
     after_cr: bool,
     /// Over [`MAX_PENDING`]: ignore everything up to the next blank line.
@@ -37,15 +78,39 @@ impl SseReader {
         self.overflowed
     }
 
-    /// Feeds one chunk; `on_event` gets the data of each completed event that
-    /// had at least one `data:` line.
-    pub fn feed(&mut self, mut chunk: &[u8], on_event: &mut impl FnMut(&[u8])) {
+    /// True when the last chunk fed began with an LF that only completed the
+    /// previous chunk's final CR: that byte belongs to the boundary reported
+    /// at the end of the previous chunk.
+    pub fn skipped_leading_lf(&self) -> bool {
+        self.skipped_lf
+    }
+
+    /// Feeds one chunk; `on_event` gets each completed event that had at
+    /// least one `data:` line.
+    pub fn feed(&mut self, chunk: &[u8], on_event: &mut impl FnMut(Event<'_>)) {
+        self.feed_with_boundaries(chunk, &mut |b: Boundary<'_>| {
+            if let Some(event) = b.event {
+                on_event(event);
+            }
+        });
+    }
+
+    /// Feeds one chunk and reports every blank line (event boundary).
+    pub fn feed_with_boundaries(
+        &mut self,
+        chunk: &[u8],
+        on_boundary: &mut impl FnMut(Boundary<'_>),
+    ) {
+        let total = chunk.len();
+        let mut chunk = chunk;
+        self.skipped_lf = false;
         if chunk.is_empty() {
             return;
         }
         if std::mem::take(&mut self.after_cr) {
             if let Some(rest) = chunk.strip_prefix(b"\n") {
                 chunk = rest;
+                self.skipped_lf = true;
             }
         }
         while let Some(pos) = chunk.iter().position(|&c| c == b'\n' || c == b'\r') {
@@ -59,7 +124,8 @@ impl SseReader {
                 [_, rest @ ..] => rest,
                 [] => &[][..],
             };
-            self.finish_line(head, on_event);
+            let end = total - rest.len();
+            self.finish_line(head, end, on_boundary);
             chunk = rest;
         }
         self.keep_partial_line(chunk);
@@ -67,11 +133,20 @@ impl SseReader {
 
     /// End of stream: a final event without its blank line still counts —
     /// providers do not always send the last separator.
-    pub fn finish(&mut self, on_event: &mut impl FnMut(&[u8])) {
+    pub fn finish(&mut self, on_event: &mut impl FnMut(Event<'_>)) {
+        self.finish_with_boundaries(&mut |b: Boundary<'_>| {
+            if let Some(event) = b.event {
+                on_event(event);
+            }
+        });
+    }
+
+    /// [`Self::finish`], reporting the implied final boundary (offset 0).
+    pub fn finish_with_boundaries(&mut self, on_boundary: &mut impl FnMut(Boundary<'_>)) {
         if !self.line.is_empty() || self.skipped_line_nonempty {
-            self.finish_line(&[], on_event);
+            self.finish_line(&[], 0, on_boundary);
         }
-        self.finish_line(&[], on_event);
+        self.finish_line(&[], 0, on_boundary);
     }
 
     fn keep_partial_line(&mut self, part: &[u8]) {
@@ -97,42 +172,64 @@ impl SseReader {
 
     fn start_skipping(&mut self) {
         self.overflowed = true;
+        self.event_overflowed = true;
         self.skipping = true;
         // Release the memory, not just the length: this happens on bad streams.
         self.line = Vec::new();
         self.data = Vec::new();
-        self.has_data = false;
+        self.data_lines = 0;
+        self.name.clear();
     }
 
-    /// `tail` completes the line begun in `self.line`.
-    fn finish_line(&mut self, tail: &[u8], on_event: &mut impl FnMut(&[u8])) {
+    /// `tail` completes the line begun in `self.line`; `end` is where the
+    /// line's terminator ends in the current chunk.
+    fn finish_line(&mut self, tail: &[u8], end: usize, on_boundary: &mut impl FnMut(Boundary<'_>)) {
         if self.skipping {
             let blank = tail.is_empty() && !self.skipped_line_nonempty;
             self.skipped_line_nonempty = false;
             if blank {
                 self.skipping = false;
+                self.event_overflowed = false;
+                on_boundary(Boundary {
+                    end,
+                    event: None,
+                    overflowed: true,
+                });
             }
             return;
         }
         if self.line.is_empty() {
-            self.process_line(tail, on_event);
+            self.process_line(tail, end, on_boundary);
         } else {
             let mut line = std::mem::take(&mut self.line);
             line.extend_from_slice(tail);
-            self.process_line(&line, on_event);
+            self.process_line(&line, end, on_boundary);
             // Keep the allocation for the next partial line.
             line.clear();
             self.line = line;
         }
     }
 
-    fn process_line(&mut self, line: &[u8], on_event: &mut impl FnMut(&[u8])) {
+    fn process_line(
+        &mut self,
+        line: &[u8],
+        end: usize,
+        on_boundary: &mut impl FnMut(Boundary<'_>),
+    ) {
         if line.is_empty() {
-            if self.has_data {
-                on_event(&self.data);
-            }
+            let event = (self.data_lines > 0).then_some(Event {
+                name: &self.name,
+                data: &self.data,
+                data_lines: self.data_lines,
+            });
+            on_boundary(Boundary {
+                end,
+                event,
+                overflowed: std::mem::take(&mut self.event_overflowed),
+            });
             self.data.clear();
-            self.has_data = false;
+            self.data_lines = 0;
+            self.name.clear();
             return;
         }
         let (field, value) = match line.iter().position(|&c| c == b':') {
@@ -143,9 +240,16 @@ impl SseReader {
             }
             None => (line, &[][..]),
         };
-        if field != b"data" {
-            // Comments (empty field), `event:`, `id:`, `retry:` carry no usage.
-            return;
+        match field {
+            b"data" => {}
+            b"event" => {
+                self.name.clear();
+                self.name
+                    .extend_from_slice(value.get(..MAX_EVENT_NAME).unwrap_or(value));
+                return;
+            }
+            // Comments (empty field), `id:`, `retry:` carry no usage.
+            _ => return,
         }
         let pending = self
             .data
@@ -156,11 +260,11 @@ impl SseReader {
             self.start_skipping();
             return;
         }
-        if self.has_data {
+        if self.data_lines > 0 {
             self.data.push(b'\n');
         }
         self.data.extend_from_slice(value);
-        self.has_data = true;
+        self.data_lines += 1;
     }
 }
 
@@ -171,7 +275,7 @@ mod tests {
     fn events_in_chunks(chunks: &[&[u8]]) -> (Vec<String>, bool) {
         let mut reader = SseReader::new();
         let mut events = Vec::new();
-        let mut push = |d: &[u8]| events.push(String::from_utf8(d.to_vec()).unwrap());
+        let mut push = |e: Event<'_>| events.push(String::from_utf8(e.data.to_vec()).unwrap());
         for chunk in chunks {
             reader.feed(chunk, &mut push);
         }

@@ -1,19 +1,29 @@
 //! One upstream request/response, driven by the proxy-wasm callbacks but
-//! written against the small [`Host`] trait so the whole flow — pausing for the
-//! model override, copying bodies within limits, counting exactly once — is
-//! tested on the host with a fake.
+//! written against the small [`Host`] trait so the whole flow — holding the
+//! request for the model override or `include_usage`, copying bodies within
+//! limits, rewriting the stream, counting exactly once — is tested on the host
+//! with a fake.
 
+use crate::access_log;
 use crate::capped::CappedCopy;
 use crate::config::FilterConfig;
+use crate::include_usage;
 use crate::json_model;
-use crate::metrics::{self, Labels};
+use crate::metrics::{self, Kind, Labels, Timings};
 use crate::providers;
 use crate::request::{self, HeaderOp};
 use crate::response::{is_event_stream, ResponseReader};
+use crate::usage::UsageFormat;
 
 /// Largest request body copied to read its `model` for the metrics label.
-/// Beyond it the label falls back to the response's model.
+/// Beyond it the label falls back to `unknown`.
 pub const MAX_REQUEST_COPY: usize = 1024 * 1024;
+
+/// Largest request body held back (Envoy buffers it) to add `include_usage`.
+/// Envoy answers 413 once a held body passes its buffer limit (1 MiB by
+/// default); a bigger body is let through unchanged before that happens.
+/// The model override has no such escape: it must rewrite the body.
+pub const MAX_HELD_FOR_INJECTION: usize = 768 * 1024;
 
 /// What the callback tells Envoy. `Pause` from a body callback makes Envoy
 /// buffer and hand over the whole body so far next time.
@@ -32,12 +42,23 @@ pub trait Host {
     fn request_body(&self, size: usize) -> Option<Vec<u8>>;
     fn replace_request_body(&mut self, size: usize, body: &[u8]);
     fn response_header(&self, name: &str) -> Option<String>;
+    fn remove_response_header(&mut self, name: &str);
     fn response_body(&self, size: usize) -> Option<Vec<u8>>;
+    /// Replaces the `size` bytes of the current response chunk.
+    fn replace_response_body(&mut self, size: usize, body: &[u8]);
+    /// An Envoy attribute, e.g. `["xds", "route_name"]`.
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>>;
+    /// Publishes a value as filter state `wasm.<name>` for the access log.
+    fn set_filter_state(&mut self, name: &str, value: &[u8]);
+    /// Wall-clock milliseconds.
+    fn now_ms(&self) -> u64;
     /// The capped label for a model (see [`metrics::ModelCap`]); the cap is
     /// shared by every stream of the VM, so it lives with the host.
-    fn model_label(&mut self, backend: &str, raw_model: &str) -> String;
+    fn model_label(&mut self, backend: &str, raw_model: Option<&str>) -> String;
     /// Adds to a counter, defining it on first use.
     fn add_counter(&mut self, name: &str, amount: u64);
+    /// Records a histogram sample, defining it on first use.
+    fn record_histogram(&mut self, name: &str, value: u64);
 }
 
 /// A plugin's configuration plus what is derived from it once.
@@ -45,12 +66,26 @@ pub trait Host {
 pub struct Plugin {
     pub cfg: FilterConfig,
     backend_label: String,
+    format: UsageFormat,
+    /// `include_usage` may be added to streaming requests.
+    inject_usage: bool,
 }
 
 impl Plugin {
     pub fn new(cfg: FilterConfig) -> Self {
         let backend_label = metrics::sanitize_label(&cfg.backend);
-        Plugin { cfg, backend_label }
+        let format = providers::usage_format(&cfg.provider);
+        // `path.full` may point anywhere (embeddings, a proxy's own API): only
+        // the provider's own chat path is known to accept `stream_options`.
+        let inject_usage = cfg.path_full.is_none()
+            && format == UsageFormat::OpenAiChat
+            && include_usage::api_accepts_stream_options(&cfg.provider);
+        Plugin {
+            cfg,
+            backend_label,
+            format,
+            inject_usage,
+        }
     }
 }
 
@@ -59,8 +94,9 @@ enum RequestPhase {
     /// Streaming the body through, keeping a bounded copy for its `model`.
     Copying(CappedCopy),
     /// Headers and body held back until the whole body can be rewritten.
-    Overriding {
-        model: String,
+    Holding {
+        model: Option<String>,
+        inject_usage: bool,
         buffered: usize,
         had_content_length: bool,
     },
@@ -71,6 +107,11 @@ enum RequestPhase {
 pub struct Stream {
     phase: RequestPhase,
     request_model: Option<String>,
+    /// `include_usage` was added to the request.
+    injected: bool,
+    route: Option<String>,
+    started_ms: Option<u64>,
+    first_byte_ms: Option<u64>,
     status: Option<u32>,
     response: Option<ResponseReader>,
     counted: bool,
@@ -87,6 +128,10 @@ impl Stream {
         Stream {
             phase: RequestPhase::Done,
             request_model: None,
+            injected: false,
+            route: None,
+            started_ms: None,
+            first_byte_ms: None,
             status: None,
             response: None,
             counted: false,
@@ -99,6 +144,12 @@ impl Stream {
         host: &mut impl Host,
         end_of_stream: bool,
     ) -> Flow {
+        self.started_ms = Some(host.now_ms());
+        self.route = Some(metrics::route_label(
+            host.property(&["xds", "route_name"])
+                .as_deref()
+                .and_then(|b| std::str::from_utf8(b).ok()),
+        ));
         let client_auth = host.request_header("authorization");
         let edits = request::plan(&plugin.cfg, client_auth.as_deref());
         host.set_request_header(":path", &edits.path);
@@ -111,23 +162,21 @@ impl Stream {
         if end_of_stream {
             return Flow::Continue;
         }
-        match providers::model_override(&plugin.cfg.provider) {
-            Some(model) => {
-                // Headers stay paused so `content-length` can still follow the
-                // rewritten body; everything else is already in place.
-                let had_content_length = host.request_header("content-length").is_some();
-                self.phase = RequestPhase::Overriding {
-                    model: model.to_owned(),
-                    buffered: 0,
-                    had_content_length,
-                };
-                Flow::Pause
-            }
-            None => {
-                self.phase = RequestPhase::Copying(CappedCopy::new(MAX_REQUEST_COPY));
-                Flow::Continue
-            }
+        let model = providers::model_override(&plugin.cfg.provider).map(str::to_owned);
+        if model.is_none() && !plugin.inject_usage {
+            self.phase = RequestPhase::Copying(CappedCopy::new(MAX_REQUEST_COPY));
+            return Flow::Continue;
         }
+        // Headers stay paused so `content-length` can still follow the
+        // rewritten body; everything else is already in place.
+        let had_content_length = host.request_header("content-length").is_some();
+        self.phase = RequestPhase::Holding {
+            model,
+            inject_usage: plugin.inject_usage,
+            buffered: 0,
+            had_content_length,
+        };
+        Flow::Pause
     }
 
     pub fn on_request_body(
@@ -148,10 +197,21 @@ impl Stream {
                 }
                 Flow::Continue
             }
-            RequestPhase::Overriding { buffered, .. } => {
+            RequestPhase::Holding {
+                model, buffered, ..
+            } => {
                 *buffered = body_size;
                 if end_of_stream {
-                    self.end_request_override(host);
+                    self.end_request_holding(host);
+                    Flow::Continue
+                } else if model.is_none() && body_size > MAX_HELD_FOR_INJECTION {
+                    // Too big to hold for `include_usage`: let everything go
+                    // unchanged, still reading the model from what we have.
+                    let mut copy = CappedCopy::new(MAX_REQUEST_COPY);
+                    if let Some(held) = host.request_body(body_size) {
+                        copy.push(&held);
+                    }
+                    self.phase = RequestPhase::Copying(copy);
                     Flow::Continue
                 } else {
                     Flow::Pause
@@ -165,7 +225,7 @@ impl Stream {
     pub fn on_request_trailers(&mut self, host: &mut impl Host) -> Flow {
         match self.phase {
             RequestPhase::Copying(_) => self.end_request(),
-            RequestPhase::Overriding { .. } => self.end_request_override(host),
+            RequestPhase::Holding { .. } => self.end_request_holding(host),
             RequestPhase::Done => {}
         }
         Flow::Continue
@@ -178,27 +238,44 @@ impl Stream {
         }
     }
 
-    fn end_request_override(&mut self, host: &mut impl Host) {
-        let RequestPhase::Overriding {
+    fn end_request_holding(&mut self, host: &mut impl Host) {
+        let RequestPhase::Holding {
             model,
+            inject_usage,
             buffered,
             had_content_length,
         } = std::mem::replace(&mut self.phase, RequestPhase::Done)
         else {
             return;
         };
-        let rewritten = host
-            .request_body(buffered)
-            .and_then(|body| json_model::set_model(&body, &model));
-        // Not a JSON object: the provider gets the body exactly as sent.
-        let Some(new_body) = rewritten else { return };
+        let Some(body) = host.request_body(buffered) else {
+            return;
+        };
+        let mut changed = None;
+        match &model {
+            Some(model) => {
+                // Not a JSON object: the provider gets the body exactly as sent.
+                let Some(rewritten) = json_model::set_model(&body, model) else {
+                    return;
+                };
+                changed = Some(rewritten);
+                self.request_model = Some(model.clone());
+            }
+            None => self.request_model = json_model::read_model(&body),
+        }
+        if inject_usage {
+            if let Some(injected) = include_usage::inject(changed.as_deref().unwrap_or(&body)) {
+                changed = Some(injected);
+                self.injected = true;
+            }
+        }
+        let Some(new_body) = changed else { return };
         host.replace_request_body(buffered, &new_body);
         // Without a content-length the body is chunked and needs no fix-up;
         // adding one would clash with `transfer-encoding`.
         if had_content_length {
             host.set_request_header("content-length", &new_body.len().to_string());
         }
-        self.request_model = Some(model);
     }
 
     pub fn on_response_headers(
@@ -213,14 +290,20 @@ impl Stream {
         let event_stream = host
             .response_header("content-type")
             .is_some_and(|ct| is_event_stream(&ct));
-        self.response = Some(ResponseReader::new(event_stream));
+        let rewrite = self.injected && event_stream;
+        if rewrite {
+            // Removing events changes the length.
+            host.remove_response_header("content-length");
+        }
+        self.response = Some(ResponseReader::new(plugin.format, event_stream, rewrite));
         if end_of_stream {
             self.finish(plugin, host);
         }
         Flow::Continue
     }
 
-    /// Always `Continue`: the client gets every byte as it arrives.
+    /// Always `Continue`: the client gets every byte as it arrives (when
+    /// rewriting, every complete event of it).
     pub fn on_response_body(
         &mut self,
         plugin: &Plugin,
@@ -228,8 +311,24 @@ impl Stream {
         body_size: usize,
         end_of_stream: bool,
     ) -> Flow {
+        if body_size > 0 && self.first_byte_ms.is_none() {
+            self.first_byte_ms = Some(host.now_ms());
+        }
         if let Some(reader) = &mut self.response {
-            if body_size > 0 && reader.wants(body_size) {
+            if reader.rewrites() {
+                let chunk = if body_size > 0 {
+                    host.response_body(body_size).unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
+                let mut out = reader.feed(&chunk).unwrap_or_default();
+                if end_of_stream {
+                    out.extend(reader.end().unwrap_or_default());
+                }
+                if out != chunk {
+                    host.replace_response_body(body_size, &out);
+                }
+            } else if body_size > 0 && reader.wants(body_size) {
                 if let Some(chunk) = host.response_body(body_size) {
                     reader.feed(&chunk);
                 }
@@ -261,16 +360,53 @@ impl Stream {
             .take()
             .map(ResponseReader::finish)
             .unwrap_or_default();
-        let raw_model =
-            metrics::pick_model(outcome.model.as_deref(), self.request_model.as_deref());
-        let model = host.model_label(&plugin.backend_label, raw_model);
+        let configured = providers::model_override(&plugin.cfg.provider);
+        let mut model_label = |raw: Option<&str>| match raw {
+            // The configured model is known and bounded: it never uses the budget.
+            Some(m) if Some(m) == configured => metrics::sanitize_label(m),
+            _ => host.model_label(&plugin.backend_label, raw),
+        };
+        let request_model = model_label(self.request_model.as_deref());
+        let response_model = model_label(outcome.model.as_deref());
+        let route = self
+            .route
+            .clone()
+            .unwrap_or_else(|| metrics::UNKNOWN_ROUTE.to_owned());
         let labels = Labels {
+            route: &route,
             backend: &plugin.backend_label,
             provider: plugin.cfg.provider.name(),
-            model: &model,
+            request_model: &request_model,
+            response_model: &response_model,
         };
-        for (name, amount) in metrics::increments(&labels, self.status, &outcome) {
-            host.add_counter(&name, amount);
+        let now = host.now_ms();
+        let since_start = |t: u64| self.started_ms.map(|s| t.saturating_sub(s));
+        let timings = Timings {
+            duration_ms: since_start(now),
+            first_byte_ms: self.first_byte_ms.and_then(since_start),
+        };
+        for stat in metrics::stats(&labels, self.status, &outcome, timings) {
+            match stat.kind {
+                Kind::Counter => host.add_counter(&stat.name, stat.value),
+                Kind::Histogram => host.record_histogram(&stat.name, stat.value),
+            }
+        }
+        let record = access_log::Record {
+            route: &route,
+            backend: &plugin.backend_label,
+            provider: plugin.cfg.provider.name(),
+            request_model: self.request_model.as_deref(),
+            response_model: outcome.model.as_deref(),
+            outcome: &outcome,
+            ttft_ms: if outcome.streamed {
+                timings.first_byte_ms
+            } else {
+                None
+            },
+            include_usage_injected: self.injected,
+        };
+        for (name, value) in access_log::fields(&record) {
+            host.set_filter_state(&name, value.as_bytes());
         }
     }
 }
@@ -280,6 +416,7 @@ mod tests {
     use super::*;
     use crate::config::{AuthConfig, ProviderConfig, TokenSource};
     use crate::metrics::ModelCap;
+    use std::cell::Cell;
     use std::collections::BTreeMap;
 
     /// Mimics Envoy: `request_body` is what Envoy holds — the current chunk
@@ -290,9 +427,15 @@ mod tests {
         request_body: Vec<u8>,
         response_headers: BTreeMap<String, String>,
         response_chunk: Vec<u8>,
-        response_fetches: std::cell::Cell<usize>,
+        response_fetches: Cell<usize>,
+        /// What the client received, chunk after chunk.
+        client_got: Vec<u8>,
+        route_name: Option<String>,
+        clock_ms: Cell<u64>,
+        filter_state: BTreeMap<String, String>,
         cap: ModelCap,
         counters: BTreeMap<String, u64>,
+        histograms: BTreeMap<String, Vec<u64>>,
     }
 
     impl Host for Fake {
@@ -314,15 +457,39 @@ mod tests {
         fn response_header(&self, name: &str) -> Option<String> {
             self.response_headers.get(name).cloned()
         }
+        fn remove_response_header(&mut self, name: &str) {
+            self.response_headers.remove(name);
+        }
         fn response_body(&self, size: usize) -> Option<Vec<u8>> {
             self.response_fetches.set(self.response_fetches.get() + 1);
             Some(self.response_chunk[..size].to_vec())
         }
-        fn model_label(&mut self, backend: &str, raw_model: &str) -> String {
+        fn replace_response_body(&mut self, size: usize, body: &[u8]) {
+            self.response_chunk.splice(..size, body.iter().copied());
+        }
+        fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+            match path {
+                ["xds", "route_name"] => self.route_name.clone().map(String::into_bytes),
+                _ => None,
+            }
+        }
+        fn set_filter_state(&mut self, name: &str, value: &[u8]) {
+            self.filter_state
+                .insert(name.into(), String::from_utf8(value.to_vec()).unwrap());
+        }
+        fn now_ms(&self) -> u64 {
+            // Every look at the clock advances it by 10 ms.
+            self.clock_ms.set(self.clock_ms.get() + 10);
+            self.clock_ms.get()
+        }
+        fn model_label(&mut self, backend: &str, raw_model: Option<&str>) -> String {
             self.cap.label(backend, raw_model)
         }
         fn add_counter(&mut self, name: &str, amount: u64) {
             *self.counters.entry(name.into()).or_default() += amount;
+        }
+        fn record_histogram(&mut self, name: &str, value: u64) {
+            self.histograms.entry(name.into()).or_default().push(value);
         }
     }
 
@@ -340,11 +507,16 @@ mod tests {
         })
     }
 
+    /// An api-version without `stream_options`: the request streams through.
     fn azure() -> Plugin {
+        azure_at("2024-02-15-preview")
+    }
+
+    fn azure_at(api_version: &str) -> Plugin {
         plugin(
             ProviderConfig::Azureopenai {
                 deployment_name: "dep".into(),
-                api_version: "2024-10-21".into(),
+                api_version: api_version.into(),
             },
             TokenSource::Value {
                 value: "az-key".into(),
@@ -364,7 +536,10 @@ mod tests {
     }
 
     fn fake(headers: &[(&str, &str)]) -> Fake {
-        let mut f = Fake::default();
+        let mut f = Fake {
+            route_name: Some("httproute/ns/r/rule/0/match/2".into()),
+            ..Fake::default()
+        };
         for (k, v) in headers {
             f.request_headers.insert((*k).into(), (*v).into());
         }
@@ -400,6 +575,8 @@ mod tests {
                 s.on_response_body(p, f, chunk.len(), i + 1 == chunks.len()),
                 Flow::Continue
             );
+            let sent = std::mem::take(&mut f.response_chunk);
+            f.client_got.extend(sent);
         }
     }
 
@@ -421,7 +598,7 @@ mod tests {
         assert_eq!(s.on_request_headers(&p, &mut f, false), Flow::Continue);
         assert_eq!(
             f.request_header(":path").as_deref(),
-            Some("/openai/deployments/dep/chat/completions?api-version=2024-10-21")
+            Some("/openai/deployments/dep/chat/completions?api-version=2024-02-15-preview")
         );
         assert_eq!(
             f.request_header(":authority").as_deref(),
@@ -446,16 +623,50 @@ mod tests {
             "application/json",
             &[&USAGE_JSON[..30], &USAGE_JSON[30..]],
         );
-        let m = "backend=ns/ai;provider=azureopenai;model=gpt-4o-2024";
+        let m = "route=ns/r/rule/0;backend=ns/ai;provider=azureopenai;request_model=asked;response_model=gpt-4o-2024";
         let want = counters(&[
             (&format!("llmgate_requests;{m};status_class=2xx"), 1),
             (&format!("llmgate_tokens;{m};token_type=input"), 3),
             (&format!("llmgate_tokens;{m};token_type=output"), 4),
             (&format!("llmgate_tokens;{m};token_type=total"), 7),
             (&format!("llmgate_tokens;{m};token_type=cached_input"), 0),
+            (
+                &format!("llmgate_tokens;{m};token_type=cache_creation_input"),
+                0,
+            ),
             (&format!("llmgate_tokens;{m};token_type=reasoning"), 0),
         ]);
         assert_eq!(f.counters, want);
+        assert_eq!(f.client_got, USAGE_JSON, "passed through untouched");
+        let hists: Vec<(&str, &[u64])> = f
+            .histograms
+            .iter()
+            .map(|(k, v)| (k.split(';').next().unwrap(), v.as_slice()))
+            .collect();
+        // Clock: +10 ms per look — start 10, first byte 20, end 30 (no TTFT:
+        // not a stream).
+        assert_eq!(
+            hists,
+            [
+                ("gen_ai_client_operation_duration_ms", &[20][..]),
+                ("gen_ai_client_token_usage", &[3][..]),
+                ("gen_ai_client_token_usage", &[4][..]),
+            ]
+        );
+        assert_eq!(
+            f.filter_state
+                .get("llmgate.input_tokens")
+                .map(String::as_str),
+            Some("3")
+        );
+        assert_eq!(
+            f.filter_state.get("llmgate.streaming").map(String::as_str),
+            Some("false")
+        );
+        assert_eq!(
+            f.filter_state.get("llmgate.route").map(String::as_str),
+            Some("ns/r/rule/0")
+        );
 
         // on_log / on_done after the end: nothing more.
         s.finish(&p, &mut f);
@@ -506,7 +717,7 @@ mod tests {
             &[br#"{"error":{}}"#],
         );
         let want = counters(&[(
-            "llmgate_requests;backend=ns/ai;provider=openai;model=gpt-4o-mini;status_class=4xx",
+            "llmgate_requests;route=ns/r/rule/0;backend=ns/ai;provider=openai;request_model=gpt-4o-mini;response_model=unknown;status_class=4xx",
             1,
         )]);
         assert_eq!(f.counters, want);
@@ -569,7 +780,7 @@ mod tests {
 
     #[test]
     fn labels_and_outcomes() {
-        let base = "backend=ns/ai;provider=azureopenai";
+        let base = "route=ns/r/rule/0;backend=ns/ai;provider=azureopenai";
         let sse_usage: &[u8] = b"data: {\"model\":\"\",\"choices\":[]}\n\ndata: {\"model\":\"m-stream\",\"usage\":null}\n\n\
             data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2,\"total_tokens\":3,\
             \"prompt_tokens_details\":{\"cached_tokens\":1},\"completion_tokens_details\":{\"reasoning_tokens\":2}}}\n\ndata: [DONE]\n\n";
@@ -586,27 +797,31 @@ mod tests {
                 sse_usage.chunks(5).collect(),
                 vec![
                     (
-                        format!("llmgate_requests;{base};model=m-stream;status_class=2xx"),
+                        format!("llmgate_requests;{base};request_model=asked;response_model=m-stream;status_class=2xx"),
                         1,
                     ),
                     (
-                        format!("llmgate_tokens;{base};model=m-stream;token_type=input"),
+                        format!("llmgate_tokens;{base};request_model=asked;response_model=m-stream;token_type=input"),
                         1,
                     ),
                     (
-                        format!("llmgate_tokens;{base};model=m-stream;token_type=output"),
+                        format!("llmgate_tokens;{base};request_model=asked;response_model=m-stream;token_type=output"),
                         2,
                     ),
                     (
-                        format!("llmgate_tokens;{base};model=m-stream;token_type=total"),
+                        format!("llmgate_tokens;{base};request_model=asked;response_model=m-stream;token_type=total"),
                         3,
                     ),
                     (
-                        format!("llmgate_tokens;{base};model=m-stream;token_type=cached_input"),
+                        format!("llmgate_tokens;{base};request_model=asked;response_model=m-stream;token_type=cached_input"),
                         1,
                     ),
                     (
-                        format!("llmgate_tokens;{base};model=m-stream;token_type=reasoning"),
+                        format!("llmgate_tokens;{base};request_model=asked;response_model=m-stream;token_type=cache_creation_input"),
+                        0,
+                    ),
+                    (
+                        format!("llmgate_tokens;{base};request_model=asked;response_model=m-stream;token_type=reasoning"),
                         2,
                     ),
                 ],
@@ -617,7 +832,7 @@ mod tests {
                 "text/event-stream",
                 vec![b"data: {\"choices\":[]}\n\n", b"data: [DONE]\n\n"],
                 vec![(
-                    format!("llmgate_requests;{base};model=asked;status_class=2xx"),
+                    format!("llmgate_requests;{base};request_model=asked;response_model=unknown;status_class=2xx"),
                     1,
                 )],
             ),
@@ -628,7 +843,7 @@ mod tests {
                 vec![b"<html>"],
                 vec![
                     (
-                        format!("llmgate_requests;{base};model=asked;status_class=2xx"),
+                        format!("llmgate_requests;{base};request_model=asked;response_model=unknown;status_class=2xx"),
                         1,
                     ),
                     (format!("llmgate_usage_unparsed;{base}"), 1),
@@ -640,7 +855,7 @@ mod tests {
                 "text/html",
                 vec![b"<html>"],
                 vec![(
-                    format!("llmgate_requests;{base};model=evil_model_x;status_class=5xx"),
+                    format!("llmgate_requests;{base};request_model=evil_model_x;response_model=unknown;status_class=5xx"),
                     1,
                 )],
             ),
@@ -650,7 +865,7 @@ mod tests {
                 "application/json",
                 vec![b"{}"],
                 vec![(
-                    format!("llmgate_requests;{base};model=unknown;status_class=5xx"),
+                    format!("llmgate_requests;{base};request_model=unknown;response_model=unknown;status_class=5xx"),
                     1,
                 )],
             ),
@@ -696,10 +911,10 @@ mod tests {
             4,
             "4 MiB fit, the rest is never copied out"
         );
-        let base = "backend=ns/ai;provider=azureopenai";
+        let base = "route=ns/r/rule/0;backend=ns/ai;provider=azureopenai";
         let want = counters(&[
             (
-                &format!("llmgate_requests;{base};model=unknown;status_class=2xx"),
+                &format!("llmgate_requests;{base};request_model=unknown;response_model=unknown;status_class=2xx"),
                 1,
             ),
             (&format!("llmgate_usage_unparsed;{base}"), 1),
@@ -717,7 +932,7 @@ mod tests {
         s.finish(&p, &mut f);
         s.finish(&p, &mut f);
         let want = counters(&[(
-            "llmgate_requests;backend=ns/ai;provider=azureopenai;model=asked;status_class=none",
+            "llmgate_requests;route=ns/r/rule/0;backend=ns/ai;provider=azureopenai;request_model=asked;response_model=unknown;status_class=none",
             1,
         )]);
         assert_eq!(f.counters, want);
@@ -747,8 +962,177 @@ mod tests {
                 .map(|(_, v)| v)
                 .sum();
             assert_eq!(requests, 1, "trailers: {use_trailers}");
-            let input = f.counters.get("llmgate_tokens;backend=ns/ai;provider=azureopenai;model=gpt-4o-2024;token_type=input");
+            let input = f.counters.get("llmgate_tokens;route=ns/r/rule/0;backend=ns/ai;provider=azureopenai;request_model=unknown;response_model=gpt-4o-2024;token_type=input");
             assert_eq!(input, use_trailers.then_some(&3));
         }
+    }
+
+    const STREAM_WITH_USAGE: &[u8] = b"data: {\"choices\":[],\"id\":\"\",\"model\":\"\",\"usage\":null}\n\n\
+data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}],\"model\":\"gpt-4o-mini\",\"usage\":null}\n\n\
+data: {\"choices\":[],\"model\":\"gpt-4o-mini\",\"usage\":{\"prompt_tokens\":28,\"completion_tokens\":19,\"total_tokens\":47}}\n\n\
+data: {\"choices\":[{\"content_filter_results\":{}}],\"id\":\"\",\"usage\":null}\n\n\
+data: [DONE]\n\n";
+
+    const STREAM_WITHOUT_USAGE: &[u8] = b"data: {\"choices\":[],\"id\":\"\",\"model\":\"\"}\n\n\
+data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}],\"model\":\"gpt-4o-mini\"}\n\n\
+data: {\"choices\":[{\"content_filter_results\":{}}],\"id\":\"\"}\n\n\
+data: [DONE]\n\n";
+
+    #[test]
+    fn include_usage_is_added_and_its_traces_removed() {
+        let body: &[u8] = br#"{"messages":[],"stream":true}"#;
+        // (api-version, request, held?, body the provider gets, stream the provider sends, what the client gets)
+        let cases: &[(&str, &[u8], bool, &[u8], &[u8], &[u8])] = &[
+            (
+                "2024-10-21",
+                body,
+                true,
+                br#"{"stream_options":{"include_usage":true},"messages":[],"stream":true}"#,
+                STREAM_WITH_USAGE,
+                STREAM_WITHOUT_USAGE,
+            ),
+            (
+                "v1",
+                br#"{"stream":true,"stream_options":{"include_usage":true}}"#,
+                true,
+                br#"{"stream":true,"stream_options":{"include_usage":true}}"#,
+                STREAM_WITH_USAGE,
+                STREAM_WITH_USAGE,
+            ),
+            (
+                "2024-02-15-preview",
+                body,
+                false,
+                body,
+                STREAM_WITHOUT_USAGE,
+                STREAM_WITHOUT_USAGE,
+            ),
+        ];
+        for (version, request, held, upstream, sent, want) in cases {
+            let p = azure_at(version);
+            let len = request.len().to_string();
+            let mut f = fake(&[("content-length", &len)]);
+            let mut s = Stream::new();
+            let flow = s.on_request_headers(&p, &mut f, false);
+            assert_eq!(flow == Flow::Pause, *held, "{version}");
+            let half = request.len() / 2;
+            let flows = send_body(&mut s, &mut f, &[&request[..half], &request[half..]], *held);
+            assert_eq!(flows.last(), Some(&Flow::Continue));
+            if *held {
+                assert_eq!(f.request_body, *upstream, "{version}");
+            } else {
+                assert_eq!(
+                    f.request_body,
+                    &request[half..],
+                    "{version}: streamed as is"
+                );
+            }
+            assert_eq!(
+                f.request_header("content-length"),
+                Some(upstream.len().to_string()),
+                "{version}"
+            );
+            f.response_headers
+                .insert("content-length".into(), sent.len().to_string());
+            let chunks: Vec<&[u8]> = sent.chunks(13).collect();
+            respond(&mut s, &p, &mut f, "200", "text/event-stream", &chunks);
+            assert_eq!(
+                String::from_utf8_lossy(&f.client_got),
+                String::from_utf8_lossy(want),
+                "{version}"
+            );
+            let injected = upstream != request;
+            assert_eq!(
+                f.response_headers.contains_key("content-length"),
+                !injected,
+                "{version}: the length changes only when events are removed"
+            );
+            let m = "route=ns/r/rule/0;backend=ns/ai;provider=azureopenai;request_model=unknown;response_model=gpt-4o-mini";
+            let input = f
+                .counters
+                .get(&format!("llmgate_tokens;{m};token_type=input"))
+                .copied();
+            let counted = sent == &STREAM_WITH_USAGE;
+            assert_eq!(input, counted.then_some(28), "{version}");
+            assert_eq!(
+                f.filter_state
+                    .get("llmgate.include_usage_injected")
+                    .map(String::as_str),
+                Some(if injected { "true" } else { "false" })
+            );
+            assert_eq!(
+                f.filter_state.get("llmgate.streaming").map(String::as_str),
+                Some("true")
+            );
+            assert!(
+                f.histograms
+                    .keys()
+                    .any(|k| k.starts_with("gen_ai_server_time_to_first_token_ms;")),
+                "{version}"
+            );
+        }
+    }
+
+    #[test]
+    fn too_big_to_hold_passes_unchanged() {
+        let p = azure_at("2024-10-21");
+        let pad = "x".repeat(MAX_HELD_FOR_INJECTION + 128 * 1024);
+        let request = format!(r#"{{"model":"big","stream":true,"pad":"{pad}"}}"#);
+        let bytes = request.as_bytes();
+        let mut f = fake(&[]);
+        let mut s = Stream::new();
+        assert_eq!(s.on_request_headers(&p, &mut f, false), Flow::Pause);
+        let chunks: Vec<&[u8]> = bytes.chunks(64 * 1024).collect();
+        let flows = send_body(&mut s, &mut f, &chunks, true);
+        // Held until over the limit, then everything goes as it is.
+        let held = MAX_HELD_FOR_INJECTION / (64 * 1024);
+        assert!(flows[..held].iter().all(|f| *f == Flow::Pause), "{flows:?}");
+        assert!(
+            flows[held..].iter().all(|f| *f == Flow::Continue),
+            "{flows:?}"
+        );
+        assert!(!String::from_utf8_lossy(&f.request_body).contains("stream_options"));
+        respond(
+            &mut s,
+            &p,
+            &mut f,
+            "200",
+            "text/event-stream",
+            &[STREAM_WITHOUT_USAGE],
+        );
+        assert_eq!(f.client_got, STREAM_WITHOUT_USAGE);
+        assert_eq!(
+            f.filter_state
+                .get("llmgate.request_model")
+                .map(String::as_str),
+            Some("big")
+        );
+    }
+
+    #[test]
+    fn override_and_injection_together() {
+        let p = openai_forcing("gpt-4o-mini");
+        let body: &[u8] = br#"{"model":"x","stream":true}"#;
+        let mut f = fake(&[("content-length", "27")]);
+        let mut s = Stream::new();
+        assert_eq!(s.on_request_headers(&p, &mut f, false), Flow::Pause);
+        send_body(&mut s, &mut f, &[body], true);
+        let want: &[u8] =
+            br#"{"stream_options":{"include_usage":true},"model":"gpt-4o-mini","stream":true}"#;
+        assert_eq!(f.request_body, want);
+        assert_eq!(
+            f.request_header("content-length"),
+            Some(want.len().to_string())
+        );
+        // An error answer is JSON: nothing to rewrite.
+        respond(
+            &mut s,
+            &p,
+            &mut f,
+            "400",
+            "application/json",
+            &[br#"{"error":{}}"#],
+        );
+        assert_eq!(f.client_got, br#"{"error":{}}"#);
     }
 }

@@ -1,11 +1,12 @@
 #![allow(clippy::type_complexity)]
 //! Replays real recorded OpenAI / Azure OpenAI responses (go-vcr cassettes from
 //! envoyproxy/ai-gateway, kept in `shared/fixtures`) through the response reader
-//! in chunks of several sizes, as Envoy would hand them over.
+//! split at every byte position (a property test: the counts must not depend
+//! on how Envoy cuts the body), and in chunks of several sizes.
 
 use llmgate_filter::json_model;
 use llmgate_filter::response::{is_event_stream, Outcome, ResponseReader};
-use llmgate_filter::usage::TokenUsage;
+use llmgate_filter::usage::{TokenUsage, UsageFormat};
 use serde::Deserialize;
 
 const FIXTURES: &str = concat!(
@@ -53,12 +54,36 @@ fn load(file: &str) -> Interaction {
         .expect("one interaction")
 }
 
+fn reader(event_stream: bool) -> ResponseReader {
+    ResponseReader::new(UsageFormat::OpenAiChat, event_stream, false)
+}
+
 fn read_in_chunks(event_stream: bool, body: &[u8], chunk: usize) -> Outcome {
-    let mut reader = ResponseReader::new(event_stream);
+    let mut reader = reader(event_stream);
     for piece in body.chunks(chunk) {
         reader.feed(piece);
     }
     reader.finish()
+}
+
+fn read_split_at(event_stream: bool, body: &[u8], at: usize) -> Outcome {
+    let mut reader = reader(event_stream);
+    reader.feed(&body[..at]);
+    reader.feed(&body[at..]);
+    reader.finish()
+}
+
+/// Every byte position for streams (where cuts matter: the carry-over of
+/// an unfinished event). A JSON body is only concatenated and parsed once at
+/// the end, so long ones (embeddings: 36 KB) are cut at every byte near the
+/// ends and at a stride in between, keeping this test at a few seconds.
+fn split_points(event_stream: bool, len: usize) -> Vec<usize> {
+    if event_stream || len <= 4096 {
+        return (0..=len).collect();
+    }
+    (0..=len)
+        .filter(|at| *at < 256 || len - at < 256 || at % 97 == 0)
+        .collect()
 }
 
 fn tokens(input: u64, output: u64, total: u64, reasoning: u64) -> Option<TokenUsage> {
@@ -66,8 +91,8 @@ fn tokens(input: u64, output: u64, total: u64, reasoning: u64) -> Option<TokenUs
         input,
         output,
         total,
-        cached_input: 0,
         reasoning,
+        ..TokenUsage::default()
     })
 }
 
@@ -157,10 +182,19 @@ fn recorded_responses() {
         let want = Outcome {
             model: model.map(str::to_owned),
             usage: *usage,
-            unparsed: false,
+            streamed: *streamed,
+            ..Outcome::default()
         };
-        for chunk in [usize::MAX, 4096, 100, 7, 1] {
-            let got = read_in_chunks(event_stream, response.body.as_bytes(), chunk);
+        let body = response.body.as_bytes();
+        for at in split_points(event_stream, body.len()) {
+            assert_eq!(
+                read_split_at(event_stream, body, at),
+                want,
+                "{file} split at {at}"
+            );
+        }
+        for chunk in [4096, 100, 7, 1] {
+            let got = read_in_chunks(event_stream, body, chunk);
             assert_eq!(got, want, "{file} in chunks of {chunk}");
         }
     }
@@ -197,6 +231,46 @@ fn recorded_requests_model_is_read_and_replaced() {
             rewritten.len() as isize,
             body.len() as isize + grown,
             "{file}: only the value changed"
+        );
+    }
+}
+
+/// The recorded stream with `include_usage`, as a client that did not ask
+/// for usage gets it through the gateway: the usage chunk and every
+/// `"usage":null` are gone, at every split, and each chunk then has exactly
+/// the keys of the recorded stream without `include_usage`.
+#[test]
+fn recorded_usage_chunk_is_removed_at_every_split() {
+    let with_usage = load("chat-streaming-detailed-usage.yaml").response.body;
+    let without_usage = load("chat-streaming.yaml").response.body;
+    let want: String = with_usage
+        .split_inclusive("\n\n")
+        .filter(|event| !event.contains("\"choices\":[],\"usage\":{"))
+        .map(|event| event.replace(",\"usage\":null", ""))
+        .collect();
+    assert!(!want.contains("usage"));
+    let keys = |event: &str| -> Vec<String> {
+        let json = event.trim().strip_prefix("data: ").unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+        v.as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    let first_without = without_usage.split("\n\n").next().unwrap();
+    for event in want.split("\n\n").filter(|e| e.starts_with("data: {")) {
+        assert_eq!(keys(event), keys(first_without), "{event}");
+    }
+    let body = with_usage.as_bytes();
+    for at in 0..=body.len() {
+        let mut reader = ResponseReader::new(UsageFormat::OpenAiChat, true, true);
+        let mut out = reader.feed(&body[..at]).unwrap();
+        out.extend(reader.feed(&body[at..]).unwrap());
+        out.extend(reader.end().unwrap());
+        assert_eq!(String::from_utf8_lossy(&out), want, "split at {at}");
+        assert_eq!(
+            reader.finish().usage,
+            tokens(12, 100, 112, 100),
+            "split at {at}"
         );
     }
 }

@@ -99,11 +99,20 @@ pub struct Gateway {
     pub admin_port: u16,
     pub translated: Translated,
     child: Child,
-    http: ureq::Agent,
 }
 
 /// `$GATEWAY_PORT` and `$MOCK_PORT` in the manifest are replaced by the real ports.
 pub fn start_gateway(manifests: &str, mock_port: u16) -> Gateway {
+    start_gateway_with(manifests, mock_port, |bootstrap| bootstrap)
+}
+
+/// [`start_gateway`], with the bootstrap (YAML text) edited before Envoy
+/// starts: for experiments on Envoy itself.
+pub fn start_gateway_with(
+    manifests: &str,
+    mock_port: u16,
+    edit_bootstrap: impl FnOnce(String) -> String,
+) -> Gateway {
     let port = free_port();
     let admin_port = free_port();
     let manifests = manifests
@@ -115,29 +124,31 @@ pub fn start_gateway(manifests: &str, mock_port: u16) -> Gateway {
         "llmgate translate wrote nothing: {}",
         translated.stderr
     );
+    let text = std::fs::read_to_string(&translated.bootstrap).expect("read bootstrap");
+    std::fs::write(&translated.bootstrap, edit_bootstrap(text)).expect("write bootstrap");
     let log = translated.dir.path().join("envoy.log");
+    // Envoy's stdout is the access log (one JSON line per request).
+    let access_log =
+        std::fs::File::create(translated.dir.path().join("access.log")).expect("access.log");
     let child = Command::new(envoy_binary())
         .args(["-c", &translated.bootstrap.display().to_string()])
         // Several Envoys run at once in tests: no shared-memory hot restart.
         .arg("--disable-hot-restart")
         .args(["--concurrency", "2"])
         .args(["--log-level", "info"])
+        // The access log is written at most this long after a request ends.
+        .args(["--file-flush-interval-msec", "100"])
         .args(["--log-path", &log.display().to_string()])
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(access_log)
         .stderr(Stdio::null())
         .spawn()
         .expect("start Envoy");
-    let http: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
     let mut gateway = Gateway {
         port,
         admin_port,
         translated,
         child,
-        http,
     };
     gateway.wait_ready();
     gateway
@@ -190,28 +201,55 @@ impl Gateway {
         std::fs::read_to_string(self.translated.dir.path().join("envoy.log")).unwrap_or_default()
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+    /// The access log lines (JSON) so far, waiting up to 5 s for at least
+    /// `at_least`: Envoy writes the line after the stream ends and flushes
+    /// its log on a timer.
+    pub fn access_log(&self, at_least: usize) -> Vec<serde_json::Value> {
+        let path = self.translated.dir.path().join("access.log");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let lines: Vec<serde_json::Value> = std::fs::read_to_string(&path)
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect();
+            if lines.len() >= at_least || Instant::now() > deadline {
+                return lines;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
-    pub fn post(&self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
-        let mut request = self.http.post(&self.url(path));
+    /// POSTs and returns as soon as the response headers are in: the body is
+    /// read by the caller, as it arrives.
+    pub fn post_streaming(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, impl std::io::Read + 'static) {
+        let mut request = http_agent().post(&self.url(path));
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
         let response = request
             .send(body)
             .unwrap_or_else(|e| panic!("POST {path}: {e}\n{}", self.envoy_log()));
-        into_reply(response)
+        let status = response.status().as_u16();
+        (status, response.into_body().into_reader())
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn post(&self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+        try_post(&self.url(path), headers, body)
+            .unwrap_or_else(|e| panic!("POST {path}: {e}\n{}", self.envoy_log()))
     }
 
     fn admin_get(&self, path: &str) -> Result<(u16, String), ureq::Error> {
-        let mut response = self
-            .http
-            .get(&format!("http://127.0.0.1:{}{path}", self.admin_port))
-            .call()?;
-        let status = response.status().as_u16();
-        Ok((status, response.body_mut().read_to_string()?))
+        get(&format!("http://127.0.0.1:{}{path}", self.admin_port))
     }
 
     pub fn prometheus(&self) -> String {
@@ -240,6 +278,34 @@ impl Drop for Gateway {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A client that reports every status instead of turning 4xx/5xx into errors.
+pub fn http_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// POSTs `body` to `url`; an error only when no HTTP answer came.
+pub fn try_post(url: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<Reply, ureq::Error> {
+    let mut request = http_agent().post(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    Ok(into_reply(request.send(body)?))
+}
+
+pub fn post(url: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+    try_post(url, headers, body).unwrap_or_else(|e| panic!("POST {url}: {e}"))
+}
+
+/// GETs `url`: status and body.
+pub fn get(url: &str) -> Result<(u16, String), ureq::Error> {
+    let mut response = http_agent().get(url).call()?;
+    let status = response.status().as_u16();
+    Ok((status, response.body_mut().read_to_string()?))
 }
 
 fn into_reply(mut response: ureq::http::Response<ureq::Body>) -> Reply {

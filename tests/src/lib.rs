@@ -4,5 +4,6 @@
 //! answers like the real services do; the e2e tests put it behind Envoy, and
 //! `make run` starts it as the `llmgate-mock` binary.
 
+pub mod controller;
 pub mod harness;
 pub mod mock;

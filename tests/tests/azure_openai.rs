@@ -116,7 +116,8 @@ fn seed_request_reaches_the_deployment_with_the_key_and_its_tokens_are_counted()
     let labels = [
         ("backend", "ai/azure-openai"),
         ("provider", "azureopenai"),
-        ("model", AZURE_MODEL),
+        ("route", "ai/azure-openai/rule/0"),
+        ("response_model", AZURE_MODEL),
     ];
     for (token_type, want) in [("input", 28.0), ("output", 19.0), ("total", 47.0)] {
         let mut l = labels.to_vec();

@@ -76,7 +76,7 @@ fn model_override_changes_only_the_model_field() {
     let labels = [
         ("backend", "default/openai"),
         ("provider", "openai"),
-        ("model", "gpt-4o"),
+        ("response_model", "gpt-4o"),
         ("token_type", "output"),
     ];
     assert_eq!(
@@ -105,7 +105,7 @@ fn without_override_the_clients_model_is_kept_byte_for_byte() {
     );
     let labels = [
         ("backend", "default/openai"),
-        ("model", "gpt-3.5-turbo"),
+        ("request_model", "gpt-3.5-turbo"),
         ("token_type", "input"),
     ];
     assert_eq!(

@@ -3,17 +3,17 @@
 //! Every struct denies unknown fields: a typo in a Backend must be an error that
 //! names the field, not a silently ignored setting.
 
-use kube::CustomResource;
-use schemars::JsonSchema;
+use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[kube(
     group = "gateway.kgateway.dev",
     version = "v1alpha1",
     kind = "Backend",
     namespaced
 )]
+#[x_kube(validation = Rule::new("self.type != 'AI' || has(self.ai)").message("ai is required when type is AI"))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BackendSpec {
     #[serde(rename = "type")]
@@ -36,7 +36,7 @@ pub struct BackendSpec {
     pub mcp: Option<serde_json::Value>,
 }
 
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
 pub enum BackendType {
     #[serde(rename = "AI")]
     Ai,
@@ -48,33 +48,41 @@ pub enum BackendType {
     Mcp,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[x_kube(validation = Rule::new("has(self.llm) != has(self.priorityGroups)").message("exactly one of llm, priorityGroups"))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AiBackend {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub llm: Option<LlmProvider>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 32))]
     pub priority_groups: Option<Vec<PriorityGroup>>,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PriorityGroup {
+    #[schemars(length(min = 1, max = 32))]
     pub providers: Vec<NamedLlmProvider>,
 }
 
 // No deny_unknown_fields here: serde does not combine it with flatten; the
 // flattened LlmProvider still rejects unknown fields.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NamedLlmProvider {
+    #[schemars(length(min = 1))]
     pub name: String,
     #[serde(flatten)]
     pub provider: LlmProvider,
 }
 
 /// One provider plus the optional connection overrides.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[x_kube(validation = Rule::new(
+    "[has(self.openai), has(self.azureopenai), has(self.anthropic), has(self.gemini), has(self.vertexai), has(self.bedrock)].filter(x, x).size() == 1"
+).message("exactly one provider: openai, azureopenai, anthropic, gemini, vertexai or bedrock"))]
+#[x_kube(validation = Rule::new("has(self.host) == has(self.port)").message("host and port must be set together"))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LlmProvider {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -90,8 +98,10 @@ pub struct LlmProvider {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bedrock: Option<BedrockProvider>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
     pub host: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
     pub port: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<PathOverride>,
@@ -99,88 +109,106 @@ pub struct LlmProvider {
     pub auth_header: Option<AuthHeaderOverride>,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PathOverride {
+    #[schemars(length(min = 1))]
     pub full: String,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[x_kube(validation = Rule::new("has(self.headerName) || has(self.prefix)").message("set headerName, prefix, or both"))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AuthHeaderOverride {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
     pub header_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
     pub prefix: Option<String>,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OpenAiProvider {
     pub auth_token: SingleAuthToken,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
     pub model: Option<String>,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AzureOpenAiProvider {
     pub auth_token: SingleAuthToken,
+    #[schemars(length(min = 1))]
     pub endpoint: String,
+    #[schemars(length(min = 1))]
     pub deployment_name: String,
+    #[schemars(length(min = 1))]
     pub api_version: String,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AnthropicProvider {
     pub auth_token: SingleAuthToken,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
     pub api_version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
     pub model: Option<String>,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GeminiProvider {
     pub auth_token: SingleAuthToken,
+    #[schemars(length(min = 1))]
     pub model: String,
+    #[schemars(length(min = 1))]
     pub api_version: String,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VertexAiProvider {
     pub auth_token: SingleAuthToken,
+    #[schemars(length(min = 1))]
     pub model: String,
+    #[schemars(length(min = 1))]
     pub api_version: String,
+    #[schemars(length(min = 1))]
     pub project_id: String,
+    #[schemars(length(min = 1))]
     pub location: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_path: Option<String>,
     pub publisher: VertexPublisher,
 }
 
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
 pub enum VertexPublisher {
     #[serde(rename = "GOOGLE")]
     Google,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BedrockProvider {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AwsAuth>,
+    #[schemars(length(min = 1))]
     pub model: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9-]+$"))]
     pub region: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guardrail: Option<BedrockGuardrail>,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AwsAuth {
     #[serde(rename = "type")]
@@ -189,14 +217,18 @@ pub struct AwsAuth {
     pub secret_ref: Option<LocalObjectRef>,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BedrockGuardrail {
+    #[schemars(length(min = 1))]
     pub identifier: String,
+    #[schemars(length(min = 1))]
     pub version: String,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[x_kube(validation = Rule::new("self.kind != 'Inline' || has(self.inline)").message("inline is required when kind is Inline"))]
+#[x_kube(validation = Rule::new("self.kind != 'SecretRef' || has(self.secretRef)").message("secretRef is required when kind is SecretRef"))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SingleAuthToken {
     pub kind: AuthTokenKind,
@@ -206,15 +238,75 @@ pub struct SingleAuthToken {
     pub secret_ref: Option<LocalObjectRef>,
 }
 
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
 pub enum AuthTokenKind {
     Inline,
     SecretRef,
     Passthrough,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LocalObjectRef {
+    #[schemars(length(min = 1))]
     pub name: String,
+}
+
+/// The CustomResourceDefinition, as `kubectl apply` takes it.
+pub fn crd_yaml() -> String {
+    use kube::CustomResourceExt as _;
+    let crd = Backend::crd();
+    format!(
+        "# Generated by `llmgate crds` from translator/src/backend.rs; do not edit.\n{}",
+        serde_yaml::to_string(&crd).unwrap_or_default()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CRD_FILE: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../manifests/crds/backend.yaml"
+    );
+
+    /// `manifests/crds/backend.yaml` is what users apply; it must match the types.
+    /// `LLMGATE_UPDATE_CRDS=1 cargo test -p llmgate-translator crd` rewrites it.
+    #[test]
+    fn crd_file_is_up_to_date() {
+        let generated = crd_yaml();
+        if std::env::var_os("LLMGATE_UPDATE_CRDS").is_some() {
+            std::fs::create_dir_all(std::path::Path::new(CRD_FILE).parent().unwrap()).unwrap();
+            std::fs::write(CRD_FILE, &generated).unwrap();
+        }
+        let on_disk = std::fs::read_to_string(CRD_FILE).unwrap_or_default();
+        assert!(
+            on_disk == generated,
+            "manifests/crds/backend.yaml is stale: run `target/release/llmgate crds > manifests/crds/backend.yaml` \
+             (or LLMGATE_UPDATE_CRDS=1 cargo test -p llmgate-translator crd)"
+        );
+    }
+
+    #[test]
+    fn crd_carries_the_validation_rules() {
+        let crd = crd_yaml();
+        for rule in [
+            "has(self.llm) != has(self.priorityGroups)",
+            "has(self.host) == has(self.port)",
+            "].filter(x, x).size() == 1",
+            "self.kind != 'SecretRef' || has(self.secretRef)",
+            "^[a-z0-9-]+$",
+        ] {
+            assert!(crd.contains(rule), "missing {rule}");
+        }
+        // Structural: the whole spec is typed, except the non-AI shapes kept
+        // only for their error message.
+        let crd: serde_yaml::Value = serde_yaml::from_str(&crd).unwrap();
+        let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+        assert_eq!(spec["required"][0], "type");
+        let azure = &spec["properties"]["ai"]["properties"]["llm"]["properties"]["azureopenai"];
+        assert_eq!(azure["properties"]["apiVersion"]["type"], "string");
+        assert_eq!(azure["properties"]["apiVersion"]["minLength"], 1);
+    }
 }

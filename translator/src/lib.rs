@@ -3,6 +3,10 @@
 
 pub mod backend;
 pub mod problem;
+pub mod run;
+pub mod serve;
 pub mod sink;
 pub mod source;
+pub mod status;
 pub mod translate;
+pub mod xds;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use llmgate_translator::problem::Severity;
-use llmgate_translator::{sink, source, translate};
+use llmgate_translator::{sink, source, status, translate};
 
 #[derive(Parser)]
 #[command(name = "llmgate", version, about = "An AI gateway on stock Envoy")]
@@ -22,6 +22,130 @@ enum Command {
     /// even when some objects are invalid (they are left out, the rest is
     /// served); the exit code is then 1.
     Translate(TranslateArgs),
+    /// Print every object's status (Gateway API conditions) as YAML: why a
+    /// Gateway, listener, HTTPRoute or Backend is or is not served.
+    ///
+    /// Problems are printed on stderr as for `translate`.
+    Status(StatusArgs),
+    /// Serve a folder of manifests to any number of Envoys over xDS (ADS),
+    /// re-translating on every change; also serves the filter module over HTTP.
+    ///
+    /// A change with errors keeps the last good configuration (the errors are
+    /// logged); at start the valid objects are served.
+    Serve(ServeArgs),
+    /// Print an Envoy bootstrap that takes its configuration from `llmgate serve`.
+    Bootstrap(BootstrapArgs),
+    /// The local gateway in one command: `serve` plus an Envoy child
+    /// bootstrapped to it. Ctrl-C stops both.
+    Run(RunArgs),
+    /// Print the Backend CustomResourceDefinition (generated from llmgate's types).
+    Crds,
+}
+
+/// How the Gateway's Envoy is configured, whatever delivers the configuration.
+#[derive(clap::Args)]
+struct GatewayArgs {
+    #[command(flatten)]
+    serving: ServingArgs,
+    /// Wasm runtime: v8, wamr or wasmtime.
+    #[arg(long, default_value = "v8", value_parser = ["v8", "wamr", "wasmtime"])]
+    wasm_runtime: String,
+    /// CA bundle used to verify providers' certificates.
+    #[arg(long, default_value = "/etc/ssl/certs/ca-certificates.crt")]
+    ca_bundle: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct ControlPlaneArgs {
+    /// The folder of manifests to watch.
+    #[arg(short = 'f', long = "filename")]
+    dir: PathBuf,
+    /// Port of the xDS (ADS) gRPC server.
+    #[arg(long, default_value_t = 18000)]
+    xds_port: u16,
+    /// Port of the HTTP server for the filter module, /healthz and /metrics.
+    #[arg(long, default_value_t = 18001)]
+    filter_port: u16,
+    /// Address the control plane listens on.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: std::net::IpAddr,
+    /// The llmgate filter module to serve (default as for `translate`).
+    #[arg(long)]
+    filter: Option<PathBuf>,
+    #[command(flatten)]
+    gateway: GatewayArgs,
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    control_plane: ControlPlaneArgs,
+    /// Address Gateway listeners bind to.
+    #[arg(long, default_value = "0.0.0.0")]
+    listen_address: String,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    #[command(flatten)]
+    control_plane: ControlPlaneArgs,
+    /// Address Gateway listeners bind to (a local gateway: loopback).
+    #[arg(long, default_value = "127.0.0.1")]
+    listen_address: String,
+    /// The Envoy binary (default: .venv/bin/envoy when present, else `envoy`).
+    #[arg(long)]
+    envoy: Option<PathBuf>,
+    /// Envoy admin port (127.0.0.1 only).
+    #[arg(long, default_value_t = 19000)]
+    admin_port: u16,
+    /// Envoy's own log level.
+    #[arg(long, default_value = "warn")]
+    envoy_log_level: String,
+}
+
+#[derive(clap::Args)]
+struct BootstrapArgs {
+    /// Where `llmgate serve` listens for xDS.
+    #[arg(long)]
+    xds_address: String,
+    /// Where it serves the filter module (default: the xDS host, port 18001).
+    #[arg(long)]
+    filter_address: Option<String>,
+    /// The Envoy's node id (shown in the controller's logs).
+    #[arg(long, default_value = "llmgate")]
+    node_id: String,
+    /// Envoy admin port (127.0.0.1 only).
+    #[arg(long, default_value_t = 19000)]
+    admin_port: u16,
+    /// Write the bootstrap here instead of stdout.
+    #[arg(short = 'o', long)]
+    output: Option<PathBuf>,
+}
+
+/// What decides which Gateways are llmgate's and how Services are reached.
+#[derive(clap::Args)]
+struct ServingArgs {
+    /// Serve only Gateways of this GatewayClass.
+    #[arg(long)]
+    gateway_class: Option<String>,
+    /// The GatewayClass `controllerName` that is llmgate's. Gateways whose
+    /// class is in the input with another controller are not served; Gateways
+    /// whose class is not in the input are served (with a warning).
+    #[arg(long, default_value = translate::DEFAULT_CONTROLLER_NAME)]
+    controller_name: String,
+    /// DNS suffix of Services without EndpointSlices in the input
+    /// (`<name>.<namespace>.svc.<cluster domain>`).
+    #[arg(long, default_value = "cluster.local")]
+    cluster_domain: String,
+}
+
+#[derive(clap::Args)]
+struct StatusArgs {
+    /// Manifest file or folder (multi-document YAML); repeatable.
+    #[arg(short = 'f', long = "filename", required = true)]
+    files: Vec<PathBuf>,
+    #[command(flatten)]
+    serving: ServingArgs,
 }
 
 #[derive(clap::Args)]
@@ -39,9 +163,8 @@ struct TranslateArgs {
     /// Write the bootstrap here instead of stdout.
     #[arg(short = 'o', long)]
     output: Option<PathBuf>,
-    /// Serve only Gateways of this GatewayClass.
-    #[arg(long)]
-    gateway_class: Option<String>,
+    #[command(flatten)]
+    serving: ServingArgs,
     /// Address Gateway listeners bind to.
     #[arg(long, default_value = "0.0.0.0")]
     listen_address: String,
@@ -56,6 +179,169 @@ struct TranslateArgs {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Translate(args) => run_translate(args),
+        Command::Status(args) => run_status(args),
+        Command::Serve(args) => run_control_plane(args.control_plane, args.listen_address, None),
+        Command::Run(args) => {
+            let envoy = args.envoy.clone().unwrap_or_else(default_envoy);
+            let local = (envoy, args.admin_port, args.envoy_log_level);
+            run_control_plane(args.control_plane, args.listen_address, Some(local))
+        }
+        Command::Bootstrap(args) => run_bootstrap(args),
+        Command::Crds => {
+            print!("{}", llmgate_translator::backend::crd_yaml());
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn default_envoy() -> PathBuf {
+    let venv = PathBuf::from(".venv/bin/envoy");
+    if venv.is_file() {
+        venv
+    } else {
+        PathBuf::from("envoy")
+    }
+}
+
+fn split_address(address: &str, what: &str) -> Result<(String, u16), String> {
+    let (host, port) = address
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{what}: expected HOST:PORT, got {address:?}"))?;
+    let port = port
+        .parse()
+        .map_err(|_| format!("{what}: invalid port in {address:?}"))?;
+    Ok((
+        host.trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
+        port,
+    ))
+}
+
+fn run_bootstrap(args: BootstrapArgs) -> ExitCode {
+    use llmgate_translator::xds::bootstrap::{bootstrap, BootstrapOptions};
+    let addresses =
+        split_address(&args.xds_address, "--xds-address").and_then(|(xds_host, xds_port)| {
+            let (filter_host, filter_port) = match &args.filter_address {
+                Some(a) => split_address(a, "--filter-address")?,
+                None => (xds_host.clone(), 18001),
+            };
+            Ok(BootstrapOptions {
+                xds_host,
+                xds_port,
+                filter_host,
+                filter_port,
+                node_id: args.node_id.clone(),
+                admin_port: args.admin_port,
+            })
+        });
+    let options = match addresses {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = bootstrap(&options);
+    let written = match &args.output {
+        Some(path) => sink::bootstrap::write(&config, path)
+            .map_err(|e| format!("cannot write {}: {e}", path.display())),
+        None => {
+            print!("{}", sink::bootstrap::render(&config));
+            Ok(())
+        }
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `serve`, or `run` when `envoy` is given: (binary, admin port, log level).
+fn run_control_plane(
+    args: ControlPlaneArgs,
+    listen_address: String,
+    envoy: Option<(PathBuf, u16, String)>,
+) -> ExitCode {
+    use llmgate_translator::{run, serve};
+    use sha2::Digest as _;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let wasm = match locate_filter(args.filter.as_deref())
+        .and_then(|p| std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display())))
+    {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let sha256: String = sha2::Sha256::digest(&wasm)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let filter = translate::envoy::FilterCode::Remote {
+        uri: format!(
+            "http://{}:{}{}",
+            args.bind,
+            args.filter_port,
+            serve::FILTER_PATH
+        ),
+        cluster: llmgate_translator::xds::bootstrap::FILTER_CLUSTER.to_string(),
+        sha256,
+    };
+    let gateway = args.gateway;
+    let options = serve::ServeOptions {
+        dir: args.dir,
+        bind: args.bind,
+        xds_port: args.xds_port,
+        filter_port: args.filter_port,
+        debounce: std::time::Duration::from_millis(100),
+        translate: translate::Options {
+            filter,
+            wasm_runtime: gateway.wasm_runtime,
+            gateway_class: gateway.serving.gateway_class,
+            controller_name: gateway.serving.controller_name,
+            cluster_domain: gateway.serving.cluster_domain,
+            listen_address,
+            ca_bundle: gateway.ca_bundle,
+            ..translate::Options::default()
+        },
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match envoy {
+        None => runtime.block_on(serve::serve(options, wasm)),
+        Some((envoy, admin_port, envoy_log_level)) => runtime.block_on(run::run(
+            run::RunOptions {
+                serve: options,
+                envoy,
+                admin_port,
+                envoy_log_level,
+            },
+            wasm,
+        )),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 
@@ -70,12 +356,13 @@ fn run_translate(args: TranslateArgs) -> ExitCode {
     let (snapshot, mut problems) = source::yaml::load_paths(&args.files);
     let options = translate::Options {
         admin_port: args.admin_port,
-        filter_path,
+        filter: translate::envoy::FilterCode::Local(filter_path),
         wasm_runtime: args.wasm_runtime,
-        gateway_class: args.gateway_class,
+        gateway_class: args.serving.gateway_class,
+        controller_name: args.serving.controller_name,
+        cluster_domain: args.serving.cluster_domain,
         listen_address: args.listen_address,
         ca_bundle: args.ca_bundle,
-        ..translate::Options::default()
     };
     let translation = translate::translate(&snapshot, &options);
     problems.extend(translation.problems);
@@ -99,6 +386,25 @@ fn run_translate(args: TranslateArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+fn run_status(args: StatusArgs) -> ExitCode {
+    let (snapshot, mut problems) = source::yaml::load_paths(&args.files);
+    let options = translate::Options {
+        gateway_class: args.serving.gateway_class,
+        controller_name: args.serving.controller_name,
+        cluster_domain: args.serving.cluster_domain,
+        ..translate::Options::default()
+    };
+    let translation = translate::translate(&snapshot, &options);
+    let mut statuses = translation.statuses;
+    statuses.extend(status::unreadable_objects(&problems, &statuses));
+    problems.extend(translation.problems);
+    for problem in &problems {
+        eprintln!("{problem}");
+    }
+    print!("{}", status::render(&statuses));
+    ExitCode::SUCCESS
 }
 
 /// Envoy may run with another working directory: always hand it an absolute path.

@@ -1,11 +1,11 @@
-//! Per-provider facts: where the chat endpoint lives and how the key is sent.
-//! Both providers speak the OpenAI chat-completions format, so their usage is
-//! read by [`crate::usage`].
+//! Per-provider facts: where the chat endpoint lives, how the key is sent and
+//! which usage format the responses are in.
 
 pub mod azureopenai;
 pub mod openai;
 
 use crate::config::ProviderConfig;
+use crate::usage::UsageFormat;
 
 /// Where a provider expects the key when the Backend does not say otherwise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +29,16 @@ pub fn auth_defaults(provider: &ProviderConfig) -> AuthDefaults {
     match provider {
         ProviderConfig::Openai { .. } => openai::AUTH,
         ProviderConfig::Azureopenai { .. } => azureopenai::AUTH,
+    }
+}
+
+/// How the provider reports usage. Adding a provider (Anthropic, Gemini,
+/// Vertex AI…) maps it here; the parsers already exist.
+pub fn usage_format(provider: &ProviderConfig) -> UsageFormat {
+    match provider {
+        ProviderConfig::Openai { .. } | ProviderConfig::Azureopenai { .. } => {
+            UsageFormat::OpenAiChat
+        }
     }
 }
 

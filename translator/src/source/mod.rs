@@ -6,7 +6,9 @@ pub mod yaml;
 use gateway_api::gatewayclasses::GatewayClass;
 use gateway_api::gateways::Gateway;
 use gateway_api::httproutes::HttpRoute;
-use k8s_openapi::api::core::v1::Secret;
+use gateway_api::referencegrants::ReferenceGrant;
+use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 use crate::backend::Backend;
 use crate::problem::{ObjectRef, Origin};
@@ -34,6 +36,14 @@ pub struct Snapshot {
     pub http_routes: Vec<Object<HttpRoute>>,
     pub backends: Vec<Object<Backend>>,
     pub secrets: Vec<Object<Secret>>,
+    pub services: Vec<Object<Service>>,
+    pub endpoint_slices: Vec<Object<EndpointSlice>>,
+    /// Cluster-scoped: only the name and labels matter (allowedRoutes selectors).
+    pub namespaces: Vec<Object<Namespace>>,
+    pub reference_grants: Vec<Object<ReferenceGrant>>,
+    /// (kind, namespace, name) → where it was first read: the loader's
+    /// duplicate check, which a linear search made quadratic.
+    pub(crate) seen: std::collections::HashMap<(String, String, String), Origin>,
 }
 
 impl Snapshot {

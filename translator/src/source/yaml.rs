@@ -176,17 +176,48 @@ fn load_document(origin: &Origin, doc: &str, snapshot: &mut Snapshot, problems: 
         object,
     };
     match (group, kind.as_str()) {
-        ("", "Secret") => ctx.push(value, &mut snapshot.secrets, problems),
-        ("gateway.networking.k8s.io", "GatewayClass") => {
-            ctx.push(value, &mut snapshot.gateway_classes, problems)
-        }
-        ("gateway.networking.k8s.io", "Gateway") => {
-            ctx.push(value, &mut snapshot.gateways, problems)
-        }
-        ("gateway.networking.k8s.io", "HTTPRoute") => {
-            ctx.push(value, &mut snapshot.http_routes, problems)
-        }
-        ("gateway.kgateway.dev", "Backend") => ctx.push(value, &mut snapshot.backends, problems),
+        ("", "Secret") => ctx.push(value, (&mut snapshot.secrets, &mut snapshot.seen), problems),
+        ("", "Service") => ctx.push(
+            value,
+            (&mut snapshot.services, &mut snapshot.seen),
+            problems,
+        ),
+        ("", "Namespace") => ctx.push(
+            value,
+            (&mut snapshot.namespaces, &mut snapshot.seen),
+            problems,
+        ),
+        ("discovery.k8s.io", "EndpointSlice") => ctx.push(
+            value,
+            (&mut snapshot.endpoint_slices, &mut snapshot.seen),
+            problems,
+        ),
+        // v1beta1 and v1 have the same shape.
+        ("gateway.networking.k8s.io", "ReferenceGrant") => ctx.push(
+            value,
+            (&mut snapshot.reference_grants, &mut snapshot.seen),
+            problems,
+        ),
+        ("gateway.networking.k8s.io", "GatewayClass") => ctx.push(
+            value,
+            (&mut snapshot.gateway_classes, &mut snapshot.seen),
+            problems,
+        ),
+        ("gateway.networking.k8s.io", "Gateway") => ctx.push(
+            value,
+            (&mut snapshot.gateways, &mut snapshot.seen),
+            problems,
+        ),
+        ("gateway.networking.k8s.io", "HTTPRoute") => ctx.push(
+            value,
+            (&mut snapshot.http_routes, &mut snapshot.seen),
+            problems,
+        ),
+        ("gateway.kgateway.dev", "Backend") => ctx.push(
+            value,
+            (&mut snapshot.backends, &mut snapshot.seen),
+            problems,
+        ),
         _ => problems.push(
             Problem::warning(format!(
                 "ignored: llmgate does not handle {api_version} {kind}"
@@ -196,6 +227,8 @@ fn load_document(origin: &Origin, doc: &str, snapshot: &mut Snapshot, problems: 
         ),
     }
 }
+
+type Seen = std::collections::HashMap<(String, String, String), Origin>;
 
 struct DocContext<'a> {
     origin: &'a Origin,
@@ -208,30 +241,32 @@ impl DocContext<'_> {
     fn push<T: DeserializeOwned>(
         self,
         value: serde_yaml::Value,
-        into: &mut Vec<Object<T>>,
+        (into, seen): (&mut Vec<Object<T>>, &mut Seen),
         problems: &mut Vec<Problem>,
     ) {
-        if let Some(first) = into
-            .iter()
-            .find(|o| o.namespace == self.namespace && o.name == self.name)
-        {
+        let key = (
+            self.object.kind.clone(),
+            self.namespace.clone(),
+            self.name.clone(),
+        );
+        if let Some(first) = seen.get(&key) {
             problems.push(
-                Problem::error(format!(
-                    "duplicate object; the one at {} is used",
-                    first.origin
-                ))
-                .at(self.origin)
-                .object(self.object),
+                Problem::error(format!("duplicate object; the one at {first} is used"))
+                    .at(self.origin)
+                    .object(self.object),
             );
             return;
         }
         match serde_path_to_error::deserialize::<_, T>(value) {
-            Ok(typed) => into.push(Object {
-                origin: self.origin.clone(),
-                namespace: self.namespace,
-                name: self.name,
-                value: typed,
-            }),
+            Ok(typed) => {
+                seen.insert(key, self.origin.clone());
+                into.push(Object {
+                    origin: self.origin.clone(),
+                    namespace: self.namespace,
+                    name: self.name,
+                    value: typed,
+                })
+            }
             Err(e) => {
                 let field = e.path().to_string();
                 let message = redact_quoted(&e.into_inner().to_string());

@@ -1,34 +1,46 @@
 //! The translator: a pure function from a `Snapshot` of resources to an Envoy
-//! bootstrap plus the problems found on the way. No IO here.
+//! bootstrap, the problems found on the way and every object's status. No IO.
 
 pub mod ai_backend;
+pub mod backend_refs;
 pub mod envoy;
+pub mod filters;
+pub mod gateways;
+pub mod grants;
+pub mod hostnames;
+pub mod parents;
 pub mod routes;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
-use gateway_api::gateways::{GatewayListeners, GatewayListenersAllowedRoutesNamespacesFrom};
-use gateway_api::httproutes::{HttpRoute, HttpRouteParentRefs, HttpRouteRulesBackendRefs};
+use gateway_api::httproutes::HttpRoute;
 use serde_json::{json, Value};
 
 use crate::problem::Problem;
 use crate::source::{Object, Snapshot};
+use crate::status::{reason, Condition, ObjectStatus, Status};
 use ai_backend::{ResolvedBackend, Unavailable};
-use routes::{BackendTarget, RouteEntry};
+use backend_refs::{Ref, RefIssue, Resolver};
+use gateways::{Gateways, Protocol};
+use routes::{BackendTarget, RouteEntry, RuleInput};
 
 pub const BACKEND_GROUP: &str = "gateway.kgateway.dev";
-const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
+pub const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
+pub const DEFAULT_CONTROLLER_NAME: &str = "llmgate.dev/gateway-controller";
 
 #[derive(Debug, Clone)]
 pub struct Options {
     pub admin_port: u16,
-    /// Absolute path of the llmgate `.wasm` on Envoy's machine.
-    pub filter_path: PathBuf,
+    /// Where Envoy gets the llmgate filter module.
+    pub filter: envoy::FilterCode,
     /// `v8`, `wamr` or `wasmtime`.
     pub wasm_runtime: String,
     /// Serve only Gateways of this class; all when `None`.
     pub gateway_class: Option<String>,
+    /// GatewayClasses with this `controllerName` are llmgate's; Gateways of a
+    /// class with another controller are not served.
+    pub controller_name: String,
     /// Address the Gateway listeners bind to.
     pub listen_address: String,
     /// CA bundle for verifying providers' TLS certificates.
@@ -41,9 +53,10 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             admin_port: 19000,
-            filter_path: PathBuf::from("llmgate_filter.wasm"),
+            filter: envoy::FilterCode::Local(PathBuf::from("llmgate_filter.wasm")),
             wasm_runtime: "v8".into(),
             gateway_class: None,
+            controller_name: DEFAULT_CONTROLLER_NAME.into(),
             listen_address: "0.0.0.0".into(),
             ca_bundle: PathBuf::from("/etc/ssl/certs/ca-certificates.crt"),
             cluster_domain: "cluster.local".into(),
@@ -55,114 +68,294 @@ impl Default for Options {
 pub struct Translation {
     pub bootstrap: Value,
     pub problems: Vec<Problem>,
+    /// GatewayClasses (ours), Gateways, HTTPRoutes and Backends.
+    pub statuses: Vec<ObjectStatus>,
 }
+
+type Vhosts = BTreeMap<String, Vec<RouteEntry>>;
 
 pub fn translate(snapshot: &Snapshot, options: &Options) -> Translation {
     let mut problems = Vec::new();
+    let grants = grants::Grants::new(snapshot);
+    let mut gateways = gateways::plan(snapshot, options, &grants, &mut problems);
     let mut clusters: BTreeMap<String, Value> = BTreeMap::new();
-    let backends = resolve_backends(snapshot, options, &mut clusters, &mut problems);
+    let (backends, mut statuses) =
+        resolve_backends(snapshot, options, &mut clusters, &mut problems);
+    let mut resolver = Resolver::new(snapshot, options, &grants, backends, clusters);
 
-    // Listener slots grouped by port: several Gateways and listeners may share one.
-    let mut ports: BTreeMap<u16, Vec<Slot<'_>>> = BTreeMap::new();
-    for gateway in &snapshot.gateways {
-        let spec = &gateway.value.spec;
-        if options
-            .gateway_class
-            .as_deref()
-            .is_some_and(|c| c != spec.gateway_class_name)
-        {
-            continue;
-        }
-        for (index, listener) in spec.listeners.iter().enumerate() {
-            let field = format!("spec.listeners[{index}]");
-            let object = gateway.object_ref("Gateway");
-            if listener.protocol != "HTTP" {
-                problems.push(
-                    Problem::warning(format!(
-                        "protocol {} is not supported yet; listener skipped",
-                        listener.protocol
-                    ))
-                    .at(&gateway.origin)
-                    .object(object)
-                    .field(format!("{field}.protocol")),
-                );
-                continue;
-            }
-            let Ok(port) = u16::try_from(listener.port) else {
-                problems.push(
-                    Problem::error("must be 1-65535")
-                        .at(&gateway.origin)
-                        .object(object)
-                        .field(format!("{field}.port")),
-                );
-                continue;
-            };
-            ports
-                .entry(port)
-                .or_default()
-                .push(Slot { gateway, listener });
-        }
-    }
-
-    // hostname → route entries, per port.
-    let mut vhosts: BTreeMap<u16, BTreeMap<String, Vec<RouteEntry>>> = BTreeMap::new();
+    // Route entries per listener (gateway index, listener index), by hostname.
+    let mut placed: HashMap<(usize, usize), Vhosts> = HashMap::new();
+    let mut uses_unavailable = false;
     for route in &snapshot.http_routes {
-        let attached = attach(route, &ports, &mut problems);
-        if attached.is_empty() {
-            continue;
-        }
-        let mut entries = Vec::new();
-        for (rule_index, rule) in route.value.spec.rules.iter().flatten().enumerate() {
-            let targets = rule_targets(
-                route,
-                rule_index,
-                rule.backend_refs.as_deref().unwrap_or_default(),
-                &backends,
-                options,
-                &mut clusters,
-                &mut problems,
-            );
-            entries.extend(routes::rule_entries(
-                route,
-                rule_index,
-                rule,
-                &targets,
-                &mut problems,
-            ));
-        }
-        for (port, hostnames) in attached {
-            for hostname in hostnames {
-                vhosts
-                    .entry(port)
-                    .or_default()
-                    .entry(hostname)
-                    .or_default()
-                    .extend(entries.iter().cloned());
+        let attached = parents::attach(
+            route,
+            &mut gateways,
+            snapshot,
+            &options.controller_name,
+            &mut problems,
+        );
+        let mut parents = attached.parents;
+        if !attached.attachments.is_empty() {
+            let built = route_entries(route, &mut resolver, &mut problems);
+            uses_unavailable |= built.uses_unavailable;
+            let resolved = match built.ref_issues.first() {
+                None => Condition::new(
+                    reason::RESOLVED_REFS,
+                    true,
+                    reason::RESOLVED_REFS,
+                    "all backendRefs resolved",
+                ),
+                Some((field, issue)) => Condition::new(
+                    reason::RESOLVED_REFS,
+                    false,
+                    issue.reason,
+                    summarize(
+                        built
+                            .ref_issues
+                            .iter()
+                            .map(|(f, i)| format!("{f}: {}", i.message))
+                            .collect(),
+                        field,
+                    ),
+                ),
+            };
+            for parent in parents.iter_mut().filter(|p| p.conditions[0].is_true()) {
+                parent.conditions.push(resolved.clone());
+                if !built.invalid.is_empty() {
+                    parent.conditions.push(Condition::new(
+                        reason::PARTIALLY_INVALID,
+                        true,
+                        reason::UNSUPPORTED_VALUE,
+                        format!("these answer 500: {}", built.invalid.join("; ")),
+                    ));
+                }
+            }
+            for attachment in attached.attachments {
+                let vhosts = placed
+                    .entry((attachment.gateway, attachment.listener))
+                    .or_default();
+                for hostname in attachment.hostnames {
+                    vhosts
+                        .entry(hostname)
+                        .or_default()
+                        .extend(built.entries.iter().cloned());
+                }
             }
         }
+        statuses.push(ObjectStatus {
+            kind: "HTTPRoute".into(),
+            namespace: route.namespace.clone(),
+            name: route.name.clone(),
+            status: Status::Route { parents },
+        });
     }
 
-    let listeners = ports
-        .keys()
-        .map(|port| {
-            let name = format!("gateway_{port}");
-            let hosts = vhosts.remove(port).unwrap_or_default();
-            envoy::listener(&name, &options.listen_address, *port, virtual_hosts(hosts))
-        })
-        .collect();
+    let mut listeners = build_listeners(&gateways, placed, options);
+    let mut clusters = resolver.clusters;
+    if uses_unavailable {
+        listeners.push(envoy::unavailable_listener(routes::not_ready_response(
+            "a backendRef of this rule cannot be resolved",
+        )));
+        clusters.insert(
+            envoy::UNAVAILABLE_CLUSTER.into(),
+            envoy::unavailable_cluster(),
+        );
+    }
+    let mut bootstrap = envoy::bootstrap(options.admin_port, Vec::new(), Vec::new());
+    envoy::set_static_resources(&mut bootstrap, listeners, clusters.into_values().collect());
+    if uses_unavailable {
+        let extensions = bootstrap
+            .as_object_mut()
+            .map(|b| b.entry("bootstrap_extensions").or_insert_with(|| json!([])));
+        if let Some(Value::Array(list)) = extensions {
+            list.push(envoy::internal_listener_extension());
+        }
+    }
+    statuses.extend(gateways.statuses());
     Translation {
-        bootstrap: envoy::bootstrap(
-            options.admin_port,
-            listeners,
-            clusters.into_values().collect(),
-        ),
+        bootstrap,
         problems,
+        statuses,
     }
 }
 
-struct Slot<'a> {
-    gateway: &'a Object<gateway_api::gateways::Gateway>,
-    listener: &'a GatewayListeners,
+/// "first; and N more" keeps a condition message readable.
+fn summarize(messages: Vec<String>, _first_field: &str) -> String {
+    match messages.len() {
+        0 | 1 => messages.into_iter().next().unwrap_or_default(),
+        n => format!("{} (and {} more)", messages[0], n - 1),
+    }
+}
+
+struct BuiltRoute {
+    entries: Vec<RouteEntry>,
+    /// (field, issue) for every backendRef or mirror that cannot be resolved.
+    ref_issues: Vec<(String, RefIssue)>,
+    invalid: Vec<String>,
+    uses_unavailable: bool,
+}
+
+fn route_entries(
+    route: &Object<HttpRoute>,
+    resolver: &mut Resolver<'_>,
+    problems: &mut Vec<Problem>,
+) -> BuiltRoute {
+    let mut built = BuiltRoute {
+        entries: Vec::new(),
+        ref_issues: Vec::new(),
+        invalid: Vec::new(),
+        uses_unavailable: false,
+    };
+    let object = route.object_ref("HTTPRoute");
+    for (rule_index, rule) in route.value.spec.rules.iter().flatten().enumerate() {
+        let rule_field = format!("spec.rules[{rule_index}]");
+        let mut filters = filters::plan(rule.filters.as_deref().unwrap_or_default())
+            .map_err(|(i, why)| format!("{rule_field}.filters[{i}]: {why}"));
+        let mut targets = Vec::new();
+        for (index, r) in rule.backend_refs.iter().flatten().enumerate() {
+            let field = format!("{rule_field}.backendRefs[{index}]");
+            let weight = u32::try_from(r.weight.unwrap_or(1)).unwrap_or(0);
+            if r.filters.as_ref().is_some_and(|f| !f.is_empty()) && filters.is_ok() {
+                filters = Err(format!(
+                    "{field}.filters: per-backendRef filters are not supported by llmgate"
+                ));
+            }
+            let target = Ref {
+                group: r.group.as_deref(),
+                kind: r.kind.as_deref(),
+                name: &r.name,
+                namespace: r.namespace.as_deref(),
+                port: r.port,
+            };
+            match resolver.resolve(&route.namespace, &target) {
+                Ok(ok) => targets.push(BackendTarget::Cluster {
+                    name: ok.cluster,
+                    weight,
+                    ai: ok.ai,
+                }),
+                Err(issue) => {
+                    problems.push(
+                        Problem::warning(format!("{}; requests for it answer 500", issue.message))
+                            .at(&route.origin)
+                            .object(object.clone())
+                            .field(field.clone()),
+                    );
+                    built.ref_issues.push((field, issue));
+                    targets.push(BackendTarget::Unavailable { weight });
+                }
+            }
+        }
+        let mut mirrors = Vec::new();
+        if let Ok(plan) = &filters {
+            for (index, m) in plan.mirrors.iter().enumerate() {
+                let field = format!("{rule_field}.filters[requestMirror {index}].backendRef");
+                let target = Ref {
+                    group: m.group.as_deref(),
+                    kind: m.kind.as_deref(),
+                    name: &m.name,
+                    namespace: m.namespace.as_deref(),
+                    port: m.port,
+                };
+                match resolver.resolve(&route.namespace, &target) {
+                    Ok(ok) => mirrors.push((ok.cluster, m.per_million)),
+                    Err(issue) => {
+                        problems.push(
+                            Problem::warning(format!(
+                                "{}; requests are not mirrored",
+                                issue.message
+                            ))
+                            .at(&route.origin)
+                            .object(object.clone())
+                            .field(field.clone()),
+                        );
+                        built.ref_issues.push((field, issue));
+                    }
+                }
+            }
+        }
+        let out = routes::rule_entries(&RuleInput {
+            route,
+            rule_index,
+            rule,
+            targets: &targets,
+            mirrors: &mirrors,
+            filters: &filters,
+        });
+        for why in &out.invalid {
+            problems.push(
+                Problem::error(format!("{why}; the rule answers 500"))
+                    .at(&route.origin)
+                    .object(object.clone()),
+            );
+        }
+        built.uses_unavailable |= out.uses_unavailable;
+        built.invalid.extend(out.invalid);
+        built.entries.extend(out.entries);
+    }
+    built
+}
+
+/// One Envoy listener per port: HTTP ports merge every listener's routes by
+/// hostname; HTTPS ports get a TLS filter chain per listener hostname (SNI).
+fn build_listeners(
+    gateways: &Gateways<'_>,
+    mut placed: HashMap<(usize, usize), Vhosts>,
+    options: &Options,
+) -> Vec<Value> {
+    type Chains = BTreeMap<Option<String>, (Vec<envoy::ServerCertificate>, Vhosts)>;
+    let mut ports: BTreeMap<u16, (Protocol, Chains)> = BTreeMap::new();
+    for (g, gateway) in gateways.served.iter().enumerate() {
+        for (l, listener) in gateway
+            .listeners
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.ready)
+        {
+            let (_, chains) = ports
+                .entry(listener.port)
+                .or_insert_with(|| (listener.protocol, BTreeMap::new()));
+            let key = match listener.protocol {
+                Protocol::Https => listener.spec.hostname.clone(),
+                Protocol::Http => None,
+            };
+            let (_, vhosts) = chains
+                .entry(key)
+                .or_insert_with(|| (listener.certificates.clone(), BTreeMap::new()));
+            for (hostname, entries) in placed.remove(&(g, l)).unwrap_or_default() {
+                vhosts.entry(hostname).or_default().extend(entries);
+            }
+        }
+    }
+    ports
+        .into_iter()
+        .map(|(port, (protocol, chains))| {
+            let name = format!("gateway_{port}");
+            match protocol {
+                Protocol::Http => {
+                    let hosts = chains
+                        .into_values()
+                        .next()
+                        .map(|(_, v)| v)
+                        .unwrap_or_default();
+                    let mut listener =
+                        envoy::listener(&name, &options.listen_address, port, Vec::new());
+                    envoy::set_virtual_hosts(&mut listener, virtual_hosts(hosts, port, 80));
+                    listener
+                }
+                Protocol::Https => {
+                    let chains = chains
+                        .into_iter()
+                        .map(|(server_name, (certificates, hosts))| envoy::TlsChain {
+                            server_name,
+                            certificates,
+                            virtual_hosts: virtual_hosts(hosts, port, 443),
+                        })
+                        .collect();
+                    envoy::tls_listener(&name, &options.listen_address, port, chains)
+                }
+            }
+        })
+        .collect()
 }
 
 fn backend_cluster_name(namespace: &str, name: &str) -> String {
@@ -170,21 +363,26 @@ fn backend_cluster_name(namespace: &str, name: &str) -> String {
     format!("backend_{namespace}_{name}")
 }
 
-fn resolve_backends(
-    snapshot: &Snapshot,
+/// (namespace, name) → the AI Backend's cluster, or why it cannot serve.
+type BackendClusters<'a> = HashMap<(&'a str, &'a str), Result<String, String>>;
+
+/// Every AI Backend's cluster (or why it cannot serve) and its status.
+fn resolve_backends<'a>(
+    snapshot: &'a Snapshot,
     options: &Options,
     clusters: &mut BTreeMap<String, Value>,
     problems: &mut Vec<Problem>,
-) -> BTreeMap<(String, String), Result<String, ()>> {
+) -> (BackendClusters<'a>, Vec<ObjectStatus>) {
     let wasm = envoy::WasmOptions {
-        filter_path: &options.filter_path,
+        code: &options.filter,
         runtime: &options.wasm_runtime,
     };
-    let mut out = BTreeMap::new();
+    let mut out = HashMap::new();
+    let mut statuses = Vec::new();
     for backend in &snapshot.backends {
-        let key = (backend.namespace.clone(), backend.name.clone());
+        let key = (backend.namespace.as_str(), backend.name.as_str());
         let resolved: Result<ResolvedBackend, Unavailable> = ai_backend::resolve(backend, snapshot);
-        match resolved {
+        let conditions = match resolved {
             Ok(resolved) => {
                 let name = backend_cluster_name(&backend.namespace, &backend.name);
                 clusters.insert(
@@ -192,209 +390,79 @@ fn resolve_backends(
                     envoy::ai_cluster(&name, &resolved, &wasm, &options.ca_bundle),
                 );
                 out.insert(key, Ok(name));
+                vec![
+                    Condition::new(reason::ACCEPTED, true, reason::ACCEPTED, ""),
+                    Condition::new(reason::RESOLVED_REFS, true, reason::RESOLVED_REFS, ""),
+                ]
             }
             Err(unavailable) => {
-                problems.push(*unavailable);
-                out.insert(key, Err(()));
-            }
-        }
-    }
-    out
-}
-
-/// The ports and hostnames a route attaches to through its parentRefs.
-fn attach(
-    route: &Object<HttpRoute>,
-    ports: &BTreeMap<u16, Vec<Slot<'_>>>,
-    problems: &mut Vec<Problem>,
-) -> BTreeMap<u16, Vec<String>> {
-    let object = route.object_ref("HTTPRoute");
-    let mut attached: BTreeMap<u16, Vec<String>> = BTreeMap::new();
-    for (index, parent) in route.value.spec.parent_refs.iter().flatten().enumerate() {
-        let field = format!("spec.parentRefs[{index}]");
-        if !is_gateway_ref(parent) {
-            problems.push(
-                Problem::warning("only Gateway parents are supported")
-                    .at(&route.origin)
-                    .object(object.clone())
-                    .field(field),
-            );
-            continue;
-        }
-        let namespace = parent.namespace.as_deref().unwrap_or(&route.namespace);
-        let mut found_gateway = false;
-        let mut accepted = false;
-        for (port, slots) in ports {
-            for slot in slots {
-                if slot.gateway.namespace != namespace || slot.gateway.name != parent.name {
-                    continue;
-                }
-                found_gateway = true;
-                if parent
-                    .section_name
-                    .as_deref()
-                    .is_some_and(|s| s != slot.listener.name)
-                    || parent
-                        .port
-                        .is_some_and(|p| i64::from(p) != i64::from(*port))
-                    || !allows_namespace(slot, &route.namespace)
-                {
-                    continue;
-                }
-                let hostnames = effective_hostnames(
-                    route.value.spec.hostnames.as_deref(),
-                    slot.listener.hostname.as_deref(),
-                );
-                if !hostnames.is_empty() {
-                    accepted = true;
-                }
-                let entry = attached.entry(*port).or_default();
-                for h in hostnames {
-                    if !entry.contains(&h) {
-                        entry.push(h);
-                    }
-                }
-            }
-        }
-        let why = if !found_gateway {
-            Some(format!(
-                "Gateway {namespace}/{} not found (or no HTTP listener)",
-                parent.name
-            ))
-        } else if !accepted {
-            Some(format!(
-                "no listener of Gateway {namespace}/{} accepts this route (sectionName, port, allowedRoutes or hostnames)",
-                parent.name
-            ))
-        } else {
-            None
-        };
-        if let Some(why) = why {
-            problems.push(
-                Problem::warning(why)
-                    .at(&route.origin)
-                    .object(object.clone())
-                    .field(field),
-            );
-        }
-    }
-    attached
-}
-
-fn is_gateway_ref(parent: &HttpRouteParentRefs) -> bool {
-    parent.group.as_deref().unwrap_or(GATEWAY_GROUP) == GATEWAY_GROUP
-        && parent.kind.as_deref().unwrap_or("Gateway") == "Gateway"
-}
-
-fn allows_namespace(slot: &Slot<'_>, route_namespace: &str) -> bool {
-    let from = slot
-        .listener
-        .allowed_routes
-        .as_ref()
-        .and_then(|a| a.namespaces.as_ref())
-        .and_then(|n| n.from.clone())
-        .unwrap_or(GatewayListenersAllowedRoutesNamespacesFrom::Same);
-    match from {
-        GatewayListenersAllowedRoutesNamespacesFrom::All => true,
-        GatewayListenersAllowedRoutesNamespacesFrom::Same => {
-            slot.gateway.namespace == route_namespace
-        }
-        // Namespace labels are not part of a folder of manifests yet.
-        GatewayListenersAllowedRoutesNamespacesFrom::Selector => false,
-    }
-}
-
-/// Route hostnames intersected with the listener's; `*` when neither sets any.
-fn effective_hostnames(route: Option<&[String]>, listener: Option<&str>) -> Vec<String> {
-    let route: Vec<&String> = route.unwrap_or_default().iter().collect();
-    match (route.is_empty(), listener) {
-        (true, None) => vec!["*".into()],
-        (true, Some(l)) => vec![l.to_string()],
-        (false, None) => route.into_iter().cloned().collect(),
-        (false, Some(l)) => route
-            .into_iter()
-            .filter_map(|r| {
-                if hostname_matches(l, r) {
-                    Some(r.clone())
-                } else if hostname_matches(r, l) {
-                    Some(l.to_string())
+                let message = match &unavailable.field {
+                    Some(f) => format!("{f}: {}", unavailable.message),
+                    None => unavailable.message.clone(),
+                };
+                let conditions = if unavailable.severity == crate::problem::Severity::Error {
+                    vec![Condition::new(
+                        reason::ACCEPTED,
+                        false,
+                        reason::INVALID,
+                        message.clone(),
+                    )]
                 } else {
-                    None
-                }
-            })
-            .collect(),
-    }
-}
-
-/// Does `pattern` (possibly `*.example.com`) cover `host`?
-fn hostname_matches(pattern: &str, host: &str) -> bool {
-    match pattern.strip_prefix('*') {
-        Some(suffix) => host.ends_with(suffix) && host.len() > suffix.len(),
-        None => pattern == host,
-    }
-}
-
-fn rule_targets(
-    route: &Object<HttpRoute>,
-    rule_index: usize,
-    refs: &[HttpRouteRulesBackendRefs],
-    backends: &BTreeMap<(String, String), Result<String, ()>>,
-    options: &Options,
-    clusters: &mut BTreeMap<String, Value>,
-    problems: &mut Vec<Problem>,
-) -> Vec<BackendTarget> {
-    let object = route.object_ref("HTTPRoute");
-    refs.iter()
-        .enumerate()
-        .map(|(index, r)| {
-            let weight = u32::try_from(r.weight.unwrap_or(1)).unwrap_or(0);
-            let field = format!("spec.rules[{rule_index}].backendRefs[{index}]");
-            let unavailable = |problems: &mut Vec<Problem>, why: String| {
-                problems.push(Problem::warning(format!("{why}; requests for it answer 500")).at(&route.origin).object(object.clone()).field(field.clone()));
-                BackendTarget::Unavailable { weight }
-            };
-            let namespace = r.namespace.as_deref().unwrap_or(&route.namespace);
-            if namespace != route.namespace {
-                return unavailable(problems, format!("reference to namespace {namespace} needs a ReferenceGrant, which is not supported yet"));
+                    // The Backend is fine; what it refers to (its Secret) is not.
+                    vec![
+                        Condition::new(reason::ACCEPTED, true, reason::ACCEPTED, ""),
+                        Condition::new(
+                            reason::RESOLVED_REFS,
+                            false,
+                            reason::INVALID_SECRET_REF,
+                            message.clone(),
+                        ),
+                    ]
+                };
+                problems.push(*unavailable);
+                out.insert(key, Err(message));
+                conditions
             }
-            let group = r.group.as_deref().unwrap_or("");
-            let kind = r.kind.as_deref().unwrap_or("Service");
-            match (group, kind) {
-                (BACKEND_GROUP, "Backend") => match backends.get(&(namespace.to_string(), r.name.clone())) {
-                    Some(Ok(cluster)) => BackendTarget::Cluster { name: cluster.clone(), weight, ai: true },
-                    Some(Err(())) => unavailable(problems, format!("Backend {namespace}/{} is not ready", r.name)),
-                    None => unavailable(problems, format!("Backend {namespace}/{} not found", r.name)),
-                },
-                ("" | "core", "Service") => {
-                    let Some(port) = r.port.and_then(|p| u16::try_from(p).ok()).filter(|p| *p > 0) else {
-                        return unavailable(problems, "a Service backendRef needs a port".into());
-                    };
-                    let name = format!("service_{namespace}_{}_{port}", r.name);
-                    let host = format!("{}.{namespace}.svc.{}", r.name, options.cluster_domain);
-                    clusters.entry(name.clone()).or_insert_with(|| envoy::service_cluster(&name, &host, port));
-                    BackendTarget::Cluster { name, weight, ai: false }
-                }
-                _ => unavailable(problems, format!("unsupported backendRef kind {group}/{kind}")),
-            }
-        })
-        .collect()
+        };
+        statuses.push(ObjectStatus {
+            kind: "Backend".into(),
+            namespace: backend.namespace.clone(),
+            name: backend.name.clone(),
+            status: Status::Conditions { conditions },
+        });
+    }
+    (out, statuses)
 }
 
-fn virtual_hosts(hosts: BTreeMap<String, Vec<RouteEntry>>) -> Vec<Value> {
+/// `well_known_port`: a redirect that takes the listener's port leaves it out
+/// of Location when it is the scheme's default.
+fn virtual_hosts(hosts: Vhosts, port: u16, well_known_port: u16) -> Vec<Value> {
     let mut out: Vec<(bool, Value)> = hosts
         .into_iter()
         .map(|(hostname, mut entries)| {
             entries.sort_by(|a, b| a.precedence.cmp(&b.precedence));
-            let routes: Vec<Value> = entries.into_iter().map(|e| e.route).collect();
+            // A route attached through two listeners of one port is there twice.
+            entries.dedup_by(|a, b| a.precedence == b.precedence);
+            let routes: Vec<Value> = entries
+                .into_iter()
+                .map(|mut e| {
+                    if e.redirect_port_from_listener && port != well_known_port {
+                        e.route["redirect"]["port_redirect"] = json!(port);
+                    }
+                    e.route
+                })
+                .collect();
             let name = if hostname == "*" {
                 "any".to_string()
             } else {
                 hostname.clone()
             };
-            (
-                hostname == "*",
-                json!({ "name": name, "domains": [hostname], "routes": routes }),
-            )
+            let mut vhost = serde_json::Map::new();
+            vhost.insert("name".into(), json!(name));
+            vhost.insert("domains".into(), json!([hostname]));
+            // Moved, not through json! (which would copy every route).
+            vhost.insert("routes".into(), Value::Array(routes));
+            (hostname == "*", Value::Object(vhost))
         })
         .collect();
     // Envoy prefers exact domains anyway; this keeps the output readable.

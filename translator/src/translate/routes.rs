@@ -8,8 +8,13 @@ use gateway_api::httproutes::{
 };
 use serde_json::{json, Map, Value};
 
-use crate::problem::{ObjectRef, Problem};
+use super::envoy::UNAVAILABLE_CLUSTER;
+use super::filters::{self, FilterPlan};
 use crate::source::Object;
+
+/// The request header that tells the llmgate filter the route rewrote the
+/// path (URLRewrite) and the provider's default path must not replace it.
+pub const PATH_REWRITTEN_HEADER: &str = "x-llmgate-path-rewritten";
 
 /// What a backendRef turned into.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,9 +30,11 @@ pub enum BackendTarget {
     },
 }
 
-/// Sort key implementing the HTTPRoute precedence rules: exact path, then the
-/// longest prefix, then method, most header matches, most query matches; ties
-/// go to the older route, then namespace/name, then rule and match order.
+/// Sort key implementing the HTTPRoute precedence rules: exact path, then
+/// (llmgate's choice, the spec leaves it open) regular expressions, then the
+/// longest prefix; then method, most header matches, most query matches;
+/// ties go to the oldest route (creationTimestamp), then namespace/name, then
+/// rule and match order.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Precedence {
     path_kind: u8,
@@ -35,7 +42,8 @@ pub struct Precedence {
     has_method: Reverse<bool>,
     headers: Reverse<usize>,
     query_params: Reverse<usize>,
-    created: String,
+    /// Nanoseconds since the epoch; routes without one sort first.
+    created: Option<i128>,
     namespace: String,
     name: String,
     rule: usize,
@@ -46,23 +54,39 @@ pub struct Precedence {
 pub struct RouteEntry {
     pub precedence: Precedence,
     pub route: Value,
+    /// A redirect whose Location takes the listener's port (known only when
+    /// the entry is placed on a listener).
+    pub redirect_port_from_listener: bool,
 }
 
-pub fn rule_entries(
-    route: &Object<HttpRoute>,
-    rule_index: usize,
-    rule: &HttpRouteRules,
-    targets: &[BackendTarget],
-    problems: &mut Vec<Problem>,
-) -> Vec<RouteEntry> {
-    let object = route.object_ref("HTTPRoute");
+/// Everything a rule turned into.
+pub struct RuleInput<'r> {
+    pub route: &'r Object<HttpRoute>,
+    pub rule_index: usize,
+    pub rule: &'r HttpRouteRules,
+    pub targets: &'r [BackendTarget],
+    /// Resolved RequestMirror clusters with their share in millionths.
+    pub mirrors: &'r [(String, u32)],
+    /// The rule's filters, or why they cannot be honoured.
+    pub filters: &'r Result<FilterPlan, String>,
+}
+
+#[derive(Debug, Default)]
+pub struct RuleOutput {
+    pub entries: Vec<RouteEntry>,
+    /// Why (part of) the rule answers 500 instead of doing what it says.
+    pub invalid: Vec<String>,
+    /// A weighted share goes to the 500 cluster.
+    pub uses_unavailable: bool,
+}
+
+pub fn rule_entries(input: &RuleInput<'_>) -> RuleOutput {
+    let route = input.route;
+    let rule_index = input.rule_index;
     let field = format!("spec.rules[{rule_index}]");
-    let action = match route_action(rule, targets, &object, &field, problems) {
-        Ok(action) => action,
-        Err(()) => return Vec::new(),
-    };
+    let mut out = RuleOutput::default();
     let default_match = [HttpRouteRulesMatches::default()];
-    let matches = match rule.matches.as_deref() {
+    let matches = match input.rule.matches.as_deref() {
         Some(m) if !m.is_empty() => m,
         _ => &default_match,
     };
@@ -71,41 +95,67 @@ pub fn rule_entries(
         .metadata
         .creation_timestamp
         .as_ref()
-        .map(|t| t.0.to_string())
-        .unwrap_or_default();
-    matches
-        .iter()
-        .enumerate()
-        .map(|(match_index, m)| {
-            let (route_match, precedence) = envoy_match(m);
-            let mut envoy_route = Map::new();
-            envoy_route.insert(
-                "name".into(),
-                json!(format!(
-                    "httproute/{}/{}/rule/{rule_index}/match/{match_index}",
-                    route.namespace, route.name
-                )),
-            );
-            envoy_route.insert("match".into(), route_match);
-            for (k, v) in action.iter() {
-                envoy_route.insert(k.clone(), v.clone());
+        .map(|t| t.0.as_nanosecond());
+    let timeouts = timeouts(input.rule).map_err(|e| format!("{field}.timeouts: {e}"));
+    for (match_index, m) in matches.iter().enumerate() {
+        let matched = envoy_match(m);
+        let mut envoy_route = Map::new();
+        envoy_route.insert(
+            "name".into(),
+            json!(format!(
+                "httproute/{}/{}/rule/{rule_index}/match/{match_index}",
+                route.namespace, route.name
+            )),
+        );
+        envoy_route.insert("match".into(), matched.value);
+        let action = match (input.filters, &timeouts) {
+            (Err(why), _) | (_, Err(why)) => Err(why.clone()),
+            (Ok(plan), Ok(timeouts)) => action(
+                input,
+                plan,
+                timeouts,
+                matched.prefix.as_deref(),
+                &mut out.uses_unavailable,
+            )
+            .map_err(|e| format!("{field}.matches[{match_index}]: {e}")),
+        };
+        let mut redirect_port_from_listener = false;
+        match action {
+            Ok((fields, port_from_listener)) => {
+                envoy_route.extend(fields);
+                redirect_port_from_listener = port_from_listener;
             }
-            RouteEntry {
-                precedence: Precedence {
-                    created: created.clone(),
-                    namespace: route.namespace.clone(),
-                    name: route.name.clone(),
-                    rule: rule_index,
-                    match_index,
-                    ..precedence
-                },
-                route: Value::Object(envoy_route),
+            Err(why) => {
+                envoy_route.insert("direct_response".into(), not_ready_response(&why));
+                if !out.invalid.contains(&why) {
+                    out.invalid.push(why);
+                }
             }
-        })
-        .collect()
+        }
+        out.entries.push(RouteEntry {
+            precedence: Precedence {
+                created,
+                namespace: route.namespace.clone(),
+                name: route.name.clone(),
+                rule: rule_index,
+                match_index,
+                ..matched.precedence
+            },
+            route: Value::Object(envoy_route),
+            redirect_port_from_listener,
+        });
+    }
+    out
 }
 
-fn envoy_match(m: &HttpRouteRulesMatches) -> (Value, Precedence) {
+struct Matched {
+    value: Value,
+    precedence: Precedence,
+    /// The PathPrefix, trailing `/` trimmed (`""` for `/`); None for other path types.
+    prefix: Option<String>,
+}
+
+fn envoy_match(m: &HttpRouteRulesMatches) -> Matched {
     let mut out = Map::new();
     let (path_type, value) = match &m.path {
         Some(p) => (
@@ -116,10 +166,15 @@ fn envoy_match(m: &HttpRouteRulesMatches) -> (Value, Precedence) {
         ),
         None => (HttpRouteRulesMatchesPathType::PathPrefix, "/".into()),
     };
+    let mut prefix = None;
     let path_kind = match path_type {
         HttpRouteRulesMatchesPathType::Exact => {
             out.insert("path".into(), json!(value));
             0
+        }
+        HttpRouteRulesMatchesPathType::RegularExpression => {
+            out.insert("safe_regex".into(), json!({ "regex": value }));
+            1
         }
         HttpRouteRulesMatchesPathType::PathPrefix => {
             // Gateway API prefixes match whole path segments: /foo matches
@@ -130,10 +185,7 @@ fn envoy_match(m: &HttpRouteRulesMatches) -> (Value, Precedence) {
             } else {
                 out.insert("path_separated_prefix".into(), json!(trimmed));
             }
-            1
-        }
-        HttpRouteRulesMatchesPathType::RegularExpression => {
-            out.insert("safe_regex".into(), json!({ "regex": value }));
+            prefix = Some(trimmed.to_string());
             2
         }
     };
@@ -179,49 +231,75 @@ fn envoy_match(m: &HttpRouteRulesMatches) -> (Value, Precedence) {
     }
     let precedence = Precedence {
         path_kind,
-        path_len: Reverse(if path_kind == 2 { 0 } else { value.len() }),
+        path_len: Reverse(value.len()),
         has_method: Reverse(m.method.is_some()),
         headers: Reverse(header_count),
         query_params: Reverse(query_count),
-        created: String::new(),
+        created: None,
         namespace: String::new(),
         name: String::new(),
         rule: 0,
         match_index: 0,
     };
-    (Value::Object(out), precedence)
+    Matched {
+        value: Value::Object(out),
+        precedence,
+        prefix,
+    }
 }
 
-/// The route's action fields: `route` to clusters, or a 500 direct response
-/// when nothing behind the rule can serve.
-fn route_action(
-    rule: &HttpRouteRules,
-    targets: &[BackendTarget],
-    object: &ObjectRef,
-    field: &str,
-    problems: &mut Vec<Problem>,
-) -> Result<Map<String, Value>, ()> {
-    let mut action = Map::new();
-    if let Some(filters) = rule.filters.as_ref().filter(|f| !f.is_empty()) {
-        let names: Vec<String> = filters
-            .iter()
-            .map(|f| serde_json::to_string(&f.r#type).unwrap_or_default())
-            .collect();
-        problems.push(
-            Problem::warning(format!(
-                "filters {} are not supported yet; this rule answers 500",
-                names.join(", ")
-            ))
-            .object(object.clone())
-            .field(format!("{field}.filters")),
-        );
-        action.insert(
-            "direct_response".into(),
-            not_ready_response("route filters are not supported yet"),
-        );
-        return Ok(action);
+#[derive(Debug, Default)]
+struct Timeouts {
+    request: Option<String>,
+    backend_request: Option<String>,
+}
+
+fn timeouts(rule: &HttpRouteRules) -> Result<Timeouts, String> {
+    let Some(t) = &rule.timeouts else {
+        return Ok(Timeouts::default());
+    };
+    let request = t
+        .request
+        .as_deref()
+        .map(envoy_duration)
+        .transpose()
+        .map_err(|e| format!("request: {e}"))?;
+    let backend_request = t
+        .backend_request
+        .as_deref()
+        .map(envoy_duration)
+        .transpose()
+        .map_err(|e| format!("backendRequest: {e}"))?;
+    if let (Some(r), Some(b)) = (&request, &backend_request) {
+        let secs = |d: &str| d.trim_end_matches('s').parse::<f64>().unwrap_or(0.0);
+        if secs(r) != 0.0 && (secs(b) == 0.0 || secs(b) > secs(r)) {
+            return Err("backendRequest must not be longer than request".into());
+        }
     }
-    let clusters: Vec<(&str, u32, bool)> = targets
+    Ok(Timeouts {
+        request,
+        backend_request,
+    })
+}
+
+/// The route's action fields — `route` to clusters, `redirect`, or a 500
+/// direct response when nothing behind the rule can serve — plus the header
+/// changes; and whether a redirect takes the listener's port.
+fn action(
+    input: &RuleInput<'_>,
+    plan: &FilterPlan,
+    timeouts: &Timeouts,
+    prefix: Option<&str>,
+    uses_unavailable: &mut bool,
+) -> Result<(Map<String, Value>, bool), String> {
+    let mut action = plan.headers.clone();
+    if let Some(redirect) = &plan.redirect {
+        let (redirect, port_from_listener) = filters::redirect_action(redirect, prefix)?;
+        action.insert("redirect".into(), Value::Object(redirect));
+        return Ok((action, port_from_listener));
+    }
+    let clusters: Vec<(&str, u32, bool)> = input
+        .targets
         .iter()
         .filter_map(|t| match t {
             BackendTarget::Cluster { name, weight, ai } if *weight > 0 => {
@@ -230,7 +308,8 @@ fn route_action(
             _ => None,
         })
         .collect();
-    let unavailable_weight: u32 = targets
+    let unavailable_weight: u32 = input
+        .targets
         .iter()
         .map(|t| match t {
             BackendTarget::Unavailable { weight } => *weight,
@@ -238,42 +317,67 @@ fn route_action(
         })
         .sum();
     if clusters.is_empty() {
-        let why = if targets.is_empty() {
+        let why = if input.targets.is_empty() {
             "the rule has no backendRefs"
         } else {
             "no backend of this rule is ready"
         };
         action.insert("direct_response".into(), not_ready_response(why));
-        return Ok(action);
-    }
-    if unavailable_weight > 0 {
-        problems.push(
-            Problem::warning("some backendRefs cannot be served; requests go to the others only")
-                .object(object.clone())
-                .field(format!("{field}.backendRefs")),
-        );
-    }
-    let mut route = Map::new();
-    if let [(name, _, _)] = clusters.as_slice() {
-        route.insert("cluster".into(), json!(name));
-    } else {
-        let weighted: Vec<Value> = clusters
-            .iter()
-            .map(|(n, w, _)| json!({ "name": n, "weight": w }))
-            .collect();
-        route.insert("weighted_clusters".into(), json!({ "clusters": weighted }));
+        return Ok((action, false));
     }
     let any_ai = clusters.iter().any(|(_, _, ai)| *ai);
-    let timeout = rule.timeouts.as_ref().and_then(|t| t.request.as_deref());
-    match timeout.map(envoy_duration) {
-        Some(Ok(d)) => {
+    // The filter would otherwise put the provider's path over the rewritten one.
+    let path_rewritten = plan.path_rewrite.is_some();
+    let rewritten_header = || json!({ "header": { "key": PATH_REWRITTEN_HEADER, "value": "1" }, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD" });
+    let mut route = Map::new();
+    if let ([(name, _, ai)], 0) = (clusters.as_slice(), unavailable_weight) {
+        route.insert("cluster".into(), json!(name));
+        if *ai && path_rewritten {
+            let headers = action
+                .entry("request_headers_to_add")
+                .or_insert_with(|| json!([]));
+            if let Value::Array(list) = headers {
+                list.push(rewritten_header());
+            }
+        }
+    } else {
+        let mut weighted: Vec<Value> = clusters
+            .iter()
+            .map(|(n, w, ai)| {
+                let mut entry = json!({ "name": n, "weight": w });
+                if *ai && path_rewritten {
+                    entry["request_headers_to_add"] = json!([rewritten_header()]);
+                }
+                entry
+            })
+            .collect();
+        if unavailable_weight > 0 {
+            *uses_unavailable = true;
+            weighted.push(json!({ "name": UNAVAILABLE_CLUSTER, "weight": unavailable_weight }));
+        }
+        route.insert("weighted_clusters".into(), json!({ "clusters": weighted }));
+    }
+    if let Some(rewrite) = &plan.path_rewrite {
+        let (key, value) = filters::path_rewrite_field(rewrite, prefix)?;
+        route.insert(key.into(), value);
+    }
+    if let Some(host) = &plan.host_rewrite {
+        route.insert("host_rewrite_literal".into(), json!(host));
+    }
+    if !input.mirrors.is_empty() {
+        let policies: Vec<Value> = input
+            .mirrors
+            .iter()
+            .map(|(cluster, per_million)| {
+                json!({ "cluster": cluster, "runtime_fraction": { "default_value": { "numerator": per_million, "denominator": "MILLION" } } })
+            })
+            .collect();
+        route.insert("request_mirror_policies".into(), Value::Array(policies));
+    }
+    match &timeouts.request {
+        Some(d) => {
             route.insert("timeout".into(), json!(d));
         }
-        Some(Err(e)) => problems.push(
-            Problem::error(e)
-                .object(object.clone())
-                .field(format!("{field}.timeouts.request")),
-        ),
         // A completion can take minutes and a stream longer: Envoy's default
         // 15 s route timeout would cut them off, so AI routes have none.
         None if any_ai => {
@@ -281,8 +385,14 @@ fn route_action(
         }
         None => {}
     }
+    if let Some(d) = &timeouts.backend_request {
+        route.insert(
+            "retry_policy".into(),
+            json!({ "num_retries": 0, "per_try_timeout": d }),
+        );
+    }
     action.insert("route".into(), Value::Object(route));
-    Ok(action)
+    Ok((action, false))
 }
 
 pub fn not_ready_response(why: &str) -> Value {

@@ -1,0 +1,168 @@
+//! What the filter publishes for the access log. Each field is filter state
+//! `wasm.llmgate.<field>` (plain text), which the translator's JSON access
+//! log reads with `%FILTER_STATE(wasm.llmgate.<field>:PLAIN)%`: although the
+//! filter runs in the upstream filter chain, Envoy 1.40 stores its
+//! properties in the downstream request's filter state, and
+//! `%UPSTREAM_FILTER_STATE%` does not see them (checked in
+//! `tests/tests/access_log.rs`).
+//!
+//! Models are the raw strings (the log has no cardinality problem), cut to
+//! [`MAX_MODEL_BYTES`]; the JSON formatter escapes them.
+
+use crate::response::Outcome;
+
+/// Filter-state names are `<PREFIX><field>`.
+pub const PREFIX: &str = "llmgate.";
+pub const MAX_MODEL_BYTES: usize = 256;
+
+/// Every field the filter may publish, in log order. Token fields are set
+/// only when the provider reported usage, `ttft_ms` only for streams.
+pub const FIELDS: &[&str] = &[
+    "route",
+    "backend",
+    "provider",
+    "request_model",
+    "response_model",
+    "streaming",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cached_input_tokens",
+    "cache_creation_input_tokens",
+    "reasoning_tokens",
+    "ttft_ms",
+    "usage",
+    "stream_errors",
+    "include_usage_injected",
+];
+
+pub struct Record<'a> {
+    pub route: &'a str,
+    pub backend: &'a str,
+    pub provider: &'a str,
+    pub request_model: Option<&'a str>,
+    pub response_model: Option<&'a str>,
+    pub outcome: &'a Outcome,
+    pub ttft_ms: Option<u64>,
+    pub include_usage_injected: bool,
+}
+
+fn cut(s: &str) -> String {
+    let mut end = s.len().min(MAX_MODEL_BYTES);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or_default().to_owned()
+}
+
+/// `(filter state name, value)` pairs.
+pub fn fields(r: &Record<'_>) -> Vec<(String, String)> {
+    let mut out: Vec<(&str, String)> = vec![
+        ("route", r.route.to_owned()),
+        ("backend", r.backend.to_owned()),
+        ("provider", r.provider.to_owned()),
+        ("streaming", r.outcome.streamed.to_string()),
+    ];
+    if let Some(m) = r.request_model {
+        out.push(("request_model", cut(m)));
+    }
+    if let Some(m) = r.response_model {
+        out.push(("response_model", cut(m)));
+    }
+    if let Some(u) = r.outcome.usage {
+        out.extend([
+            ("input_tokens", u.input.to_string()),
+            ("output_tokens", u.output.to_string()),
+            ("total_tokens", u.total.to_string()),
+            ("cached_input_tokens", u.cached_input.to_string()),
+            (
+                "cache_creation_input_tokens",
+                u.cache_creation_input.to_string(),
+            ),
+            ("reasoning_tokens", u.reasoning.to_string()),
+        ]);
+    }
+    if let Some(ms) = r.ttft_ms {
+        out.push(("ttft_ms", ms.to_string()));
+    }
+    let usage = if r.outcome.usage.is_some() {
+        "reported"
+    } else if r.outcome.unparsed {
+        "unparsed"
+    } else {
+        "none"
+    };
+    out.push(("usage", usage.to_owned()));
+    out.push(("stream_errors", r.outcome.stream_errors.to_string()));
+    out.push((
+        "include_usage_injected",
+        r.include_usage_injected.to_string(),
+    ));
+    out.into_iter()
+        .map(|(k, v)| (format!("{PREFIX}{k}"), v))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::usage::TokenUsage;
+
+    #[test]
+    fn publishes_known_fields_only() {
+        let outcome = Outcome {
+            model: Some("m".into()),
+            usage: Some(TokenUsage {
+                input: 28,
+                output: 19,
+                total: 47,
+                ..TokenUsage::default()
+            }),
+            streamed: true,
+            ..Outcome::default()
+        };
+        let long = "é".repeat(200);
+        let record = Record {
+            route: "ns/r/rule/0",
+            backend: "ns/b",
+            provider: "openai",
+            request_model: Some(&long),
+            response_model: Some("m"),
+            outcome: &outcome,
+            ttft_ms: Some(12),
+            include_usage_injected: true,
+        };
+        let got = fields(&record);
+        for (name, _) in &got {
+            let field = name.strip_prefix(PREFIX).unwrap();
+            assert!(FIELDS.contains(&field), "{name} is not in FIELDS");
+        }
+        let get = |k: &str| {
+            got.iter()
+                .find(|(n, _)| n == &format!("{PREFIX}{k}"))
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("input_tokens"), Some("28"));
+        assert_eq!(get("total_tokens"), Some("47"));
+        assert_eq!(get("streaming"), Some("true"));
+        assert_eq!(get("usage"), Some("reported"));
+        assert_eq!(get("ttft_ms"), Some("12"));
+        assert_eq!(get("request_model").map(str::len), Some(256));
+
+        let empty = Outcome {
+            unparsed: true,
+            ..Outcome::default()
+        };
+        let record = Record {
+            outcome: &empty,
+            ttft_ms: None,
+            request_model: None,
+            ..record
+        };
+        let got = fields(&record);
+        assert!(got
+            .iter()
+            .all(|(n, _)| !n.ends_with("_tokens") && !n.ends_with("ttft_ms")));
+        assert!(got.contains(&("llmgate.usage".into(), "unparsed".into())));
+    }
+}

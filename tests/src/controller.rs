@@ -1,0 +1,202 @@
+//! xDS mode for tests: `llmgate serve` on a folder of manifests, and Envoys
+//! bootstrapped by `llmgate bootstrap` that get everything else over ADS.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::{envoy_binary, filter_module, free_port, get, llmgate_binary};
+
+/// A running `llmgate serve`. Stopping and starting it again keeps its ports.
+pub struct Controller {
+    pub dir: PathBuf,
+    pub xds_port: u16,
+    pub filter_port: u16,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Controller {
+    pub fn start(dir: &Path) -> Controller {
+        let log = dir.with_extension("controller.log");
+        let mut c = Controller {
+            dir: dir.to_path_buf(),
+            xds_port: free_port(),
+            filter_port: free_port(),
+            log,
+            child: None,
+        };
+        c.restart();
+        c
+    }
+
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("controller log");
+        let child = Command::new(llmgate_binary())
+            .arg("serve")
+            .args(["-f", &self.dir.display().to_string()])
+            .args(["--xds-port", &self.xds_port.to_string()])
+            .args(["--filter-port", &self.filter_port.to_string()])
+            .args(["--filter", &filter_module().display().to_string()])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start llmgate serve");
+        self.child = Some(child);
+        wait_for(
+            || health(self.filter_port),
+            "llmgate serve to answer /healthz",
+            || self.log(),
+        );
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The controller's own Prometheus metrics.
+    pub fn metrics(&self) -> String {
+        get(&format!("http://127.0.0.1:{}/metrics", self.filter_port))
+            .map(|(_, b)| b)
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn health(port: u16) -> bool {
+    get(&format!("http://127.0.0.1:{port}/healthz")).is_ok_and(|(s, _)| s == 200)
+}
+
+fn wait_for(mut ready: impl FnMut() -> bool, what: &str, log: impl Fn() -> String) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}:\n{}",
+            log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// An Envoy that knows only the controller's address.
+pub struct XdsEnvoy {
+    pub admin_port: u16,
+    pub pid: u32,
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl XdsEnvoy {
+    pub fn start(controller: &Controller, node_id: &str) -> XdsEnvoy {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let admin_port = free_port();
+        let bootstrap = dir.path().join("bootstrap.yaml");
+        let output = Command::new(llmgate_binary())
+            .arg("bootstrap")
+            .args([
+                "--xds-address",
+                &format!("127.0.0.1:{}", controller.xds_port),
+            ])
+            .args([
+                "--filter-address",
+                &format!("127.0.0.1:{}", controller.filter_port),
+            ])
+            .args(["--node-id", node_id])
+            .args(["--admin-port", &admin_port.to_string()])
+            .args(["-o", &bootstrap.display().to_string()])
+            .output()
+            .expect("llmgate bootstrap");
+        assert!(
+            output.status.success(),
+            "llmgate bootstrap: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let child = Command::new(envoy_binary())
+            .args(["-c", &bootstrap.display().to_string()])
+            .arg("--disable-hot-restart")
+            .args(["--concurrency", "2"])
+            .args([
+                "--log-path",
+                &dir.path().join("envoy.log").display().to_string(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start Envoy");
+        let pid = child.id();
+        let envoy = XdsEnvoy {
+            admin_port,
+            pid,
+            dir,
+            child,
+        };
+        wait_for(
+            || get(&format!("http://127.0.0.1:{admin_port}/ready")).is_ok_and(|(s, _)| s == 200),
+            "Envoy to be ready",
+            || envoy.log(),
+        );
+        envoy
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("envoy.log")).unwrap_or_default()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The last listener (LDS) version Envoy accepted.
+    pub fn listener_version(&self) -> Option<String> {
+        let url = format!(
+            "http://127.0.0.1:{}/stats?filter=^listener_manager.lds.version_text$",
+            self.admin_port
+        );
+        let (_, stats) = get(&url).ok()?;
+        let value = stats.split_once(": ")?.1.trim().trim_matches('"');
+        (!value.is_empty()).then(|| value.to_string())
+    }
+}
+
+impl Drop for XdsEnvoy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `probe` until it holds; returns how long that took.
+pub fn eventually(what: &str, timeout: Duration, mut probe: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !probe() {
+        assert!(start.elapsed() < timeout, "not within {timeout:?}: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    start.elapsed()
+}
+
+/// True while something listens on the port.
+pub fn port_in_use(port: u16) -> bool {
+    TcpListener::bind(("127.0.0.1", port)).is_err()
+}

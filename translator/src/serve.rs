@@ -1,0 +1,168 @@
+//! `llmgate serve`: folder mode of the control plane. Watches a folder of
+//! manifests, re-translates on every (debounced) change and pushes the result
+//! to every connected Envoy over ADS; serves the filter module over HTTP so
+//! Envoys need no shared filesystem.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::AggregatedDiscoveryServiceServer;
+use tokio::sync::watch;
+
+use crate::problem::Severity;
+use crate::xds::resources::{snapshot_from_bootstrap, XdsSnapshot};
+use crate::xds::server::{AdsServer, AdsStats};
+use crate::{source, translate};
+
+pub const FILTER_PATH: &str = "/llmgate_filter.wasm";
+
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub dir: PathBuf,
+    pub bind: IpAddr,
+    pub xds_port: u16,
+    pub filter_port: u16,
+    pub translate: translate::Options,
+    /// Quiet time after the last file event before re-translating.
+    pub debounce: Duration,
+}
+
+/// What one pass over the folder produced.
+pub struct Pass {
+    pub snapshot: Result<XdsSnapshot, String>,
+    pub errors: usize,
+    pub report: Vec<String>,
+}
+
+/// Reads the folder and translates it. Pure apart from reading the files.
+pub fn translate_folder(options: &ServeOptions) -> Pass {
+    let (snapshot, mut problems) = source::yaml::load_paths(std::slice::from_ref(&options.dir));
+    let translation = translate::translate(&snapshot, &options.translate);
+    problems.extend(translation.problems);
+    Pass {
+        snapshot: snapshot_from_bootstrap(&translation.bootstrap),
+        errors: problems
+            .iter()
+            .filter(|p| p.severity == Severity::Error)
+            .count(),
+        report: problems.iter().map(ToString::to_string).collect(),
+    }
+}
+
+/// Decides whether a pass replaces what is served. A pass with errors would
+/// drop the broken objects' routes: while a file is being edited that is worse
+/// than keeping the last good configuration, so it is kept — except at start,
+/// when there is nothing better.
+pub fn accept(pass: &Pass, serving: bool) -> Result<(), String> {
+    match &pass.snapshot {
+        Err(e) => Err(format!("the translation cannot be encoded for Envoy: {e}")),
+        Ok(_) if pass.errors > 0 && serving => {
+            Err(format!("{} error(s) in the manifests", pass.errors))
+        }
+        Ok(_) => Ok(()),
+    }
+}
+
+pub async fn serve(options: ServeOptions, wasm: Vec<u8>) -> Result<(), String> {
+    let (publish, snapshots) = watch::channel::<Option<Arc<XdsSnapshot>>>(None);
+    let stats = Arc::new(AdsStats::default());
+    retranslate(&options, &publish);
+
+    let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        // Reading the manifests is an event too (inotify reports opens);
+        // only changes count, or every translation would trigger the next.
+        let is_change = event
+            .as_ref()
+            .map_or(true, |e| !matches!(e.kind, notify::EventKind::Access(_)));
+        if is_change {
+            let _ = events_tx.send(event.err());
+        }
+    })
+    .map_err(|e| format!("cannot watch {}: {e}", options.dir.display()))?;
+    notify::Watcher::watch(&mut watcher, &options.dir, notify::RecursiveMode::Recursive)
+        .map_err(|e| format!("cannot watch {}: {e}", options.dir.display()))?;
+
+    let xds_addr = SocketAddr::new(options.bind, options.xds_port);
+    let ads = tonic::transport::Server::builder()
+        .add_service(AggregatedDiscoveryServiceServer::new(AdsServer::new(
+            snapshots,
+            stats.clone(),
+        )))
+        .serve(xds_addr);
+    let filter_addr = SocketAddr::new(options.bind, options.filter_port);
+    let filter_listener = tokio::net::TcpListener::bind(filter_addr)
+        .await
+        .map_err(|e| format!("cannot listen on {filter_addr}: {e}"))?;
+    let http = axum::serve(filter_listener, http_routes(wasm, stats));
+    tracing::info!(%xds_addr, %filter_addr, dir = %options.dir.display(), "serving");
+
+    let watch_loop = async {
+        while let Some(error) = events.recv().await {
+            if let Some(e) = error {
+                tracing::warn!("file watch: {e}");
+            }
+            // Debounce: an editor's save or a `git checkout` is many events.
+            while let Ok(Some(_)) = tokio::time::timeout(options.debounce, events.recv()).await {}
+            retranslate(&options, &publish);
+        }
+    };
+    tokio::select! {
+        r = ads => r.map_err(|e| format!("xDS server on {xds_addr}: {e}")),
+        r = http => r.map_err(|e| format!("HTTP server on {filter_addr}: {e}")),
+        _ = watch_loop => Err("file watcher stopped".into()),
+        _ = tokio::signal::ctrl_c() => Ok(()),
+    }
+}
+
+fn retranslate(options: &ServeOptions, publish: &watch::Sender<Option<Arc<XdsSnapshot>>>) {
+    let pass = translate_folder(options);
+    for line in &pass.report {
+        tracing::warn!("{line}");
+    }
+    let serving = publish.borrow().is_some();
+    match (accept(&pass, serving), pass.snapshot) {
+        (Ok(()), Ok(snapshot)) => {
+            let unchanged = publish
+                .borrow()
+                .as_ref()
+                .is_some_and(|s| s.version == snapshot.version);
+            if !unchanged {
+                tracing::info!(version = %snapshot.version, clusters = snapshot.clusters.len(),
+                    listeners = snapshot.listeners.len(), "new configuration");
+                publish.send_replace(Some(Arc::new(snapshot)));
+            }
+        }
+        (Err(why), _) | (Ok(()), Err(why)) => {
+            tracing::error!("configuration not updated, still serving the last good one: {why}");
+        }
+    }
+}
+
+fn http_routes(wasm: Vec<u8>, stats: Arc<AdsStats>) -> axum::Router {
+    use axum::routing::get;
+    use std::sync::atomic::Ordering::Relaxed;
+    let wasm = axum::body::Bytes::from(wasm);
+    axum::Router::new()
+        .route(
+            FILTER_PATH,
+            get(move || std::future::ready(([("content-type", "application/wasm")], wasm.clone()))),
+        )
+        .route("/healthz", get(|| std::future::ready("ok\n")))
+        .route(
+            "/metrics",
+            get(move || {
+                let body = format!(
+                    "# TYPE llmgate_xds_connected_envoys gauge\nllmgate_xds_connected_envoys {}\n\
+                     # TYPE llmgate_xds_responses counter\nllmgate_xds_responses {}\n\
+                     # TYPE llmgate_xds_nacks counter\nllmgate_xds_nacks {}\n",
+                    stats.connected.load(Relaxed),
+                    stats.responses.load(Relaxed),
+                    stats.nacks.load(Relaxed)
+                );
+                std::future::ready(body)
+            }),
+        )
+}

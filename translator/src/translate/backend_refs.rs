@@ -1,0 +1,238 @@
+//! backendRefs (and RequestMirror refs) → Envoy clusters: AI Backends,
+//! Services (EndpointSlices, cluster DNS or ExternalName), with ReferenceGrant
+//! for other namespaces. A ref that cannot be resolved says why, with the
+//! Gateway API reason for the route's ResolvedRefs condition.
+
+use std::collections::{BTreeMap, HashMap};
+
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use serde_json::Value;
+
+use super::grants::{self, Grants};
+use super::{envoy, Options, BACKEND_GROUP, GATEWAY_GROUP};
+use crate::source::{Object, Snapshot};
+use crate::status::reason;
+
+/// Why a ref cannot be served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefIssue {
+    /// `BackendNotFound`, `RefNotPermitted` or `InvalidKind`.
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// A resolved ref: its cluster, and whether it is an AI Backend (the llmgate
+/// filter runs on it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub cluster: String,
+    pub ai: bool,
+}
+
+/// The fields of a backendRef that name its target.
+pub struct Ref<'r> {
+    pub group: Option<&'r str>,
+    pub kind: Option<&'r str>,
+    pub name: &'r str,
+    pub namespace: Option<&'r str>,
+    pub port: Option<i32>,
+}
+
+const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+
+pub struct Resolver<'a> {
+    options: &'a Options,
+    grants: &'a Grants<'a>,
+    /// AI Backends: cluster name, or why not ready.
+    backends: HashMap<(&'a str, &'a str), Result<String, String>>,
+    services: HashMap<(&'a str, &'a str), &'a Object<Service>>,
+    slices: HashMap<(&'a str, &'a str), Vec<&'a Object<EndpointSlice>>>,
+    /// With no Service in the input at all, Services are assumed to exist
+    /// (the short folder-mode examples); with some, a missing one is an error.
+    services_known: bool,
+    pub clusters: BTreeMap<String, Value>,
+}
+
+impl<'a> Resolver<'a> {
+    pub fn new(
+        snapshot: &'a Snapshot,
+        options: &'a Options,
+        grants: &'a Grants<'a>,
+        backends: HashMap<(&'a str, &'a str), Result<String, String>>,
+        clusters: BTreeMap<String, Value>,
+    ) -> Self {
+        let services = snapshot
+            .services
+            .iter()
+            .map(|s| ((s.namespace.as_str(), s.name.as_str()), s))
+            .collect();
+        let mut slices: HashMap<(&str, &str), Vec<&Object<EndpointSlice>>> = HashMap::new();
+        for slice in &snapshot.endpoint_slices {
+            if let Some(service) = slice
+                .value
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(SERVICE_NAME_LABEL))
+            {
+                slices
+                    .entry((slice.namespace.as_str(), service.as_str()))
+                    .or_default()
+                    .push(slice);
+            }
+        }
+        Resolver {
+            options,
+            grants,
+            backends,
+            services,
+            slices,
+            services_known: !snapshot.services.is_empty(),
+            clusters,
+        }
+    }
+
+    /// Resolves a ref made by the HTTPRoute in `route_namespace`.
+    pub fn resolve(&mut self, route_namespace: &str, r: &Ref<'_>) -> Result<Resolved, RefIssue> {
+        let group = match r.group.unwrap_or("") {
+            "core" => "",
+            g => g,
+        };
+        let kind = r.kind.unwrap_or("Service");
+        let namespace = r.namespace.unwrap_or(route_namespace);
+        let issue = |reason, message| Err(RefIssue { reason, message });
+        let is_backend = group == BACKEND_GROUP && kind == "Backend";
+        let is_service = group.is_empty() && kind == "Service";
+        if !is_backend && !is_service {
+            return issue(
+                reason::INVALID_KIND,
+                format!("{}{kind} is not a kind llmgate can route to (Service, {BACKEND_GROUP}/Backend)", if group.is_empty() { String::new() } else { format!("{group}/") }),
+            );
+        }
+        let permitted = self.grants.permits(
+            &grants::From {
+                group: GATEWAY_GROUP,
+                kind: "HTTPRoute",
+                namespace: route_namespace,
+            },
+            &grants::To {
+                group,
+                kind,
+                namespace,
+                name: r.name,
+            },
+        );
+        if !permitted {
+            return issue(
+                reason::REF_NOT_PERMITTED,
+                format!("{kind} {namespace}/{} is in another namespace and no ReferenceGrant there allows HTTPRoutes from {route_namespace}", r.name),
+            );
+        }
+        if is_backend {
+            return match self.backends.get(&(namespace, r.name)) {
+                Some(Ok(cluster)) => Ok(Resolved {
+                    cluster: cluster.clone(),
+                    ai: true,
+                }),
+                Some(Err(why)) => issue(
+                    reason::BACKEND_NOT_FOUND,
+                    format!(
+                        "Backend {namespace}/{} is not ready ({})",
+                        r.name,
+                        why.split("; routes to this backend").next().unwrap_or(why)
+                    ),
+                ),
+                None => issue(
+                    reason::BACKEND_NOT_FOUND,
+                    format!("Backend {namespace}/{} not found", r.name),
+                ),
+            };
+        }
+        let Some(port) = r
+            .port
+            .and_then(|p| u16::try_from(p).ok())
+            .filter(|p| *p > 0)
+        else {
+            return issue(
+                reason::BACKEND_NOT_FOUND,
+                format!(
+                    "Service {namespace}/{}: a Service backendRef needs a port",
+                    r.name
+                ),
+            );
+        };
+        let cluster = format!("service_{namespace}_{}_{port}", r.name);
+        if !self.clusters.contains_key(&cluster) {
+            let built = self.service_cluster(&cluster, namespace, r.name, port)?;
+            self.clusters.insert(cluster.clone(), built);
+        }
+        Ok(Resolved { cluster, ai: false })
+    }
+
+    fn service_cluster(
+        &self,
+        cluster: &str,
+        namespace: &str,
+        name: &str,
+        port: u16,
+    ) -> Result<Value, RefIssue> {
+        let not_found = |message: String| RefIssue {
+            reason: reason::BACKEND_NOT_FOUND,
+            message,
+        };
+        let service = self.services.get(&(namespace, name));
+        if service.is_none() && self.services_known {
+            return Err(not_found(format!("Service {namespace}/{name} not found")));
+        }
+        let spec = service.and_then(|s| s.value.spec.as_ref());
+        if let Some(external) = spec
+            .filter(|s| s.type_.as_deref() == Some("ExternalName"))
+            .and_then(|s| s.external_name.as_deref())
+        {
+            return Ok(envoy::service_cluster(cluster, external, port));
+        }
+        // The Service port → its name → the EndpointSlice port of that name.
+        let port_name = match spec.and_then(|s| s.ports.as_ref()) {
+            Some(ports) => match ports.iter().find(|p| i64::from(p.port) == i64::from(port)) {
+                Some(p) => Some(p.name.clone().unwrap_or_default()),
+                None => {
+                    return Err(not_found(format!(
+                        "Service {namespace}/{name} has no port {port}"
+                    )))
+                }
+            },
+            None => None,
+        };
+        let Some(slices) = self.slices.get(&(namespace, name)) else {
+            let host = format!("{name}.{namespace}.svc.{}", self.options.cluster_domain);
+            return Ok(envoy::service_cluster(cluster, &host, port));
+        };
+        let mut endpoints = Vec::new();
+        for slice in slices {
+            let ports = slice.value.ports.as_deref().unwrap_or_default();
+            let target = ports.iter().find(|p| match &port_name {
+                Some(n) => p.name.as_deref().unwrap_or_default() == n,
+                // No Service in the input: the slice port with the ref's number, or its only port.
+                None => p.port == Some(i32::from(port)) || ports.len() == 1,
+            });
+            let Some(target_port) = target
+                .and_then(|p| p.port)
+                .and_then(|p| u16::try_from(p).ok())
+            else {
+                continue;
+            };
+            for endpoint in slice.value.endpoints.iter().flatten() {
+                let ready = endpoint
+                    .conditions
+                    .as_ref()
+                    .and_then(|c| c.ready)
+                    .unwrap_or(true);
+                if ready {
+                    endpoints.extend(endpoint.addresses.iter().map(|a| (a.clone(), target_port)));
+                }
+            }
+        }
+        Ok(envoy::endpoints_cluster(cluster, &endpoints))
+    }
+}

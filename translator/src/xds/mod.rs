@@ -1,0 +1,6 @@
+//! The xDS sink: the translator's Envoy resources served over ADS (state of
+//! the world) to any number of Envoys.
+
+pub mod bootstrap;
+pub mod resources;
+pub mod server;

@@ -1,0 +1,258 @@
+//! ADS, state of the world. Each Envoy stream is a [`Connection`]: a pure state
+//! machine fed with requests and new snapshots that answers with responses,
+//! so the protocol rules are tested without a network. [`AdsServer`] is the
+//! thin tonic shell around it.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::AggregatedDiscoveryService;
+use envoy_types::pb::envoy::service::discovery::v3::{
+    DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse,
+};
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::resources::{Resource, XdsSnapshot, CLUSTER, LISTENER};
+
+/// What the server reports about itself (for the controller's metrics).
+#[derive(Debug, Default)]
+pub struct AdsStats {
+    pub connected: AtomicU64,
+    pub responses: AtomicU64,
+    pub nacks: AtomicU64,
+}
+
+#[derive(Debug, Default, Clone)]
+struct TypeState {
+    subscribed: bool,
+    /// Nonce of the last response; only a request echoing it is an ACK/NACK.
+    nonce: String,
+    sent_version: String,
+}
+
+/// One Envoy's ADS stream.
+#[derive(Debug, Default)]
+pub struct Connection {
+    pub node_id: String,
+    next_nonce: u64,
+    clusters: TypeState,
+    listeners: TypeState,
+    current: Option<Arc<XdsSnapshot>>,
+    /// Clusters of the previous snapshot still sent after they were removed,
+    /// until the listeners that used them are replaced (make before break).
+    kept_clusters: Vec<Resource>,
+}
+
+/// A NACK, for the caller to log: Envoy rejected `version` of `type_url`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    pub node_id: String,
+    pub type_url: String,
+    pub version: String,
+    pub message: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Output {
+    pub responses: Vec<DiscoveryResponse>,
+    pub rejection: Option<Rejection>,
+}
+
+impl Connection {
+    pub fn new(current: Option<Arc<XdsSnapshot>>) -> Self {
+        Connection {
+            current,
+            ..Connection::default()
+        }
+    }
+
+    fn state(&mut self, type_url: &str) -> Option<&mut TypeState> {
+        match type_url {
+            CLUSTER => Some(&mut self.clusters),
+            LISTENER => Some(&mut self.listeners),
+            _ => None,
+        }
+    }
+
+    pub fn on_request(&mut self, request: DiscoveryRequest) -> Output {
+        let mut out = Output::default();
+        if let Some(node) = &request.node {
+            if !node.id.is_empty() {
+                self.node_id = node.id.clone();
+            }
+        }
+        let node_id = self.node_id.clone();
+        let Some(state) = self.state(&request.type_url) else {
+            // Only CDS and LDS are served: routes and endpoints are inline.
+            return out;
+        };
+        if !request.response_nonce.is_empty() && request.response_nonce != state.nonce {
+            return out; // stale: answers a response that has been superseded
+        }
+        state.subscribed = true;
+        if let Some(error) = &request.error_detail {
+            // Envoy keeps its last good config; so do we, until the next change.
+            out.rejection = Some(Rejection {
+                node_id,
+                type_url: request.type_url.clone(),
+                version: state.sent_version.clone(),
+                message: error.message.clone(),
+            });
+            return out;
+        }
+        if !request.response_nonce.is_empty() {
+            // An ACK. Once the new listeners are in place, the clusters only
+            // the old ones used can go.
+            let current_version = self
+                .current
+                .as_ref()
+                .map(|c| c.version.clone())
+                .unwrap_or_default();
+            if request.type_url == LISTENER
+                && request.version_info == current_version
+                && !self.kept_clusters.is_empty()
+            {
+                self.kept_clusters.clear();
+                if let Some(r) = self.respond(CLUSTER) {
+                    out.responses.push(r);
+                }
+            }
+            return out;
+        }
+        // A first request (or a re-subscription after reconnecting).
+        if let Some(r) = self.respond(&request.type_url) {
+            out.responses.push(r);
+        }
+        out
+    }
+
+    pub fn on_snapshot(&mut self, snapshot: Arc<XdsSnapshot>) -> Output {
+        let mut out = Output::default();
+        if let Some(previous) = &self.current {
+            if self.listeners.subscribed && self.listeners.sent_version == previous.version {
+                let removed = previous
+                    .clusters
+                    .iter()
+                    .filter(|c| !snapshot.clusters.iter().any(|n| n.name == c.name));
+                self.kept_clusters = removed.cloned().collect();
+            }
+        }
+        self.current = Some(snapshot);
+        // Clusters first so the listeners never refer to one Envoy lacks.
+        for type_url in [CLUSTER, LISTENER] {
+            if let Some(r) = self.respond(type_url) {
+                out.responses.push(r);
+            }
+        }
+        out
+    }
+
+    fn respond(&mut self, type_url: &str) -> Option<DiscoveryResponse> {
+        let snapshot = self.current.clone()?;
+        let mut resources: Vec<Resource> = snapshot.resources(type_url).to_vec();
+        let mut version = snapshot.version.clone();
+        if type_url == CLUSTER && !self.kept_clusters.is_empty() {
+            resources.extend(self.kept_clusters.iter().cloned());
+            version.push_str("+previous");
+        }
+        let nonce = (self.next_nonce + 1).to_string();
+        let state = match type_url {
+            CLUSTER => &mut self.clusters,
+            LISTENER => &mut self.listeners,
+            _ => return None,
+        };
+        if !state.subscribed || state.sent_version == version {
+            return None;
+        }
+        state.nonce = nonce.clone();
+        self.next_nonce += 1;
+        state.sent_version = version.clone();
+        Some(DiscoveryResponse {
+            version_info: version,
+            resources: resources.into_iter().map(|r| r.any).collect(),
+            type_url: type_url.to_string(),
+            nonce,
+            ..DiscoveryResponse::default()
+        })
+    }
+}
+
+/// The gRPC service. Snapshots arrive through a watch channel; every stream
+/// sees the latest one.
+#[derive(Debug, Clone)]
+pub struct AdsServer {
+    snapshots: watch::Receiver<Option<Arc<XdsSnapshot>>>,
+    stats: Arc<AdsStats>,
+}
+
+impl AdsServer {
+    pub fn new(snapshots: watch::Receiver<Option<Arc<XdsSnapshot>>>, stats: Arc<AdsStats>) -> Self {
+        AdsServer { snapshots, stats }
+    }
+}
+
+type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl AggregatedDiscoveryService for AdsServer {
+    type StreamAggregatedResourcesStream = ResponseStream<DiscoveryResponse>;
+    type DeltaAggregatedResourcesStream = ResponseStream<DeltaDiscoveryResponse>;
+
+    async fn stream_aggregated_resources(
+        &self,
+        request: Request<Streaming<DiscoveryRequest>>,
+    ) -> Result<Response<Self::StreamAggregatedResourcesStream>, Status> {
+        let mut inbound = request.into_inner();
+        let mut snapshots = self.snapshots.clone();
+        let stats = self.stats.clone();
+        let (tx, rx) = mpsc::channel(16);
+        tokio::spawn(async move {
+            stats.connected.fetch_add(1, Ordering::Relaxed);
+            let mut connection = Connection::new(snapshots.borrow_and_update().clone());
+            loop {
+                let output = tokio::select! {
+                    message = inbound.message() => match message {
+                        Ok(Some(request)) => connection.on_request(request),
+                        Ok(None) | Err(_) => break,
+                    },
+                    changed = snapshots.changed() => {
+                        if changed.is_err() { break; }
+                        match snapshots.borrow_and_update().clone() {
+                            Some(snapshot) => connection.on_snapshot(snapshot),
+                            None => continue,
+                        }
+                    }
+                };
+                if let Some(r) = output.rejection {
+                    stats.nacks.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(node = %r.node_id, type_url = %r.type_url, version = %r.version,
+                        "Envoy rejected the configuration (it keeps serving its last good one): {}", r.message);
+                }
+                for response in output.responses {
+                    stats.responses.fetch_add(1, Ordering::Relaxed);
+                    if tx.send(Ok(response)).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            stats.connected.fetch_sub(1, Ordering::Relaxed);
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn delta_aggregated_resources(
+        &self,
+        _request: Request<Streaming<DeltaDiscoveryRequest>>,
+    ) -> Result<Response<Self::DeltaAggregatedResourcesStream>, Status> {
+        Err(Status::unimplemented(
+            "llmgate serves state-of-the-world ADS; use api_type GRPC",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests;
