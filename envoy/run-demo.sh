@@ -1,12 +1,11 @@
 #!/usr/bin/env bash
-# The offline demo behind `make run`: the mock provider on 127.0.0.1:8081,
-# Envoy on the bootstrap `llmgate translate` makes from the Azure OpenAI example,
-# the gateway on 127.0.0.1:8080. Ctrl-C stops everything.
+# The offline demo behind `make run`: the mock provider on 127.0.0.1:8081 and
+# `llmgate run` on the Azure OpenAI example — the control plane watching the
+# folder (edit it and the change is live) plus Envoy, the gateway on
+# 127.0.0.1:8080. Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 examples=manifests/examples/azure-openai
-run=.run
-mkdir -p "$run"
 
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
@@ -14,8 +13,7 @@ trap cleanup EXIT INT TERM
 
 target/release/llmgate-mock --port 8081 --api-key mock-azure-key &
 pids+=($!)
-target/release/llmgate translate -f "$examples" --listen-address 127.0.0.1 -o "$run/envoy.yaml"
-.venv/bin/envoy -c "$run/envoy.yaml" --disable-hot-restart --log-level warn &
+target/release/llmgate run -f "$examples" --envoy .venv/bin/envoy &
 pids+=($!)
 
 for _ in $(seq 100); do
@@ -25,6 +23,7 @@ done
 cat <<MSG
 
 llmgate is listening on http://localhost:8080 (Envoy admin: http://localhost:19000).
+Edit the manifests in $examples and the change is live within a second.
 Try:
 
   curl localhost:8080/azure-openai -H 'content-type: application/json' \\

@@ -6,6 +6,11 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Set by the route (never by the client: the translator strips it from every
+/// request first) when an HTTPRoute URLRewrite chose the path; the filter then
+/// keeps that path instead of the provider's, and removes the header.
+pub const PATH_REWRITTEN_HEADER: &str = "x-llmgate-path-rewritten";
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FilterConfig {

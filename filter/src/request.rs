@@ -2,7 +2,7 @@
 //! upstream host and the credential. Pure, so every auth combination is tested
 //! without a host.
 
-use crate::config::{FilterConfig, TokenSource};
+use crate::config::{FilterConfig, TokenSource, PATH_REWRITTEN_HEADER};
 use crate::providers;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,7 +13,8 @@ pub enum HeaderOp {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestEdits {
-    pub path: String,
+    /// `None`: keep the path the route rewrote.
+    pub path: Option<String>,
     /// Applied in order after `:path`; includes `:authority`.
     pub headers: Vec<HeaderOp>,
 }
@@ -21,12 +22,22 @@ pub struct RequestEdits {
 const AUTHORIZATION: &str = "authorization";
 
 /// `client_authorization` is the client's own `Authorization` header, if any.
-pub fn plan(cfg: &FilterConfig, client_authorization: Option<&str>) -> RequestEdits {
-    let path = cfg
-        .path_full
-        .clone()
-        .unwrap_or_else(|| providers::upstream_path(&cfg.provider));
+pub fn plan(
+    cfg: &FilterConfig,
+    client_authorization: Option<&str>,
+    route_rewrote_path: bool,
+) -> RequestEdits {
+    // An HTTPRoute URLRewrite is the user's explicit choice: it wins over the
+    // provider's path and `path.full`.
+    let path = (!route_rewrote_path).then(|| {
+        cfg.path_full
+            .clone()
+            .unwrap_or_else(|| providers::upstream_path(&cfg.provider))
+    });
     let mut headers = vec![HeaderOp::Set(":authority".to_owned(), cfg.host.clone())];
+    if route_rewrote_path {
+        headers.push(HeaderOp::Remove(PATH_REWRITTEN_HEADER.to_owned()));
+    }
 
     let target = auth_header(cfg);
     match auth_value(cfg, client_authorization) {
@@ -241,7 +252,7 @@ mod tests {
         for (name, cfg, client, want) in cases {
             let mut expected = vec![authority.clone()];
             expected.extend(want);
-            assert_eq!(plan(&cfg, client).headers, expected, "{name}");
+            assert_eq!(plan(&cfg, client, false).headers, expected, "{name}");
         }
     }
 
@@ -261,7 +272,18 @@ mod tests {
             (full, "/custom/chat?x=1"),
         ];
         for (cfg, want) in cases {
-            assert_eq!(plan(&cfg, None).path, want);
+            assert_eq!(plan(&cfg, None, false).path.as_deref(), Some(want));
         }
+    }
+
+    #[test]
+    fn a_path_rewritten_by_the_route_is_kept_and_the_marker_removed() {
+        let mut full = cfg(azure(), None, None, value("k"));
+        full.path_full = Some("/custom/chat".into());
+        let edits = plan(&full, None, true);
+        assert_eq!(edits.path, None);
+        assert!(edits
+            .headers
+            .contains(&HeaderOp::Remove(PATH_REWRITTEN_HEADER.to_owned())));
     }
 }

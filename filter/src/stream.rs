@@ -6,7 +6,7 @@
 
 use crate::access_log;
 use crate::capped::CappedCopy;
-use crate::config::FilterConfig;
+use crate::config::{FilterConfig, PATH_REWRITTEN_HEADER};
 use crate::include_usage;
 use crate::json_model;
 use crate::metrics::{self, Kind, Labels, Timings};
@@ -151,8 +151,11 @@ impl Stream {
                 .and_then(|b| std::str::from_utf8(b).ok()),
         ));
         let client_auth = host.request_header("authorization");
-        let edits = request::plan(&plugin.cfg, client_auth.as_deref());
-        host.set_request_header(":path", &edits.path);
+        let route_rewrote_path = host.request_header(PATH_REWRITTEN_HEADER).is_some();
+        let edits = request::plan(&plugin.cfg, client_auth.as_deref(), route_rewrote_path);
+        if let Some(path) = &edits.path {
+            host.set_request_header(":path", path);
+        }
         for op in &edits.headers {
             match op {
                 HeaderOp::Set(name, value) => host.set_request_header(name, value),

@@ -1063,7 +1063,6 @@ fn conformance_statuses() {
 /// path (`/v1/chat/completions` here), and the marker header the translator
 /// adds for the filter does not reach the provider.
 #[test]
-#[ignore = "needs filter support for x-llmgate-path-rewritten"]
 fn url_rewrite_on_an_ai_backend_route_takes_precedence() {
     let mock = MockProvider::start_blocking(MockConfig::new("k")).unwrap();
     let manifests = r#"
@@ -1090,6 +1089,8 @@ spec:
   - matches: [{path: {type: PathPrefix, value: /custom}}]
     filters: [{type: URLRewrite, urlRewrite: {path: {type: ReplaceFullPath, replaceFullPath: /custom/v1/chat}}}]
     backendRefs: [{name: openai, group: gateway.kgateway.dev, kind: Backend}]
+  - matches: [{path: {type: PathPrefix, value: /plain}}]
+    backendRefs: [{name: openai, group: gateway.kgateway.dev, kind: Backend}]
 "#;
     let gateway = start_gateway(manifests, mock.addr().port());
     gateway.post(
@@ -1101,4 +1102,15 @@ spec:
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].path_and_query, "/custom/v1/chat");
     assert_eq!(sent[0].header("x-llmgate-path-rewritten"), None);
+
+    // A client claiming a rewrite on a route without one gets the provider's path.
+    gateway.post(
+        "/plain/../../admin",
+        &[("x-llmgate-path-rewritten", "1")],
+        br#"{"model":"m","messages":[]}"#,
+    );
+    let sent = mock.requests();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[1].path_and_query, "/v1/chat/completions");
+    assert_eq!(sent[1].header("x-llmgate-path-rewritten"), None);
 }

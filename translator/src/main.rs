@@ -276,28 +276,37 @@ fn run_control_plane(
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let wasm = match locate_filter(args.filter.as_deref())
-        .and_then(|p| std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display())))
-    {
-        Ok(bytes) => bytes,
+    let located = locate_filter(args.filter.as_deref()).and_then(|p| {
+        std::fs::read(&p)
+            .map(|bytes| (p.clone(), bytes))
+            .map_err(|e| format!("{}: {e}", p.display()))
+    });
+    let (wasm_path, wasm) = match located {
+        Ok(found) => found,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     };
-    let sha256: String = sha2::Sha256::digest(&wasm)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let filter = translate::envoy::FilterCode::Remote {
-        uri: format!(
-            "http://{}:{}{}",
-            args.bind,
-            args.filter_port,
-            serve::FILTER_PATH
-        ),
-        cluster: llmgate_translator::xds::bootstrap::FILTER_CLUSTER.to_string(),
-        sha256,
+    let filter = if envoy.is_some() {
+        // Envoy is our child on this machine: read the module from disk
+        // (Envoy calls remote wasm fetching unstable).
+        translate::envoy::FilterCode::Local(wasm_path)
+    } else {
+        let sha256: String = sha2::Sha256::digest(&wasm)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        translate::envoy::FilterCode::Remote {
+            uri: format!(
+                "http://{}:{}{}",
+                args.bind,
+                args.filter_port,
+                serve::FILTER_PATH
+            ),
+            cluster: llmgate_translator::xds::bootstrap::FILTER_CLUSTER.to_string(),
+            sha256,
+        }
     };
     let gateway = args.gateway;
     let options = serve::ServeOptions {

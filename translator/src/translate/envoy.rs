@@ -251,7 +251,16 @@ pub fn listener(name: &str, bind: &str, port: u16, virtual_hosts: Vec<Value>) ->
                     "codec_type": "AUTO",
                     // Gateway API hostnames never carry a port.
                     "strip_any_host_port": true,
-                    "route_config": { "name": name, "virtual_hosts": virtual_hosts },
+                    "route_config": {
+                        "name": name,
+                        "virtual_hosts": virtual_hosts,
+                        // A client must not be able to claim that the route
+                        // rewrote the path (the filter would then keep the
+                        // client's path, with the provider's credentials).
+                        // Removed first, so a route's own marker survives.
+                        "request_headers_to_remove": [super::routes::PATH_REWRITTEN_HEADER],
+                        "most_specific_header_mutations_wins": true
+                    },
                     "access_log": access_log(),
                     "http_filters": [{
                         "name": "envoy.filters.http.router",

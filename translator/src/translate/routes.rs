@@ -14,7 +14,7 @@ use crate::source::Object;
 
 /// The request header that tells the llmgate filter the route rewrote the
 /// path (URLRewrite) and the provider's default path must not replace it.
-pub const PATH_REWRITTEN_HEADER: &str = "x-llmgate-path-rewritten";
+pub use llmgate_filter::config::PATH_REWRITTEN_HEADER;
 
 /// What a backendRef turned into.
 #[derive(Debug, Clone, PartialEq)]
