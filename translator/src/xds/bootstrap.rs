@@ -35,6 +35,9 @@ pub fn bootstrap(o: &BootstrapOptions) -> Value {
     let filter = envoy::service_cluster(FILTER_CLUSTER, &o.filter_host, o.filter_port);
     let mut out = envoy::bootstrap(o.admin_port, Vec::new(), vec![xds, filter]);
     out["node"] = json!({ "id": o.node_id, "cluster": "llmgate" });
+    // Any configuration may bring the internal listener that answers 500 for
+    // unavailable backends; its extension can only come with the bootstrap.
+    out["bootstrap_extensions"] = json!([envoy::internal_listener_extension()]);
     out["dynamic_resources"] = json!({
         "ads_config": {
             "api_type": "GRPC",
@@ -46,4 +49,39 @@ pub fn bootstrap(o: &BootstrapOptions) -> Value {
         "lds_config": ads
     });
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// manifests/deploy/30-envoy.yaml carries a bootstrap in a ConfigMap; it
+    /// must be exactly what `llmgate bootstrap` prints for the in-cluster names.
+    #[test]
+    fn the_deploy_manifests_carry_the_current_bootstrap() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../manifests/deploy/30-envoy.yaml"
+        );
+        let text = std::fs::read_to_string(path).unwrap();
+        let configmap: serde_yaml::Value = serde_yaml::Deserializer::from_str(&text)
+            .map(|d| serde::Deserialize::deserialize(d).unwrap())
+            .find(|d: &serde_yaml::Value| d["kind"] == "ConfigMap")
+            .unwrap();
+        let in_manifest: Value =
+            serde_yaml::from_str(configmap["data"]["bootstrap.yaml"].as_str().unwrap()).unwrap();
+        let host = "llmgate-controller.llmgate-system.svc.cluster.local";
+        let expected = bootstrap(&BootstrapOptions {
+            xds_host: host.into(),
+            xds_port: 18000,
+            filter_host: host.into(),
+            filter_port: 18001,
+            node_id: "llmgate-envoy".into(),
+            admin_port: 19000,
+        });
+        assert!(
+            in_manifest == expected,
+            "manifests/deploy/30-envoy.yaml is stale: regenerate its bootstrap with the command in its header"
+        );
+    }
 }

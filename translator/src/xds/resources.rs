@@ -2,6 +2,8 @@
 //! the protobuf `Any`s that xDS carries. Encoding is also validation: a
 //! resource Envoy's schema rejects fails here, before it reaches any Envoy.
 
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::OnceLock;
 
@@ -62,29 +64,55 @@ pub fn encode(type_url: &str, json: &Value) -> Result<Any, String> {
     })
 }
 
-/// The listeners and clusters of a translated bootstrap, as xDS resources.
+/// Encodes snapshots, re-encoding only the resources whose JSON changed since
+/// the last one: a route edit leaves a thousand clusters as they were, and
+/// encoding is the most expensive step of a push.
+#[derive(Debug, Default)]
+pub struct Encoder {
+    cache: HashMap<(String, String), (u64, Any)>,
+}
+
+impl Encoder {
+    /// The listeners and clusters of a translated bootstrap, as xDS resources.
+    pub fn snapshot(&mut self, bootstrap: &Value) -> Result<XdsSnapshot, String> {
+        let statics = &bootstrap["static_resources"];
+        let mut version = DefaultHasher::new();
+        let mut next = HashMap::new();
+        let mut collect = |key: &str, type_url: &str| -> Result<Vec<Resource>, String> {
+            let mut out = Vec::new();
+            for json in statics[key].as_array().into_iter().flatten() {
+                let name = json["name"].as_str().unwrap_or_default().to_string();
+                // Hash the JSON (its maps are sorted), not the protobuf bytes:
+                // protobuf map fields encode in no fixed order.
+                let mut hasher = DefaultHasher::new();
+                json.to_string().hash(&mut hasher);
+                let digest = hasher.finish();
+                digest.hash(&mut version);
+                let cache_key = (type_url.to_string(), name.clone());
+                let any = match self.cache.get(&cache_key) {
+                    Some((cached, any)) if *cached == digest => any.clone(),
+                    _ => encode(type_url, json).map_err(|e| format!("{key} {name}: {e}"))?,
+                };
+                next.insert(cache_key, (digest, any.clone()));
+                out.push(Resource { name, any });
+            }
+            Ok(out)
+        };
+        let clusters = collect("clusters", CLUSTER)?;
+        let listeners = collect("listeners", LISTENER)?;
+        // Only a snapshot that encoded completely replaces the cache.
+        self.cache = next;
+        Ok(XdsSnapshot {
+            version: format!("{:016x}", version.finish()),
+            clusters,
+            listeners,
+        })
+    }
+}
+
+/// A one-off encoding (no cache).
 pub fn snapshot_from_bootstrap(bootstrap: &Value) -> Result<XdsSnapshot, String> {
-    let statics = &bootstrap["static_resources"];
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    let mut collect = |key: &str, type_url: &str| -> Result<Vec<Resource>, String> {
-        let mut out = Vec::new();
-        for json in statics[key].as_array().into_iter().flatten() {
-            let name = json["name"].as_str().unwrap_or_default().to_string();
-            let any = encode(type_url, json).map_err(|e| format!("{key} {name}: {e}"))?;
-            // The version hashes the JSON (its maps are sorted), not the
-            // protobuf bytes: protobuf map fields encode in no fixed order.
-            json.to_string().hash(&mut hasher);
-            out.push(Resource { name, any });
-        }
-        Ok(out)
-    };
-    let clusters = collect("clusters", CLUSTER)?;
-    let listeners = collect("listeners", LISTENER)?;
-    Ok(XdsSnapshot {
-        version: format!("{:016x}", hasher.finish()),
-        clusters,
-        listeners,
-    })
+    Encoder::default().snapshot(bootstrap)
 }
 
 #[cfg(test)]
@@ -121,6 +149,17 @@ mod tests {
             snapshot_from_bootstrap(&bootstrap(2)).unwrap().version,
             a.version
         );
+    }
+
+    #[test]
+    fn the_encoder_reuses_unchanged_resources_and_gives_the_same_result() {
+        let mut encoder = Encoder::default();
+        let first = encoder.snapshot(&bootstrap(1)).unwrap();
+        assert_eq!(encoder.snapshot(&bootstrap(1)).unwrap(), first);
+        let changed = encoder.snapshot(&bootstrap(2)).unwrap();
+        assert_eq!(changed, snapshot_from_bootstrap(&bootstrap(2)).unwrap());
+        assert_ne!(changed.clusters, first.clusters);
+        assert_eq!(changed.listeners, first.listeners);
     }
 
     #[test]
