@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
     group = "gateway.kgateway.dev",
     version = "v1alpha1",
     kind = "Backend",
-    namespaced
+    namespaced,
+    status = "BackendStatus"
 )]
 #[x_kube(validation = Rule::new("self.type != 'AI' || has(self.ai)").message("ai is required when type is AI"))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -34,6 +35,16 @@ pub struct BackendSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(skip)]
     pub mcp: Option<serde_json::Value>,
+}
+
+/// Written by `llmgate controller`: whether the Backend is served and why not
+/// (its own status subresource, so the controller can write it without
+/// touching the spec).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BackendStatus {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]

@@ -40,6 +40,46 @@ enum Command {
     Run(RunArgs),
     /// Print the Backend CustomResourceDefinition (generated from llmgate's types).
     Crds,
+    /// Kubernetes mode: watch the cluster's Gateway API objects, Backends,
+    /// Services, EndpointSlices and the Secrets in use; serve them to any
+    /// number of Envoys over xDS (every replica); write statuses back (the
+    /// replica holding the Lease).
+    Controller(ControllerArgs),
+}
+
+#[derive(clap::Args)]
+struct ControllerArgs {
+    /// Port of the xDS (ADS) gRPC server.
+    #[arg(long, default_value_t = 18000)]
+    xds_port: u16,
+    /// Port of the HTTP server: the filter module, /healthz, /readyz, /metrics.
+    #[arg(long, default_value_t = 18001)]
+    filter_port: u16,
+    /// Address the control plane listens on.
+    #[arg(long, default_value = "0.0.0.0")]
+    bind: std::net::IpAddr,
+    /// The llmgate filter module to serve (default as for `translate`).
+    #[arg(long)]
+    filter: Option<PathBuf>,
+    #[command(flatten)]
+    gateway: GatewayArgs,
+    /// Address Gateway listeners bind to.
+    #[arg(long, default_value = "0.0.0.0")]
+    listen_address: String,
+    /// Watch only this namespace (GatewayClasses and Namespaces are
+    /// cluster-scoped and always watched); default: all namespaces.
+    #[arg(long)]
+    namespace: Option<String>,
+    /// Namespace of the leader-election Lease (default: $POD_NAMESPACE, else
+    /// the service account's namespace, else `default`).
+    #[arg(long)]
+    lease_namespace: Option<String>,
+    /// Name of the leader-election Lease.
+    #[arg(long, default_value = "llmgate-controller")]
+    lease_name: String,
+    /// This replica's name in the Lease (default: $POD_NAME, else $HOSTNAME).
+    #[arg(long)]
+    identity: Option<String>,
 }
 
 /// How the Gateway's Envoy is configured, whatever delivers the configuration.
@@ -187,9 +227,95 @@ fn main() -> ExitCode {
             run_control_plane(args.control_plane, args.listen_address, Some(local))
         }
         Command::Bootstrap(args) => run_bootstrap(args),
+        Command::Controller(args) => run_controller(args),
         Command::Crds => {
             print!("{}", llmgate_translator::backend::crd_yaml());
             ExitCode::SUCCESS
+        }
+    }
+}
+
+fn run_controller(args: ControllerArgs) -> ExitCode {
+    use llmgate_translator::{kubernetes, serve};
+    use sha2::Digest as _;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let wasm = match locate_filter(args.filter.as_deref())
+        .and_then(|p| std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display())))
+    {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // Envoys in the cluster fetch the module from the controller's Service.
+    let sha256: String = sha2::Sha256::digest(&wasm)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let filter = translate::envoy::FilterCode::Remote {
+        uri: format!(
+            "http://{}:{}{}",
+            args.bind,
+            args.filter_port,
+            serve::FILTER_PATH
+        ),
+        cluster: llmgate_translator::xds::bootstrap::FILTER_CLUSTER.to_string(),
+        sha256,
+    };
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let lease_namespace = args
+        .lease_namespace
+        .or_else(|| env("POD_NAMESPACE"))
+        .unwrap_or_else(|| {
+            std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+                .map(|ns| ns.trim().to_string())
+                .ok()
+                .filter(|ns| !ns.is_empty())
+                .unwrap_or_else(|| "default".into())
+        });
+    let identity = args
+        .identity
+        .or_else(|| env("POD_NAME"))
+        .or_else(|| env("HOSTNAME"))
+        .unwrap_or_else(|| format!("llmgate-{}", std::process::id()));
+    let gateway = args.gateway;
+    let options = kubernetes::ControllerOptions {
+        endpoints: serve::Endpoints {
+            bind: args.bind,
+            xds_port: args.xds_port,
+            filter_port: args.filter_port,
+        },
+        translate: translate::Options {
+            filter,
+            wasm_runtime: gateway.wasm_runtime,
+            gateway_class: gateway.serving.gateway_class,
+            controller_name: gateway.serving.controller_name,
+            cluster_domain: gateway.serving.cluster_domain,
+            listen_address: args.listen_address,
+            ca_bundle: gateway.ca_bundle,
+            ..translate::Options::default()
+        },
+        namespace: args.namespace,
+        lease: kubernetes::leader::LeaseOptions::new(lease_namespace, args.lease_name, identity),
+        debounce: std::time::Duration::from_millis(100),
+        resync: std::time::Duration::from_secs(300),
+    };
+    let result = tokio::runtime::Runtime::new()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+        .and_then(|runtime| runtime.block_on(kubernetes::controller(options, wasm)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
         }
     }
 }
@@ -243,19 +369,23 @@ fn run_bootstrap(args: BootstrapArgs) -> ExitCode {
         }
     };
     let config = bootstrap(&options);
-    let written = match &args.output {
-        Some(path) => sink::bootstrap::write(&config, path)
-            .map_err(|e| format!("cannot write {}: {e}", path.display())),
-        None => {
-            print!("{}", sink::bootstrap::render(&config));
-            Ok(())
-        }
-    };
-    match written {
+    match emit(&config, args.output.as_deref()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(2)
+        }
+    }
+}
+
+/// Writes a bootstrap to `output`, or to stdout.
+fn emit(bootstrap: &serde_json::Value, output: Option<&Path>) -> Result<(), String> {
+    match output {
+        Some(path) => sink::bootstrap::write(bootstrap, path)
+            .map_err(|e| format!("cannot write {}: {e}", path.display())),
+        None => {
+            print!("{}", sink::bootstrap::render(bootstrap));
+            Ok(())
         }
     }
 }
@@ -378,15 +508,7 @@ fn run_translate(args: TranslateArgs) -> ExitCode {
     for problem in &problems {
         eprintln!("{problem}");
     }
-    let written = match &args.output {
-        Some(path) => sink::bootstrap::write(&translation.bootstrap, path)
-            .map_err(|e| format!("cannot write {}: {e}", path.display())),
-        None => {
-            print!("{}", sink::bootstrap::render(&translation.bootstrap));
-            Ok(())
-        }
-    };
-    if let Err(e) = written {
+    if let Err(e) = emit(&translation.bootstrap, args.output.as_deref()) {
         eprintln!("error: {e}");
         return ExitCode::from(2);
     }

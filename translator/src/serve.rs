@@ -12,7 +12,7 @@ use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service
 use tokio::sync::watch;
 
 use crate::problem::Severity;
-use crate::xds::resources::{snapshot_from_bootstrap, XdsSnapshot};
+use crate::xds::resources::{Encoder, XdsSnapshot};
 use crate::xds::server::{AdsServer, AdsStats};
 use crate::{source, translate};
 
@@ -37,12 +37,23 @@ pub struct Pass {
 }
 
 /// Reads the folder and translates it. Pure apart from reading the files.
-pub fn translate_folder(options: &ServeOptions) -> Pass {
+pub fn translate_folder(options: &ServeOptions, encoder: &mut Encoder) -> Pass {
+    let started = std::time::Instant::now();
     let (snapshot, mut problems) = source::yaml::load_paths(std::slice::from_ref(&options.dir));
+    let loaded = started.elapsed();
     let translation = translate::translate(&snapshot, &options.translate);
+    let translated = started.elapsed();
     problems.extend(translation.problems);
+    let encoded = encoder.snapshot(&translation.bootstrap);
+    tracing::info!(
+        load_ms = loaded.as_millis() as u64,
+        translate_ms = (translated - loaded).as_millis() as u64,
+        encode_ms = (started.elapsed() - translated).as_millis() as u64,
+        "translated {}",
+        options.dir.display()
+    );
     Pass {
-        snapshot: snapshot_from_bootstrap(&translation.bootstrap),
+        snapshot: encoded,
         errors: problems
             .iter()
             .filter(|p| p.severity == Severity::Error)
@@ -68,7 +79,8 @@ pub fn accept(pass: &Pass, serving: bool) -> Result<(), String> {
 pub async fn serve(options: ServeOptions, wasm: Vec<u8>) -> Result<(), String> {
     let (publish, snapshots) = watch::channel::<Option<Arc<XdsSnapshot>>>(None);
     let stats = Arc::new(AdsStats::default());
-    retranslate(&options, &publish);
+    let mut encoder = Encoder::default();
+    retranslate(&options, &mut encoder, &publish);
 
     let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
@@ -85,19 +97,13 @@ pub async fn serve(options: ServeOptions, wasm: Vec<u8>) -> Result<(), String> {
     notify::Watcher::watch(&mut watcher, &options.dir, notify::RecursiveMode::Recursive)
         .map_err(|e| format!("cannot watch {}: {e}", options.dir.display()))?;
 
-    let xds_addr = SocketAddr::new(options.bind, options.xds_port);
-    let ads = tonic::transport::Server::builder()
-        .add_service(AggregatedDiscoveryServiceServer::new(AdsServer::new(
-            snapshots,
-            stats.clone(),
-        )))
-        .serve(xds_addr);
-    let filter_addr = SocketAddr::new(options.bind, options.filter_port);
-    let filter_listener = tokio::net::TcpListener::bind(filter_addr)
-        .await
-        .map_err(|e| format!("cannot listen on {filter_addr}: {e}"))?;
-    let http = axum::serve(filter_listener, http_routes(wasm, stats));
-    tracing::info!(%xds_addr, %filter_addr, dir = %options.dir.display(), "serving");
+    let endpoints = Endpoints {
+        bind: options.bind,
+        xds_port: options.xds_port,
+        filter_port: options.filter_port,
+    };
+    tracing::info!(dir = %options.dir.display(), "watching");
+    let serving = serve_snapshots(&endpoints, snapshots, wasm, stats, None);
 
     let watch_loop = async {
         while let Some(error) = events.recv().await {
@@ -106,19 +112,66 @@ pub async fn serve(options: ServeOptions, wasm: Vec<u8>) -> Result<(), String> {
             }
             // Debounce: an editor's save or a `git checkout` is many events.
             while let Ok(Some(_)) = tokio::time::timeout(options.debounce, events.recv()).await {}
-            retranslate(&options, &publish);
+            retranslate(&options, &mut encoder, &publish);
         }
     };
     tokio::select! {
-        r = ads => r.map_err(|e| format!("xDS server on {xds_addr}: {e}")),
-        r = http => r.map_err(|e| format!("HTTP server on {filter_addr}: {e}")),
+        r = serving => r,
         _ = watch_loop => Err("file watcher stopped".into()),
         _ = tokio::signal::ctrl_c() => Ok(()),
     }
 }
 
-fn retranslate(options: &ServeOptions, publish: &watch::Sender<Option<Arc<XdsSnapshot>>>) {
-    let pass = translate_folder(options);
+/// Where the control plane listens.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    pub bind: IpAddr,
+    pub xds_port: u16,
+    pub filter_port: u16,
+}
+
+/// More Prometheus text for `/metrics` (the Kubernetes controller's own).
+pub type ExtraMetrics = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// The serving half of every mode (folder and Kubernetes): ADS from whatever
+/// `snapshots` holds, and over HTTP the filter module, `/healthz` (alive),
+/// `/readyz` (a configuration is published) and `/metrics`. Runs until a
+/// server fails.
+pub async fn serve_snapshots(
+    endpoints: &Endpoints,
+    snapshots: watch::Receiver<Option<Arc<XdsSnapshot>>>,
+    wasm: Vec<u8>,
+    stats: Arc<AdsStats>,
+    extra_metrics: Option<ExtraMetrics>,
+) -> Result<(), String> {
+    let xds_addr = SocketAddr::new(endpoints.bind, endpoints.xds_port);
+    let ads = tonic::transport::Server::builder()
+        .add_service(AggregatedDiscoveryServiceServer::new(AdsServer::new(
+            snapshots.clone(),
+            stats.clone(),
+        )))
+        .serve(xds_addr);
+    let filter_addr = SocketAddr::new(endpoints.bind, endpoints.filter_port);
+    let filter_listener = tokio::net::TcpListener::bind(filter_addr)
+        .await
+        .map_err(|e| format!("cannot listen on {filter_addr}: {e}"))?;
+    let http = axum::serve(
+        filter_listener,
+        http_routes(wasm, stats, snapshots, extra_metrics),
+    );
+    tracing::info!(%xds_addr, %filter_addr, "serving");
+    tokio::select! {
+        r = ads => r.map_err(|e| format!("xDS server on {xds_addr}: {e}")),
+        r = http => r.map_err(|e| format!("HTTP server on {filter_addr}: {e}")),
+    }
+}
+
+fn retranslate(
+    options: &ServeOptions,
+    encoder: &mut Encoder,
+    publish: &watch::Sender<Option<Arc<XdsSnapshot>>>,
+) {
+    let pass = translate_folder(options, encoder);
     for line in &pass.report {
         tracing::warn!("{line}");
     }
@@ -141,7 +194,12 @@ fn retranslate(options: &ServeOptions, publish: &watch::Sender<Option<Arc<XdsSna
     }
 }
 
-fn http_routes(wasm: Vec<u8>, stats: Arc<AdsStats>) -> axum::Router {
+fn http_routes(
+    wasm: Vec<u8>,
+    stats: Arc<AdsStats>,
+    snapshots: watch::Receiver<Option<Arc<XdsSnapshot>>>,
+    extra_metrics: Option<ExtraMetrics>,
+) -> axum::Router {
     use axum::routing::get;
     use std::sync::atomic::Ordering::Relaxed;
     let wasm = axum::body::Bytes::from(wasm);
@@ -152,9 +210,23 @@ fn http_routes(wasm: Vec<u8>, stats: Arc<AdsStats>) -> axum::Router {
         )
         .route("/healthz", get(|| std::future::ready("ok\n")))
         .route(
+            "/readyz",
+            get(move || {
+                let ready = snapshots.borrow().is_some();
+                std::future::ready(if ready {
+                    (axum::http::StatusCode::OK, "ready\n")
+                } else {
+                    (
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                        "no configuration published yet\n",
+                    )
+                })
+            }),
+        )
+        .route(
             "/metrics",
             get(move || {
-                let body = format!(
+                let mut body = format!(
                     "# TYPE llmgate_xds_connected_envoys gauge\nllmgate_xds_connected_envoys {}\n\
                      # TYPE llmgate_xds_responses counter\nllmgate_xds_responses {}\n\
                      # TYPE llmgate_xds_nacks counter\nllmgate_xds_nacks {}\n",
@@ -162,6 +234,9 @@ fn http_routes(wasm: Vec<u8>, stats: Arc<AdsStats>) -> axum::Router {
                     stats.responses.load(Relaxed),
                     stats.nacks.load(Relaxed)
                 );
+                if let Some(extra) = &extra_metrics {
+                    body.push_str(&extra());
+                }
                 std::future::ready(body)
             }),
         )

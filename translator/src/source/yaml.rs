@@ -283,7 +283,7 @@ impl DocContext<'_> {
 
 /// serde quotes offending values in its messages ("invalid type: string "…"");
 /// a value in the wrong place may be an API key, so it is never repeated.
-fn redact_quoted(message: &str) -> String {
+pub(crate) fn redact_quoted(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
     let mut in_quote = false;
     for c in message.chars() {

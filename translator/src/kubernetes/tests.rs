@@ -1,0 +1,1052 @@
+//! The controller against kube's mock-service pattern: a `kube::Client` whose
+//! HTTP side is `tower_test`'s mock, answered by [`FakeApi`] — a small
+//! in-memory API server (list, long-polled watch, get, create/replace,
+//! status merge patch with resourceVersion preconditions) that records every
+//! write. Plus table tests of the pure parts.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::{Method, Request, Response, StatusCode};
+use k8s_openapi::api::coordination::v1::LeaseSpec;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use k8s_openapi::ByteString;
+use kube::api::DynamicObject;
+use kube::client::Body;
+use serde_json::{json, Value};
+use tokio::sync::watch as channel;
+
+use super::leader::{decide, next_spec, Decision, LeaseOptions};
+use super::snapshot::{self, ClusterState};
+use super::status_writer::{self, StatusPatch};
+use super::*;
+use crate::status::{reason, Condition, ParentRef, RouteParentStatus, Status};
+
+const OURS: &str = translate::DEFAULT_CONTROLLER_NAME;
+const OTHER: &str = "example.com/other-controller";
+/// Bound on every wait: generous for a loaded CI machine; a pass takes ms.
+const WAIT: Duration = Duration::from_secs(20);
+
+// ---------------------------------------------------------------- fixtures
+
+fn gateway_class(name: &str, controller: &str) -> Value {
+    json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+        "metadata": {"name": name, "generation": 1},
+        "spec": {"controllerName": controller}})
+}
+
+fn gateway(name: &str, class: &str) -> Value {
+    json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+        "metadata": {"name": name, "namespace": "default", "generation": 3},
+        "spec": {"gatewayClassName": class,
+            "listeners": [{"name": "http", "protocol": "HTTP", "port": 8080}]}})
+}
+
+fn route(name: &str, prefix: &str, parents: &[&str]) -> Value {
+    let parent_refs: Vec<Value> = parents.iter().map(|p| json!({"name": p})).collect();
+    json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": {"name": name, "namespace": "default", "generation": 7,
+            "creationTimestamp": "2025-01-01T00:00:00Z"},
+        "spec": {"parentRefs": parent_refs,
+            "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": prefix}}],
+                "backendRefs": [{"name": "azure", "group": "gateway.kgateway.dev", "kind": "Backend"}]}]}})
+}
+
+fn backend() -> Value {
+    json!({"apiVersion": "gateway.kgateway.dev/v1alpha1", "kind": "Backend",
+        "metadata": {"name": "azure", "namespace": "default", "generation": 2},
+        "spec": {"type": "AI", "ai": {"llm": {"azureopenai": {
+            "endpoint": "my.openai.azure.com", "deploymentName": "gpt", "apiVersion": "2024-10-21",
+            "authToken": {"kind": "SecretRef", "secretRef": {"name": "azure-key"}}}}}}})
+}
+
+fn secret(name: &str, token: &str) -> Value {
+    let data = serde_json::to_value(ByteString(token.as_bytes().to_vec())).unwrap();
+    json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": name, "namespace": "default"},
+        "data": {"Authorization": data}})
+}
+
+/// The other controller's parent entry, already on the route.
+fn other_parent() -> Value {
+    json!({"parentRef": {"group": "gateway.networking.k8s.io", "kind": "Gateway",
+            "namespace": "default", "name": "theirs"},
+        "controllerName": OTHER,
+        "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted",
+            "message": "theirs", "lastTransitionTime": "2024-01-01T00:00:00Z"}]})
+}
+
+fn cluster() -> Vec<Value> {
+    let mut first = route("first", "/first-route", &["gw", "theirs"]);
+    first["status"] = json!({"parents": [other_parent()]});
+    vec![
+        gateway_class("llmgate", OURS),
+        gateway_class("other", OTHER),
+        gateway("gw", "llmgate"),
+        gateway("theirs", "other"),
+        first,
+        backend(),
+        secret("azure-key", "sk-original"),
+        secret("unrelated", "sk-not-ours"),
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}),
+    ]
+}
+
+// ---------------------------------------------------------------- the fake API server
+
+/// Where an object lives: its collection's plural and its namespace/name.
+fn plural(kind: &str) -> &'static str {
+    match kind {
+        "GatewayClass" => "gatewayclasses",
+        "Gateway" => "gateways",
+        "HTTPRoute" => "httproutes",
+        "ReferenceGrant" => "referencegrants",
+        "Backend" => "backends",
+        "Service" => "services",
+        "EndpointSlice" => "endpointslices",
+        "Namespace" => "namespaces",
+        "Secret" => "secrets",
+        "Lease" => "leases",
+        other => panic!("fake API: unknown kind {other}"),
+    }
+}
+
+#[derive(Default)]
+struct FakeState {
+    version: u64,
+    /// plural → (namespace, name) → object.
+    objects: BTreeMap<&'static str, BTreeMap<(String, String), Value>>,
+    /// (resourceVersion, plural, type, object): what watches replay.
+    events: Vec<(u64, &'static str, &'static str, Value)>,
+    /// Every write: (method, path, body).
+    writes: Vec<(Method, String, Value)>,
+    /// Every single-object GET's path.
+    gets: Vec<String>,
+}
+
+#[derive(Clone)]
+struct FakeApi {
+    state: Arc<Mutex<FakeState>>,
+    /// Bumped on every change, for long-polled watches.
+    bumped: channel::Sender<u64>,
+}
+
+fn key(object: &Value) -> (String, String) {
+    let meta = &object["metadata"];
+    (
+        meta["namespace"].as_str().unwrap_or_default().to_string(),
+        meta["name"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+fn status(code: StatusCode, reason: &str) -> Response<Body> {
+    let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "reason": reason, "message": reason, "code": code.as_u16()});
+    Response::builder()
+        .status(code)
+        .body(Body::from(body.to_string().into_bytes()))
+        .unwrap()
+}
+
+fn ok(body: &Value) -> Response<Body> {
+    Response::new(Body::from(body.to_string().into_bytes()))
+}
+
+/// RFC 7386, enough for status patches.
+fn merge_patch(target: &mut Value, patch: &Value) {
+    match patch {
+        Value::Object(fields) => {
+            if !target.is_object() {
+                *target = json!({});
+            }
+            for (k, v) in fields {
+                if v.is_null() {
+                    target.as_object_mut().unwrap().remove(k);
+                } else {
+                    merge_patch(
+                        target
+                            .as_object_mut()
+                            .unwrap()
+                            .entry(k.clone())
+                            .or_insert(Value::Null),
+                        v,
+                    );
+                }
+            }
+        }
+        other => *target = other.clone(),
+    }
+}
+
+/// Only the metadata, as the API server answers `as=PartialObjectMetadata`.
+fn metadata_only(object: &Value) -> Value {
+    json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata", "metadata": object["metadata"]})
+}
+
+impl FakeApi {
+    fn new(objects: Vec<Value>) -> Self {
+        let (bumped, _) = channel::channel(0);
+        let api = FakeApi {
+            state: Arc::default(),
+            bumped,
+        };
+        for object in objects {
+            api.apply(object);
+        }
+        api
+    }
+
+    /// Creates or replaces an object (as `kubectl apply` would), with a new
+    /// resourceVersion and a watch event.
+    fn apply(&self, mut object: Value) {
+        let mut state = self.state.lock().unwrap();
+        state.version += 1;
+        let version = state.version;
+        object["metadata"]["resourceVersion"] = json!(version.to_string());
+        let plural = plural(object["kind"].as_str().unwrap());
+        let existed = state
+            .objects
+            .entry(plural)
+            .or_default()
+            .insert(key(&object), object.clone())
+            .is_some();
+        let kind = if existed { "MODIFIED" } else { "ADDED" };
+        state.events.push((version, plural, kind, object));
+        drop(state);
+        self.bumped.send_replace(version);
+    }
+
+    fn writes(&self) -> Vec<(Method, String, Value)> {
+        self.state.lock().unwrap().writes.clone()
+    }
+
+    /// Answers the client's requests until the test ends.
+    fn serve(self, mut handle: tower_test::mock::Handle<Request<Body>, Response<Body>>) {
+        tokio::spawn(async move {
+            while let Some((request, respond)) = handle.next_request().await {
+                let api = self.clone();
+                // Each request on its own task: watches wait for changes.
+                tokio::spawn(async move {
+                    let response = api.answer(request).await;
+                    respond.send_response(response);
+                });
+            }
+        });
+    }
+
+    async fn answer(&self, request: Request<Body>) -> Response<Body> {
+        let (parts, body) = request.into_parts();
+        let body: Value = {
+            let bytes = body.collect_bytes().await.unwrap();
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
+        let path = parts.uri.path().to_string();
+        let query: BTreeMap<String, String> = parts
+            .uri
+            .query()
+            .unwrap_or_default()
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let metadata = parts
+            .headers
+            .get("accept")
+            .and_then(|a| a.to_str().ok())
+            .is_some_and(|a| a.contains("PartialObjectMetadata"));
+        // /api/v1/… or /apis/GROUP/VERSION/…, then [namespaces/NS/]PLURAL[/NAME[/SUB]].
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let rest = if segments[0] == "api" {
+            &segments[2..]
+        } else {
+            &segments[3..]
+        };
+        let (namespace, rest) = match rest {
+            ["namespaces", ns, more @ ..] if !more.is_empty() => (Some(ns.to_string()), more),
+            _ => (None, rest),
+        };
+        let plural: &'static str = plural_of(rest[0]);
+        let name = rest.get(1).map(|n| n.to_string());
+        let subresource = rest.get(2).copied();
+        match (parts.method.clone(), name) {
+            (Method::GET, None) if query.get("watch").map(String::as_str) == Some("true") => {
+                let since: u64 = query
+                    .get("resourceVersion")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                self.watch(plural, namespace, since, metadata).await
+            }
+            (Method::GET, None) => {
+                let state = self.state.lock().unwrap();
+                let items: Vec<Value> = state
+                    .objects
+                    .get(plural)
+                    .into_iter()
+                    .flatten()
+                    .filter(|((ns, _), _)| namespace.as_ref().is_none_or(|want| want == ns))
+                    .map(|(_, o)| {
+                        if metadata {
+                            metadata_only(o)
+                        } else {
+                            o.clone()
+                        }
+                    })
+                    .collect();
+                ok(&json!({"apiVersion": "v1", "kind": "List",
+                    "metadata": {"resourceVersion": state.version.to_string()}, "items": items}))
+            }
+            (Method::GET, Some(name)) => {
+                let mut state = self.state.lock().unwrap();
+                state.gets.push(path.clone());
+                match state
+                    .objects
+                    .get(plural)
+                    .and_then(|o| o.get(&(namespace.unwrap_or_default(), name)))
+                {
+                    Some(object) => ok(object),
+                    None => status(StatusCode::NOT_FOUND, "NotFound"),
+                }
+            }
+            (method @ (Method::POST | Method::PUT | Method::PATCH), name) => {
+                self.write(method, &path, plural, namespace, name, subresource, body)
+            }
+            (method, _) => panic!("fake API: unexpected {method} {path}"),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn write(
+        &self,
+        method: Method,
+        path: &str,
+        plural: &'static str,
+        namespace: Option<String>,
+        name: Option<String>,
+        subresource: Option<&str>,
+        body: Value,
+    ) -> Response<Body> {
+        let mut state = self.state.lock().unwrap();
+        state
+            .writes
+            .push((method.clone(), path.to_string(), body.clone()));
+        let name = name
+            .or_else(|| body["metadata"]["name"].as_str().map(str::to_string))
+            .unwrap();
+        let key = (namespace.unwrap_or_default(), name);
+        let current = state.objects.get(plural).and_then(|o| o.get(&key)).cloned();
+        let wanted_version = body["metadata"]["resourceVersion"].as_str();
+        let next = match (&method, current) {
+            (&Method::POST, Some(_)) => return status(StatusCode::CONFLICT, "AlreadyExists"),
+            (&Method::POST, None) => body,
+            (_, None) => return status(StatusCode::NOT_FOUND, "NotFound"),
+            (_, Some(current)) => {
+                if wanted_version
+                    .is_some_and(|v| Some(v) != current["metadata"]["resourceVersion"].as_str())
+                {
+                    return status(StatusCode::CONFLICT, "Conflict");
+                }
+                if method == Method::PUT {
+                    body
+                } else {
+                    // Only the status subresource is patched; its patch
+                    // cannot change anything else.
+                    assert_eq!(subresource, Some("status"), "{path}");
+                    let mut next = current.clone();
+                    merge_patch(&mut next["status"], &body["status"]);
+                    next
+                }
+            }
+        };
+        state.version += 1;
+        let version = state.version;
+        let mut next = next;
+        next["metadata"]["resourceVersion"] = json!(version.to_string());
+        state
+            .objects
+            .entry(plural)
+            .or_default()
+            .insert(key, next.clone());
+        state
+            .events
+            .push((version, plural, "MODIFIED", next.clone()));
+        drop(state);
+        self.bumped.send_replace(version);
+        ok(&next)
+    }
+
+    /// A watch answers once there are events after `since`, with all of
+    /// them, then ends: the watcher re-watches from the last one.
+    async fn watch(
+        &self,
+        plural: &'static str,
+        namespace: Option<String>,
+        since: u64,
+        metadata: bool,
+    ) -> Response<Body> {
+        let mut bumped = self.bumped.subscribe();
+        loop {
+            let lines: Vec<String> = {
+                let state = self.state.lock().unwrap();
+                state
+                    .events
+                    .iter()
+                    .filter(|(v, p, _, o)| {
+                        *v > since
+                            && *p == plural
+                            && namespace.as_ref().is_none_or(|ns| *ns == key(o).0)
+                    })
+                    .map(|(_, _, kind, o)| {
+                        let object = if metadata {
+                            metadata_only(o)
+                        } else {
+                            o.clone()
+                        };
+                        json!({"type": kind, "object": object}).to_string()
+                    })
+                    .collect()
+            };
+            if !lines.is_empty() {
+                return ok_lines(&lines);
+            }
+            if bumped.changed().await.is_err() {
+                return ok_lines(&[]);
+            }
+        }
+    }
+}
+
+fn ok_lines(lines: &[String]) -> Response<Body> {
+    let mut text = lines.join("\n");
+    text.push('\n');
+    Response::new(Body::from(text.into_bytes()))
+}
+
+fn plural_of(segment: &str) -> &'static str {
+    [
+        "gatewayclasses",
+        "gateways",
+        "httproutes",
+        "referencegrants",
+        "backends",
+        "services",
+        "endpointslices",
+        "namespaces",
+        "secrets",
+        "leases",
+    ]
+    .into_iter()
+    .find(|p| *p == segment)
+    .unwrap_or_else(|| panic!("fake API: unknown resource {segment}"))
+}
+
+// ---------------------------------------------------------------- the controller against the fake
+
+struct Running {
+    api: FakeApi,
+    snapshots: channel::Receiver<Option<Arc<XdsSnapshot>>>,
+}
+
+fn options(identity: &str) -> ControllerOptions {
+    ControllerOptions {
+        endpoints: Endpoints {
+            bind: [127, 0, 0, 1].into(),
+            xds_port: 0,
+            filter_port: 0,
+        },
+        translate: translate::Options::default(),
+        namespace: None,
+        lease: LeaseOptions::new(
+            "llmgate-system".into(),
+            "llmgate-controller".into(),
+            identity.into(),
+        ),
+        debounce: Duration::from_millis(10),
+        resync: Duration::from_secs(300),
+    }
+}
+
+fn start(objects: Vec<Value>) -> Running {
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let api = FakeApi::new(objects);
+    api.clone().serve(handle);
+    let client = kube::Client::new(service, "default");
+    let (publish, snapshots) = channel::channel(None);
+    tokio::spawn(async move {
+        let options = options("replica-a");
+        let result = run(client, &options, publish, Arc::new(Metrics::default())).await;
+        panic!("the controller stopped: {result:?}");
+    });
+    Running { api, snapshots }
+}
+
+/// Whether any resource's protobuf bytes contain `needle` (strings are
+/// encoded verbatim: route prefixes, the filter's JSON configuration).
+fn mentions(snapshot: &XdsSnapshot, needle: &str) -> bool {
+    snapshot
+        .clusters
+        .iter()
+        .chain(&snapshot.listeners)
+        .any(|r| {
+            r.any
+                .value
+                .windows(needle.len())
+                .any(|w| w == needle.as_bytes())
+        })
+}
+
+impl Running {
+    async fn published(
+        &mut self,
+        what: &str,
+        test: impl Fn(&XdsSnapshot) -> bool,
+    ) -> Arc<XdsSnapshot> {
+        let found = tokio::time::timeout(
+            WAIT,
+            self.snapshots
+                .wait_for(|s| s.as_ref().is_some_and(|s| test(s))),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("no configuration with {what} within {WAIT:?}"))
+        .unwrap();
+        found.clone().unwrap()
+    }
+
+    async fn write_matching(
+        &self,
+        what: &str,
+        test: impl Fn(&Method, &str, &Value) -> bool,
+    ) -> Value {
+        let mut bumped = self.api.bumped.subscribe();
+        let found = tokio::time::timeout(WAIT, async {
+            loop {
+                if let Some((_, _, body)) = self
+                    .api
+                    .writes()
+                    .into_iter()
+                    .find(|(m, p, b)| test(m, p, b))
+                {
+                    return body;
+                }
+                bumped.changed().await.unwrap();
+            }
+        })
+        .await;
+        found.unwrap_or_else(|_| {
+            panic!(
+                "no {what} within {WAIT:?}; writes: {:#?}",
+                self.api.writes()
+            )
+        })
+    }
+}
+
+#[tokio::test]
+async fn lists_then_serves_and_follows_a_new_route() {
+    let mut running = start(cluster());
+    let first = running
+        .published("the first route", |s| mentions(s, "/first-route"))
+        .await;
+    assert!(!mentions(&first, "/second-route"));
+    // The Gateway of the other class is not served (port 8080 is ours only).
+    assert_eq!(
+        first.listeners.len(),
+        1,
+        "{:?}",
+        first.listeners.iter().map(|l| &l.name).collect::<Vec<_>>()
+    );
+
+    running.api.apply(route("second", "/second-route", &["gw"]));
+    let second = running
+        .published("the second route", |s| mentions(s, "/second-route"))
+        .await;
+    assert!(mentions(&second, "/first-route"));
+    assert_ne!(first.version, second.version);
+}
+
+#[tokio::test]
+async fn a_rotated_secret_reaches_the_filter_configuration() {
+    let mut running = start(cluster());
+    let before = running
+        .published("the original key", |s| mentions(s, "sk-original"))
+        .await;
+    // Values of Secrets nobody references are never fetched, let alone served.
+    assert!(!mentions(&before, "sk-not-ours"));
+
+    running.api.apply(secret("azure-key", "sk-rotated"));
+    let after = running
+        .published("the rotated key", |s| mentions(s, "sk-rotated"))
+        .await;
+    assert!(!mentions(&after, "sk-original"));
+    let gets = running.api.state.lock().unwrap().gets.clone();
+    let secrets: BTreeSet<&str> = gets
+        .iter()
+        .filter(|p| p.contains("/secrets/"))
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        secrets,
+        BTreeSet::from(["/api/v1/namespaces/default/secrets/azure-key"])
+    );
+}
+
+#[tokio::test]
+async fn the_leader_writes_statuses_with_generation_and_keeps_other_controllers_parents() {
+    let running = start(cluster());
+    let lease = running
+        .write_matching("Lease creation", |m, p, _| {
+            m == Method::POST && p.ends_with("/leases")
+        })
+        .await;
+    assert_eq!(lease["spec"]["holderIdentity"], "replica-a");
+    assert_eq!(lease["spec"]["leaseDurationSeconds"], 15);
+
+    let patch = running
+        .write_matching("HTTPRoute status", |m, p, _| {
+            m == Method::PATCH && p.ends_with("/httproutes/first/status")
+        })
+        .await;
+    let parents = patch["status"]["parents"].as_array().unwrap();
+    assert_eq!(parents.len(), 2, "{parents:#?}");
+    assert_eq!(
+        parents[0],
+        other_parent(),
+        "the other controller's entry is kept as is"
+    );
+    assert_eq!(parents[1]["controllerName"], OURS);
+    assert_eq!(parents[1]["parentRef"]["name"], "gw");
+    for condition in parents[1]["conditions"].as_array().unwrap() {
+        assert_eq!(condition["observedGeneration"], 7, "{condition}");
+        assert!(condition["lastTransitionTime"].is_string(), "{condition}");
+    }
+    // The patch is conditional on the version it was planned from.
+    assert!(patch["metadata"]["resourceVersion"].is_string());
+
+    let gateway = running
+        .write_matching("Gateway status", |m, p, _| {
+            m == Method::PATCH && p.ends_with("/gateways/gw/status")
+        })
+        .await;
+    assert_eq!(gateway["status"]["conditions"][0]["observedGeneration"], 3);
+    assert_eq!(gateway["status"]["listeners"][0]["name"], "http");
+    let backend = running
+        .write_matching("Backend status", |m, p, _| {
+            m == Method::PATCH && p.ends_with("/backends/azure/status")
+        })
+        .await;
+    assert_eq!(backend["status"]["conditions"][0]["observedGeneration"], 2);
+    let class = running
+        .write_matching("GatewayClass status", |m, p, _| {
+            m == Method::PATCH && p.ends_with("/gatewayclasses/llmgate/status")
+        })
+        .await;
+    assert_eq!(class["status"]["conditions"][0]["type"], "Accepted");
+    // Another controller's Gateway and class are never written.
+    let foreign: Vec<String> = running
+        .api
+        .writes()
+        .into_iter()
+        .map(|(_, p, _)| p)
+        .filter(|p| p.contains("/gateways/theirs") || p.contains("/gatewayclasses/other"))
+        .collect();
+    assert!(foreign.is_empty(), "{foreign:?}");
+}
+
+// ---------------------------------------------------------------- pure parts
+
+fn dynamic(objects: &[Value], kind: &str) -> Vec<Arc<DynamicObject>> {
+    objects
+        .iter()
+        .filter(|o| o["kind"] == kind)
+        .map(|o| Arc::new(serde_json::from_value(o.clone()).unwrap()))
+        .collect()
+}
+
+fn state_of(objects: &[Value]) -> ClusterState {
+    ClusterState {
+        gateway_classes: dynamic(objects, "GatewayClass"),
+        gateways: dynamic(objects, "Gateway"),
+        http_routes: dynamic(objects, "HTTPRoute"),
+        reference_grants: dynamic(objects, "ReferenceGrant"),
+        backends: dynamic(objects, "Backend"),
+        secrets: objects
+            .iter()
+            .filter(|o| o["kind"] == "Secret")
+            .map(|o| serde_json::from_value(o.clone()).unwrap())
+            .collect(),
+        ..ClusterState::default()
+    }
+}
+
+#[test]
+fn snapshot_keeps_only_our_gateways_and_reports_unreadable_backends() {
+    let mut objects = cluster();
+    let mut broken = backend();
+    broken["metadata"]["name"] = json!("broken");
+    broken["spec"]["ai"]["llm"]["azureopenai"]["colour"] = json!("red");
+    objects.push(broken);
+    let (built, problems) = snapshot::build(&state_of(&objects), OURS);
+    let gateways: Vec<&str> = built.gateways.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(gateways, ["gw"]);
+    assert_eq!(built.backends.len(), 1);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].to_string().starts_with(
+            "error: kubernetes:Backend/default/broken:0: Backend default/broken: spec.ai.llm.azureopenai.colour: unknown field `colour`"
+        ),
+        "{}",
+        problems[0]
+    );
+    // … and it gets a status saying so.
+    let outcome = translate_state(
+        &state_of(&objects),
+        &translate::Options::default(),
+        &mut Default::default(),
+    );
+    let broken_status = outcome
+        .statuses
+        .iter()
+        .find(|s| s.name == "broken")
+        .unwrap();
+    assert_eq!(broken_status.conditions()[0].reason, reason::INVALID);
+}
+
+#[test]
+fn referenced_secrets_are_backend_secret_refs_and_gateway_certificates() {
+    let mut gw = gateway("gw", "llmgate");
+    gw["spec"]["listeners"] = json!([
+        {"name": "a", "protocol": "HTTPS", "port": 443, "tls": {"certificateRefs": [
+            {"name": "cert"}, {"name": "shared", "namespace": "certs"},
+            {"name": "not-a-secret", "kind": "ConfigMap", "group": "example.com"}]}},
+        {"name": "b", "protocol": "HTTP", "port": 80}]);
+    let mut group_backend = backend();
+    group_backend["metadata"]["name"] = json!("groups");
+    group_backend["spec"]["ai"] = json!({"priorityGroups": [{"providers": [
+        {"name": "p", "openai": {"authToken": {"kind": "SecretRef", "secretRef": {"name": "nested"}}}}]}]});
+    let objects = vec![gw, backend(), group_backend];
+    let found =
+        snapshot::referenced_secrets(&dynamic(&objects, "Gateway"), &dynamic(&objects, "Backend"));
+    let expected: BTreeSet<(String, String)> = [
+        ("default", "cert"),
+        ("certs", "shared"),
+        ("default", "azure-key"),
+        ("default", "nested"),
+    ]
+    .iter()
+    .map(|(ns, n)| (ns.to_string(), n.to_string()))
+    .collect();
+    assert_eq!(found, expected);
+}
+
+#[test]
+fn secrets_are_fetched_when_new_or_changed_only() {
+    let referenced: BTreeSet<(String, String)> = ["held-same", "held-changed", "new", "missing"]
+        .iter()
+        .map(|n| ("ns".to_string(), n.to_string()))
+        .collect();
+    let listed = |_: &str, name: &str| match name {
+        "held-same" => Some("1".to_string()),
+        "held-changed" => Some("5".to_string()),
+        "new" => Some("2".to_string()),
+        _ => None,
+    };
+    let held = |_: &str, name: &str| match name {
+        "held-same" => Some("1".to_string()),
+        "held-changed" => Some("4".to_string()),
+        _ => None,
+    };
+    let fetch: Vec<String> = watch::secrets_to_fetch(&referenced, listed, held)
+        .into_iter()
+        .map(|(_, n)| n)
+        .collect();
+    assert_eq!(fetch, ["held-changed", "new"]);
+}
+
+fn our_parent(gateway: &str, accepted: bool) -> RouteParentStatus {
+    RouteParentStatus {
+        parent_ref: ParentRef {
+            group: translate::GATEWAY_GROUP.into(),
+            kind: "Gateway".into(),
+            namespace: "default".into(),
+            name: gateway.into(),
+            section_name: None,
+            port: None,
+        },
+        controller_name: OURS.into(),
+        conditions: vec![Condition::new(
+            reason::ACCEPTED,
+            accepted,
+            reason::ACCEPTED,
+            "m",
+        )],
+    }
+}
+
+fn route_status(parents: Vec<RouteParentStatus>) -> ObjectStatus {
+    ObjectStatus {
+        kind: "HTTPRoute".into(),
+        namespace: "default".into(),
+        name: "first".into(),
+        status: Status::Route { parents },
+    }
+}
+
+/// Applies a patch as the API server would (status only).
+fn applied(objects: &mut [Value], patch: &StatusPatch) {
+    let object = objects
+        .iter_mut()
+        .find(|o| o["metadata"]["name"] == patch.name.as_str() && o["kind"] == patch.kind.name())
+        .unwrap();
+    merge_patch(&mut object["status"], &patch.body["status"]);
+}
+
+#[test]
+fn route_status_plan_keeps_others_sets_generation_and_moves_transition_time_on_change_only() {
+    let ours: HashSet<(String, String)> = [("default".to_string(), "gw".to_string())].into();
+    let mut objects = cluster();
+    // An entry for "theirs" from us is not ours to write (their Gateway):
+    // a status the translator gives for it is dropped.
+    let statuses = vec![route_status(vec![
+        our_parent("gw", true),
+        our_parent("theirs", false),
+    ])];
+
+    let plan = status_writer::plan(
+        &statuses,
+        &state_of(&objects),
+        &ours,
+        OURS,
+        "2025-06-01T00:00:00Z",
+    );
+    assert_eq!(plan.len(), 1, "{plan:#?}");
+    let parents = plan[0].body["status"]["parents"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(parents.len(), 2);
+    assert_eq!(parents[0], other_parent());
+    assert_eq!(parents[1]["parentRef"]["name"], "gw");
+    assert_eq!(parents[1]["conditions"][0]["observedGeneration"], 7);
+    assert_eq!(
+        parents[1]["conditions"][0]["lastTransitionTime"],
+        "2025-06-01T00:00:00Z"
+    );
+    applied(&mut objects, &plan[0]);
+
+    // Nothing changed: nothing to write, whatever the time.
+    let again = status_writer::plan(
+        &statuses,
+        &state_of(&objects),
+        &ours,
+        OURS,
+        "2025-06-02T00:00:00Z",
+    );
+    assert!(again.is_empty(), "{again:#?}");
+
+    // Same status, new message: written, transition time kept.
+    let mut reworded = statuses.clone();
+    if let Status::Route { parents } = &mut reworded[0].status {
+        parents[0].conditions[0].message = "other words".into();
+    }
+    let plan = status_writer::plan(
+        &reworded,
+        &state_of(&objects),
+        &ours,
+        OURS,
+        "2025-06-03T00:00:00Z",
+    );
+    assert_eq!(
+        plan[0].body["status"]["parents"][1]["conditions"][0]["lastTransitionTime"],
+        "2025-06-01T00:00:00Z"
+    );
+    applied(&mut objects, &plan[0]);
+
+    // Status flips: transition time moves.
+    let rejected = vec![route_status(vec![our_parent("gw", false)])];
+    let plan = status_writer::plan(
+        &rejected,
+        &state_of(&objects),
+        &ours,
+        OURS,
+        "2025-06-04T00:00:00Z",
+    );
+    assert_eq!(
+        plan[0].body["status"]["parents"][1]["conditions"][0]["lastTransitionTime"],
+        "2025-06-04T00:00:00Z"
+    );
+    applied(&mut objects, &plan[0]);
+
+    // The route leaves our Gateway: our entry goes, theirs stays.
+    let plan = status_writer::plan(
+        &[],
+        &state_of(&objects),
+        &ours,
+        OURS,
+        "2025-06-05T00:00:00Z",
+    );
+    assert_eq!(plan[0].body["status"]["parents"], json!([other_parent()]));
+}
+
+#[test]
+fn status_plan_writes_only_our_gateways_and_classes() {
+    let ours: HashSet<(String, String)> = [("default".to_string(), "gw".to_string())].into();
+    let conditions = |kind: &str, namespace: &str, name: &str| ObjectStatus {
+        kind: kind.into(),
+        namespace: namespace.into(),
+        name: name.into(),
+        status: Status::Conditions {
+            conditions: vec![Condition::new(
+                reason::ACCEPTED,
+                true,
+                reason::ACCEPTED,
+                "ok",
+            )],
+        },
+    };
+    let statuses = vec![
+        conditions("Gateway", "default", "gw"),
+        conditions("Gateway", "default", "theirs"),
+        conditions("GatewayClass", "", "llmgate"),
+        conditions("GatewayClass", "", "other"),
+        conditions("Backend", "default", "azure"),
+        conditions("Backend", "default", "not-in-the-cluster"),
+    ];
+    let plan = status_writer::plan(
+        &statuses,
+        &state_of(&cluster()),
+        &ours,
+        OURS,
+        "2025-06-01T00:00:00Z",
+    );
+    let written: Vec<(&str, &str)> = plan
+        .iter()
+        .map(|p| (p.kind.name(), p.name.as_str()))
+        .collect();
+    assert_eq!(
+        written,
+        // The route's only entry is the other controller's: nothing to write.
+        [
+            ("Gateway", "gw"),
+            ("GatewayClass", "llmgate"),
+            ("Backend", "azure")
+        ]
+    );
+    assert_eq!(
+        plan[0].body["status"]["conditions"][0]["observedGeneration"],
+        3
+    );
+}
+
+#[test]
+fn leader_decision_table() {
+    let now = Timestamp::from_second(1_750_000_000).unwrap();
+    let lease = |holder: Option<&str>, renewed_ago: Option<i64>, duration: Option<i32>| LeaseSpec {
+        holder_identity: holder.map(str::to_string),
+        renew_time: renewed_ago
+            .map(|s| MicroTime(now.checked_sub(SignedDuration::from_secs(s)).unwrap())),
+        lease_duration_seconds: duration,
+        ..LeaseSpec::default()
+    };
+    let other = || Decision::StandBy { holder: "b".into() };
+    let cases: Vec<(&str, Option<LeaseSpec>, Decision)> = vec![
+        ("no lease", None, Decision::Acquire),
+        (
+            "nobody holds it",
+            Some(lease(None, Some(1), Some(15))),
+            Decision::Acquire,
+        ),
+        (
+            "released (empty holder)",
+            Some(lease(Some(""), Some(1), Some(15))),
+            Decision::Acquire,
+        ),
+        (
+            "ours, fresh",
+            Some(lease(Some("a"), Some(1), Some(15))),
+            Decision::Renew,
+        ),
+        (
+            "ours, expired: still ours to renew",
+            Some(lease(Some("a"), Some(60), Some(15))),
+            Decision::Renew,
+        ),
+        (
+            "someone else's, fresh",
+            Some(lease(Some("b"), Some(14), Some(15))),
+            other(),
+        ),
+        (
+            "someone else's, expired",
+            Some(lease(Some("b"), Some(16), Some(15))),
+            Decision::Acquire,
+        ),
+        (
+            "someone else's, expiring now",
+            Some(lease(Some("b"), Some(15), Some(15))),
+            Decision::Acquire,
+        ),
+        (
+            "someone else's, never renewed",
+            Some(lease(Some("b"), None, Some(15))),
+            Decision::Acquire,
+        ),
+        (
+            "someone else's, no duration",
+            Some(lease(Some("b"), Some(1), None)),
+            Decision::Acquire,
+        ),
+    ];
+    for (case, spec, expected) in cases {
+        assert_eq!(decide(spec.as_ref(), "a", now), expected, "{case}");
+    }
+
+    let options = LeaseOptions::new("ns".into(), "l".into(), "a".into());
+    let taken = next_spec(
+        Some(&lease(Some("b"), Some(60), Some(15))),
+        &Decision::Acquire,
+        &options,
+        now,
+    )
+    .unwrap();
+    assert_eq!(taken.holder_identity.as_deref(), Some("a"));
+    assert_eq!(taken.lease_transitions, Some(1));
+    assert_eq!(taken.lease_duration_seconds, Some(15));
+    assert_eq!(taken.acquire_time, Some(MicroTime(now)));
+    let mut held = taken.clone();
+    held.renew_time = Some(MicroTime(
+        now.checked_sub(SignedDuration::from_secs(5)).unwrap(),
+    ));
+    let renewed = next_spec(Some(&held), &Decision::Renew, &options, now).unwrap();
+    assert_eq!(renewed.renew_time, Some(MicroTime(now)));
+    assert_eq!(
+        (renewed.acquire_time, renewed.lease_transitions),
+        (taken.acquire_time, Some(1))
+    );
+    assert_eq!(
+        next_spec(
+            None,
+            &Decision::StandBy { holder: "b".into() },
+            &options,
+            now
+        ),
+        None
+    );
+}
+
+#[test]
+fn metrics_render_as_prometheus_text() {
+    let metrics = Metrics::default();
+    metrics.observe_translation(0.02);
+    metrics.observe_translation(2.0);
+    let text = metrics.render();
+    for line in [
+        "llmgate_controller_translations 2\n",
+        "llmgate_controller_translation_duration_seconds_bucket{le=\"0.025\"} 1\n",
+        "llmgate_controller_translation_duration_seconds_bucket{le=\"5\"} 2\n",
+        "llmgate_controller_translation_duration_seconds_count 2\n",
+        "llmgate_controller_last_translation_seconds 2\n",
+    ] {
+        assert!(text.contains(line), "{line:?} not in\n{text}");
+    }
+}
