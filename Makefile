@@ -5,7 +5,7 @@ ENVOY ?= $(VENV)/bin/envoy
 LLMGATE := target/release/llmgate
 WASM := target/wasm32-wasip1/release/llmgate_filter.wasm
 
-.PHONY: build envoy run test unit e2e clean fuzz fuzz-smoke fuzz-tools bench-translate
+.PHONY: build envoy run test unit e2e clean fuzz fuzz-smoke fuzz-tools bench-translate bench
 
 build:
 	@rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
@@ -51,3 +51,8 @@ clean:
 # Translation of 10,000 HTTPRoutes and 1,000 Backends on one core (docs/benchmarks.md).
 bench-translate:
 	bench/translate/run.sh
+
+# The gateway benchmark: native route vs llmgate vs ai_protocol_manager vs
+# LiteLLM on one nginx upstream, ~10 min (docs/benchmarks.md, bench/README.md).
+bench:
+	bench/run.sh

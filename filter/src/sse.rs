@@ -113,7 +113,7 @@ impl SseReader {
                 self.skipped_lf = true;
             }
         }
-        while let Some(pos) = chunk.iter().position(|&c| c == b'\n' || c == b'\r') {
+        while let Some(pos) = crate::usage::scan::find_byte2(b'\n', b'\r', chunk) {
             let (head, tail) = chunk.split_at(pos);
             let rest = match tail {
                 [b'\r', b'\n', rest @ ..] => rest,
