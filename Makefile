@@ -5,7 +5,7 @@ ENVOY ?= $(VENV)/bin/envoy
 LLMGATE := target/release/llmgate
 WASM := target/wasm32-wasip1/release/llmgate_filter.wasm
 
-.PHONY: build envoy run test unit e2e clean fuzz fuzz-smoke fuzz-tools bench-translate bench
+.PHONY: build envoy run test unit e2e clean fuzz fuzz-smoke fuzz-tools bench-translate bench-push bench
 
 build:
 	@rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
@@ -51,6 +51,10 @@ clean:
 # Translation of 10,000 HTTPRoutes and 1,000 Backends on one core (docs/benchmarks.md).
 bench-translate:
 	bench/translate/run.sh
+
+# Push latency of `llmgate serve` at 10,000 HTTPRoutes: file rewrite → Envoy ACK.
+bench-push: build envoy
+	python3 bench/xds_push/push_latency.py 10000 1000 5
 
 # The gateway benchmark: native route vs llmgate vs ai_protocol_manager vs
 # LiteLLM on one nginx upstream, ~10 min (docs/benchmarks.md, bench/README.md).
