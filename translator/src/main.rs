@@ -238,14 +238,7 @@ fn main() -> ExitCode {
 fn run_controller(args: ControllerArgs) -> ExitCode {
     use llmgate_translator::{kubernetes, serve};
     use sha2::Digest as _;
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    init_logging();
     let wasm = match locate_filter(args.filter.as_deref())
         .and_then(|p| std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display())))
     {
@@ -378,6 +371,18 @@ fn run_bootstrap(args: BootstrapArgs) -> ExitCode {
     }
 }
 
+/// Control-plane logs on stderr, `RUST_LOG` to filter (default info).
+fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
 /// Writes a bootstrap to `output`, or to stdout.
 fn emit(bootstrap: &serde_json::Value, output: Option<&Path>) -> Result<(), String> {
     match output {
@@ -398,14 +403,7 @@ fn run_control_plane(
 ) -> ExitCode {
     use llmgate_translator::{run, serve};
     use sha2::Digest as _;
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    init_logging();
     let located = locate_filter(args.filter.as_deref()).and_then(|p| {
         std::fs::read(&p)
             .map(|bytes| (p.clone(), bytes))

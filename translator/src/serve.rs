@@ -177,20 +177,26 @@ fn retranslate(
     }
     let serving = publish.borrow().is_some();
     match (accept(&pass, serving), pass.snapshot) {
-        (Ok(()), Ok(snapshot)) => {
-            let unchanged = publish
-                .borrow()
-                .as_ref()
-                .is_some_and(|s| s.version == snapshot.version);
-            if !unchanged {
-                tracing::info!(version = %snapshot.version, clusters = snapshot.clusters.len(),
-                    listeners = snapshot.listeners.len(), "new configuration");
-                publish.send_replace(Some(Arc::new(snapshot)));
-            }
-        }
+        (Ok(()), Ok(snapshot)) => publish_if_changed(publish, snapshot),
         (Err(why), _) | (Ok(()), Err(why)) => {
             tracing::error!("configuration not updated, still serving the last good one: {why}");
         }
+    }
+}
+
+/// Hands a snapshot to every Envoy stream, unless it is what they have.
+pub fn publish_if_changed(
+    publish: &watch::Sender<Option<Arc<XdsSnapshot>>>,
+    snapshot: XdsSnapshot,
+) {
+    let unchanged = publish
+        .borrow()
+        .as_ref()
+        .is_some_and(|s| s.version == snapshot.version);
+    if !unchanged {
+        tracing::info!(version = %snapshot.version, clusters = snapshot.clusters.len(),
+            listeners = snapshot.listeners.len(), "new configuration");
+        publish.send_replace(Some(Arc::new(snapshot)));
     }
 }
 

@@ -225,7 +225,7 @@ pub async fn run(
                 last_report = report;
             }
             match outcome.snapshot {
-                Ok(snapshot) => publish_if_changed(&publish, snapshot),
+                Ok(snapshot) => serve::publish_if_changed(&publish, snapshot),
                 Err(e) => {
                     metrics.translation_failures.fetch_add(1, Relaxed);
                     tracing::error!("configuration not updated, still serving the last good one: the translation cannot be encoded for Envoy: {e}");
@@ -299,18 +299,6 @@ pub fn translate_state(
             .iter()
             .map(|g| (g.namespace.clone(), g.name.clone()))
             .collect(),
-    }
-}
-
-fn publish_if_changed(publish: &channel::Sender<Option<Arc<XdsSnapshot>>>, snapshot: XdsSnapshot) {
-    let unchanged = publish
-        .borrow()
-        .as_ref()
-        .is_some_and(|s| s.version == snapshot.version);
-    if !unchanged {
-        tracing::info!(version = %snapshot.version, clusters = snapshot.clusters.len(),
-            listeners = snapshot.listeners.len(), "new configuration");
-        publish.send_replace(Some(Arc::new(snapshot)));
     }
 }
 
