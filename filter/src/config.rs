@@ -23,6 +23,11 @@ pub struct FilterConfig {
     /// `path.full`: replaces the provider's path (query included).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path_full: Option<String>,
+    /// The `name` of a priority-group provider: the `provider_name` metrics
+    /// label and access-log field say which provider served a request. For a
+    /// single `llm` provider it is absent and the provider type is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +44,48 @@ pub enum ProviderConfig {
         #[serde(rename = "apiVersion")]
         api_version: String,
     },
+    Anthropic {
+        /// When set, overwrites the `model` field of the request body.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        model: Option<String>,
+        /// Sent as `anthropic-version`; `None` means the provider default.
+        #[serde(
+            rename = "apiVersion",
+            default,
+            skip_serializing_if = "Option::is_none"
+        )]
+        api_version: Option<String>,
+    },
+    Gemini {
+        model: String,
+        #[serde(rename = "apiVersion")]
+        api_version: String,
+    },
+    Vertexai {
+        model: String,
+        #[serde(rename = "apiVersion")]
+        api_version: String,
+        #[serde(rename = "projectId")]
+        project_id: String,
+        location: String,
+        /// The method after `:`; `None` means `generateContent`.
+        #[serde(rename = "modelPath", default, skip_serializing_if = "Option::is_none")]
+        model_path: Option<String>,
+    },
+    Bedrock {
+        /// The model id as the user wrote it (not yet URL-encoded).
+        model: String,
+        region: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        guardrail: Option<BedrockGuardrail>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BedrockGuardrail {
+    pub identifier: String,
+    pub version: String,
 }
 
 impl ProviderConfig {
@@ -47,6 +94,10 @@ impl ProviderConfig {
         match self {
             ProviderConfig::Openai { .. } => "openai",
             ProviderConfig::Azureopenai { .. } => "azureopenai",
+            ProviderConfig::Anthropic { .. } => "anthropic",
+            ProviderConfig::Gemini { .. } => "gemini",
+            ProviderConfig::Vertexai { .. } => "vertexai",
+            ProviderConfig::Bedrock { .. } => "bedrock",
         }
     }
 }
@@ -70,6 +121,16 @@ pub enum TokenSource {
     Value { value: String },
     /// Use the client's own `Authorization` header (without `Bearer `).
     Passthrough,
+    /// AWS credentials: the filter signs each final request with SigV4
+    /// (Bedrock). From the Secret keys `accessKey`, `secretKey`, `sessionToken`.
+    Aws {
+        #[serde(rename = "accessKeyId")]
+        access_key_id: String,
+        #[serde(rename = "secretAccessKey")]
+        secret_access_key: String,
+        #[serde(rename = "sessionToken", default, skip_serializing_if = "Option::is_none")]
+        session_token: Option<String>,
+    },
 }
 
 // Hand-written so that a key never reaches a log line through `{:?}`.
@@ -78,6 +139,7 @@ impl std::fmt::Debug for TokenSource {
         match self {
             TokenSource::Value { .. } => f.write_str("Value { value: <redacted> }"),
             TokenSource::Passthrough => f.write_str("Passthrough"),
+            TokenSource::Aws { .. } => f.write_str("Aws { <redacted> }"),
         }
     }
 }
@@ -134,6 +196,7 @@ mod tests {
                 },
             },
             path_full: None,
+            provider_name: None,
         };
         let json = serde_json::to_vec(&cfg).unwrap();
         assert_eq!(FilterConfig::from_json(&json).unwrap(), cfg);

@@ -140,6 +140,7 @@ mod tests {
                 token,
             },
             path_full: None,
+            provider_name: None,
         }
     }
 

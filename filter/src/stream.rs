@@ -507,6 +507,7 @@ mod tests {
                 token,
             },
             path_full: None,
+            provider_name: None,
         })
     }
 
