@@ -21,6 +21,7 @@ pub const FIELDS: &[&str] = &[
     "route",
     "backend",
     "provider",
+    "provider_name",
     "request_model",
     "response_model",
     "streaming",
@@ -40,6 +41,8 @@ pub struct Record<'a> {
     pub route: &'a str,
     pub backend: &'a str,
     pub provider: &'a str,
+    /// The priority-group provider's `name`, else the provider type.
+    pub provider_name: &'a str,
     pub request_model: Option<&'a str>,
     pub response_model: Option<&'a str>,
     pub outcome: &'a Outcome,
@@ -61,6 +64,7 @@ pub fn fields(r: &Record<'_>) -> Vec<(String, String)> {
         ("route", r.route.to_owned()),
         ("backend", r.backend.to_owned()),
         ("provider", r.provider.to_owned()),
+        ("provider_name", r.provider_name.to_owned()),
         ("streaming", r.outcome.streamed.to_string()),
     ];
     if let Some(m) = r.request_model {
@@ -126,6 +130,7 @@ mod tests {
             route: "ns/r/rule/0",
             backend: "ns/b",
             provider: "openai",
+            provider_name: "backup",
             request_model: Some(&long),
             response_model: Some("m"),
             outcome: &outcome,
@@ -142,6 +147,8 @@ mod tests {
                 .find(|(n, _)| n == &format!("{PREFIX}{k}"))
                 .map(|(_, v)| v.as_str())
         };
+        assert_eq!(get("provider"), Some("openai"));
+        assert_eq!(get("provider_name"), Some("backup"));
         assert_eq!(get("input_tokens"), Some("28"));
         assert_eq!(get("total_tokens"), Some("47"));
         assert_eq!(get("streaming"), Some("true"));

@@ -21,6 +21,11 @@ pub fn api_accepts_stream_options(provider: &ProviderConfig) -> bool {
     match provider {
         ProviderConfig::Openai { .. } => true,
         ProviderConfig::Azureopenai { api_version, .. } => azure_accepts(api_version),
+        // Not OpenAI-format APIs: their streams report usage unasked.
+        ProviderConfig::Anthropic { .. }
+        | ProviderConfig::Gemini { .. }
+        | ProviderConfig::Vertexai { .. }
+        | ProviderConfig::Bedrock { .. } => false,
     }
 }
 

@@ -1,5 +1,5 @@
-//! Surgical edits of a request body's top-level `"model"`: the rest of the body
-//! stays byte-identical (clients sign, hash or diff bodies; re-serialising would
+//! Surgical edits of a request body's top-level members (`"model"`,
+//! `"stream"`, …): the rest of the body stays byte-identical (clients sign, hash or diff bodies; re-serialising would
 //! reorder keys and change number formatting).
 //!
 //! The scanner validates the whole document, so a body that is not a JSON
@@ -81,6 +81,82 @@ pub fn set_model(body: &[u8], model: &str) -> Option<Vec<u8>> {
         copied = span.end;
     }
     out.extend_from_slice(body.get(copied..)?);
+    Some(out)
+}
+
+/// The raw value of the last top-level member named `name` (what most
+/// parsers keep with duplicate keys). `None` when absent or not an object.
+pub fn value_of<'a>(body: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    let member = members(body)?
+        .into_iter()
+        .rev()
+        .find(|m| body.get(m.key.clone()).is_some_and(|k| key_is(k, name)))?;
+    body.get(member.value)
+}
+
+/// The body without any top-level member named `name`, separators fixed up
+/// and every other byte kept. `None` when the body is not a JSON object or
+/// has no such member.
+pub fn remove_member(body: &[u8], name: &str) -> Option<Vec<u8>> {
+    let members = members(body)?;
+    let removed: Vec<bool> = members
+        .iter()
+        .map(|m| body.get(m.key.clone()).is_some_and(|k| key_is(k, name)))
+        .collect();
+    if !removed.contains(&true) {
+        return None;
+    }
+    // Cut spans: a member followed by another loses everything up to the next
+    // key (its comma included); a removed tail is cut from the end of the
+    // last kept value, taking the comma that led into it.
+    let last_kept = removed.iter().rposition(|r| !r);
+    let mut cuts: Vec<Range<usize>> = Vec::new();
+    for (i, member) in members.iter().enumerate() {
+        if !removed.get(i).copied().unwrap_or(false) {
+            continue;
+        }
+        let in_tail = last_kept.is_none_or(|k| i > k);
+        if !in_tail {
+            let next = members.get(i + 1)?;
+            cuts.push(member.key.start..next.key.start);
+        }
+    }
+    let tail_from = match last_kept {
+        Some(k) => members.get(k)?.value.end,
+        None => members.first()?.key.start,
+    };
+    if last_kept.is_none_or(|k| k + 1 < members.len()) {
+        cuts.push(tail_from..members.last()?.value.end);
+    }
+    let mut out = Vec::with_capacity(body.len());
+    let mut copied = 0;
+    for cut in cuts {
+        out.extend_from_slice(body.get(copied..cut.start)?);
+        copied = cut.end;
+    }
+    out.extend_from_slice(body.get(copied..)?);
+    Some(out)
+}
+
+/// The body with `"key":<raw_value>` added as its first member. `raw_value`
+/// must be valid JSON. `None` when the body is not a JSON object.
+pub fn prepend_member(body: &[u8], key: &str, raw_value: &[u8]) -> Option<Vec<u8>> {
+    let top = scan(body)?;
+    let key = serde_json::to_string(key).ok()?;
+    let mut out = Vec::with_capacity(
+        body.len()
+            .saturating_add(key.len())
+            .saturating_add(raw_value.len())
+            .saturating_add(2),
+    );
+    out.extend_from_slice(body.get(..top.after_open)?);
+    out.extend_from_slice(key.as_bytes());
+    out.push(b':');
+    out.extend_from_slice(raw_value);
+    if !top.empty {
+        out.push(b',');
+    }
+    out.extend_from_slice(body.get(top.after_open..)?);
     Some(out)
 }
 
@@ -354,6 +430,84 @@ mod tests {
         for (body, model, want) in cases {
             let got = set_model(body.as_bytes(), model);
             assert_eq!(got.as_deref(), want.map(str::as_bytes), "{body}");
+        }
+    }
+
+    #[test]
+    fn removes_a_member_leaving_other_bytes_alone() {
+        let cases: &[(&str, Option<&str>)] = &[
+            (r#"{"stream":true,"x":1}"#, Some(r#"{"x":1}"#)),
+            (r#"{"x":1,"stream":true}"#, Some(r#"{"x":1}"#)),
+            (r#"{"x":1,"stream":true,"y":2}"#, Some(r#"{"x":1,"y":2}"#)),
+            (r#"{"stream":true}"#, Some(r#"{}"#)),
+            ("{ \"stream\" : true }", Some("{  }")),
+            (
+                "{\n  \"x\": 1,\n  \"stream\": true\n}",
+                Some("{\n  \"x\": 1\n}"),
+            ),
+            (
+                "{\n  \"stream\": true,\n  \"x\": 1\n}",
+                Some("{\n  \"x\": 1\n}"),
+            ),
+            (
+                r#"{"stream":1,"x":{"stream":true},"stream":2}"#,
+                Some(r#"{"x":{"stream":true}}"#),
+            ),
+            (r#"{"x":1,"stream":1,"stream":2}"#, Some(r#"{"x":1}"#)),
+            (r#"{"stream":1,"stream":2}"#, Some(r#"{}"#)),
+            (r#"{"stre\u0061m":false,"x":[]}"#, Some(r#"{"x":[]}"#)),
+            (r#"{"x":1}"#, None),
+            (r#"{}"#, None),
+            (r#"{"stream":true"#, None),
+            (r#"[{"stream":true}]"#, None),
+        ];
+        for (body, want) in cases {
+            let got = remove_member(body.as_bytes(), "stream");
+            assert_eq!(
+                got.as_deref().map(String::from_utf8_lossy),
+                want.map(Into::into),
+                "{body}"
+            );
+            if let Some(new) = got {
+                let v: serde_json::Map<String, serde_json::Value> =
+                    serde_json::from_slice(&new).unwrap();
+                assert!(!v.contains_key("stream"), "{body}");
+            }
+        }
+    }
+
+    #[test]
+    fn prepends_a_member() {
+        let cases: &[(&str, Option<&str>)] = &[
+            (r#"{"x":1}"#, Some(r#"{"g":{"a":1},"x":1}"#)),
+            (" { } ", Some(r#" {"g":{"a":1} } "#)),
+            ("nope", None),
+        ];
+        for (body, want) in cases {
+            let got = prepend_member(body.as_bytes(), "g", br#"{"a":1}"#);
+            assert_eq!(
+                got.as_deref().map(String::from_utf8_lossy),
+                want.map(Into::into),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn reads_a_top_level_value() {
+        let cases: &[(&str, Option<&str>)] = &[
+            (r#"{"stream":true}"#, Some("true")),
+            (r#"{"stream" : false , "x":1}"#, Some("false")),
+            (r#"{"stream":true,"stream":false}"#, Some("false")),
+            (r#"{"x":{"stream":true}}"#, None),
+            (r#"{"stream":true"#, None),
+        ];
+        for (body, want) in cases {
+            assert_eq!(
+                value_of(body.as_bytes(), "stream"),
+                want.map(str::as_bytes),
+                "{body}"
+            );
         }
     }
 

@@ -18,15 +18,20 @@
 //! the proxy-wasm glue and exists only in the wasm build.
 
 pub mod access_log;
+pub mod body_edits;
+pub mod attempt;
 pub mod capped;
 pub mod config;
+pub mod event_stream;
 pub mod include_usage;
 pub mod json_model;
 pub mod metrics;
+pub mod plugin_config;
 pub mod providers;
 pub mod request;
 pub mod response;
 pub mod rewrite;
+pub mod sigv4;
 pub mod sse;
 pub mod stream;
 pub mod usage;

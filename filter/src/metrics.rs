@@ -1,5 +1,7 @@
 //! Stat names and labels. Envoy has no labelled counters for wasm, so labels
-//! are encoded in the name as `NAME;key=value;…` in a fixed order, and the
+//! are encoded in the name as `NAME;key=value;…` in a fixed order (`route`,
+//! `backend`, `provider`, `provider_name`, `request_model`, `response_model`,
+//! then the stat's own label), and the
 //! translator's `stats_tags` regexes (`(;backend=([^;]*))`, …) turn them into
 //! Prometheus labels. Envoy adds the `wasmcustom.` prefix.
 //!
@@ -130,20 +132,22 @@ pub struct Labels<'a> {
     pub route: &'a str,
     pub backend: &'a str,
     pub provider: &'a str,
+    /// The priority-group provider's `name`, else the provider type.
+    pub provider_name: &'a str,
     pub request_model: &'a str,
     pub response_model: &'a str,
 }
 
 impl Labels<'_> {
-    /// `route=…;backend=…;provider=…`
+    /// `route=…;backend=…;provider=…;provider_name=…`
     fn upstream(&self) -> String {
         format!(
-            "route={};backend={};provider={}",
-            self.route, self.backend, self.provider
+            "route={};backend={};provider={};provider_name={}",
+            self.route, self.backend, self.provider, self.provider_name
         )
     }
 
-    /// All five, in the fixed order the tag regexes rely on.
+    /// All six, in the fixed order the tag regexes rely on.
     fn all(&self) -> String {
         format!(
             "{};request_model={};response_model={}",
@@ -337,6 +341,7 @@ mod tests {
             route: "ns/r/rule/0",
             backend: "ns/b",
             provider: "openai",
+            provider_name: "primary",
             request_model: "gpt-4o",
             response_model: "gpt-4o-2024",
         };
@@ -362,7 +367,7 @@ mod tests {
             duration_ms: Some(250),
             first_byte_ms: Some(40),
         };
-        let up = "route=ns/r/rule/0;backend=ns/b;provider=openai";
+        let up = "route=ns/r/rule/0;backend=ns/b;provider=openai;provider_name=primary";
         let all = format!("{up};request_model=gpt-4o;response_model=gpt-4o-2024");
         let c = |name: String, value| counter(name, value);
         let h = |name: String, value| histogram(name, value);

@@ -2,8 +2,9 @@
 //! upstream host and the credential. Pure, so every auth combination is tested
 //! without a host.
 
-use crate::config::{FilterConfig, TokenSource, PATH_REWRITTEN_HEADER};
-use crate::providers;
+use crate::config::{FilterConfig, ProviderConfig, TokenSource, PATH_REWRITTEN_HEADER};
+use crate::providers::{self, anthropic, bedrock};
+use crate::sigv4;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HeaderOp {
@@ -19,28 +20,34 @@ pub struct RequestEdits {
     pub headers: Vec<HeaderOp>,
 }
 
+/// The client's request headers the plan depends on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Client<'a> {
+    pub authorization: Option<&'a str>,
+    pub anthropic_version: Option<&'a str>,
+}
+
 const AUTHORIZATION: &str = "authorization";
 
-/// `client_authorization` is the client's own `Authorization` header, if any.
+/// AWS headers a client might send that would contradict or outlive the
+/// gateway's signature.
+const AWS_SIGNING_HEADERS: [&str; 3] =
+    ["x-amz-date", "x-amz-security-token", "x-amz-content-sha256"];
+
+/// `streaming` picks the provider's streaming endpoint where it has one.
 pub fn plan(
     cfg: &FilterConfig,
-    client_authorization: Option<&str>,
+    client: &Client<'_>,
     route_rewrote_path: bool,
+    streaming: bool,
 ) -> RequestEdits {
-    // An HTTPRoute URLRewrite is the user's explicit choice: it wins over the
-    // provider's path and `path.full`.
-    let path = (!route_rewrote_path).then(|| {
-        cfg.path_full
-            .clone()
-            .unwrap_or_else(|| providers::upstream_path(&cfg.provider))
-    });
     let mut headers = vec![HeaderOp::Set(":authority".to_owned(), cfg.host.clone())];
     if route_rewrote_path {
         headers.push(HeaderOp::Remove(PATH_REWRITTEN_HEADER.to_owned()));
     }
 
     let target = auth_header(cfg);
-    match auth_value(cfg, client_authorization) {
+    match auth_value(cfg, client.authorization) {
         Some(value) => headers.push(HeaderOp::Set(target.clone(), value)),
         // A client-sent copy of the target header must not reach the provider
         // as if the gateway had vouched for it.
@@ -48,13 +55,103 @@ pub fn plan(
     }
     // The client's credential is for the gateway, never for the provider,
     // unless it is the header we just wrote.
-    if target != AUTHORIZATION && client_authorization.is_some() {
+    if target != AUTHORIZATION && client.authorization.is_some() {
         headers.push(HeaderOp::Remove(AUTHORIZATION.to_owned()));
     }
-    RequestEdits { path, headers }
+    if aws_signing(cfg).is_some() {
+        headers.extend(AWS_SIGNING_HEADERS.map(|h| HeaderOp::Remove(h.to_owned())));
+    }
+    if let ProviderConfig::Anthropic { api_version, .. } = &cfg.provider {
+        let version = anthropic::version(api_version.as_deref(), client.anthropic_version);
+        headers.push(HeaderOp::Set(
+            anthropic::VERSION_HEADER.to_owned(),
+            version.to_owned(),
+        ));
+    }
+    RequestEdits {
+        path: path(cfg, route_rewrote_path, streaming),
+        headers,
+    }
 }
 
-fn auth_header(cfg: &FilterConfig) -> String {
+/// The upstream path; `None` keeps the one an HTTPRoute URLRewrite chose (the
+/// user's explicit choice wins over the provider's path and `path.full`).
+pub fn path(cfg: &FilterConfig, route_rewrote_path: bool, streaming: bool) -> Option<String> {
+    (!route_rewrote_path).then(|| {
+        cfg.path_full
+            .clone()
+            .unwrap_or_else(|| providers::upstream_path(&cfg.provider, streaming))
+    })
+}
+
+/// Whether the gateway picks between a provider's streaming and
+/// non-streaming endpoints. A path from `path.full` or the route is kept as
+/// it is, and so is the body's `stream` (that path may well expect it).
+pub fn selects_stream_endpoint(cfg: &FilterConfig, route_rewrote_path: bool) -> bool {
+    !route_rewrote_path
+        && cfg.path_full.is_none()
+        && providers::path_depends_on_streaming(&cfg.provider)
+}
+
+/// AWS credentials and region when requests are signed with SigV4 (Bedrock
+/// only; the translator configures AWS credentials for nothing else).
+pub fn aws_signing(cfg: &FilterConfig) -> Option<(sigv4::Credentials<'_>, &str)> {
+    let ProviderConfig::Bedrock { region, .. } = &cfg.provider else {
+        return None;
+    };
+    match &cfg.auth.token {
+        TokenSource::Aws {
+            access_key_id,
+            secret_access_key,
+            session_token,
+        } => Some((
+            sigv4::Credentials {
+                access_key_id,
+                secret_access_key,
+                session_token: session_token.as_deref(),
+            },
+            region.as_str(),
+        )),
+        TokenSource::Value { .. } | TokenSource::Passthrough => None,
+    }
+}
+
+/// The final request as it will go upstream, for signing.
+#[derive(Debug, Clone, Copy)]
+pub struct Outgoing<'a> {
+    pub method: &'a str,
+    pub path_and_query: &'a str,
+    pub content_type: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+/// SigV4 headers for the final request (host = `cfg.host`, the `:authority`
+/// the filter sets); `None` when the Backend does not use AWS credentials.
+pub fn sigv4_headers(
+    cfg: &FilterConfig,
+    req: &Outgoing<'_>,
+    unix_seconds: u64,
+) -> Option<Vec<(String, String)>> {
+    let (creds, region) = aws_signing(cfg)?;
+    let mut signed = vec![("host", cfg.host.as_str())];
+    if let Some(content_type) = req.content_type {
+        signed.push(("content-type", content_type));
+    }
+    Some(sigv4::sign(
+        &sigv4::SignableRequest {
+            method: req.method,
+            path_and_query: req.path_and_query,
+            headers: &signed,
+            body: req.body,
+        },
+        &creds,
+        region,
+        bedrock::SIGNING_SERVICE,
+        unix_seconds,
+    ))
+}
+
+pub fn auth_header(cfg: &FilterConfig) -> String {
     match &cfg.auth.header_name {
         Some(name) => name.to_ascii_lowercase(),
         None => providers::auth_defaults(&cfg.provider).header.to_owned(),
@@ -75,6 +172,8 @@ fn auth_value(cfg: &FilterConfig, client_authorization: Option<&str>) -> Option<
     let token = match &cfg.auth.token {
         TokenSource::Value { value } => value.as_str(),
         TokenSource::Passthrough => strip_bearer(client_authorization?),
+        // Signed once the final body is known, not a header value.
+        TokenSource::Aws { .. } => return None,
     };
     if token.is_empty() {
         return None;
@@ -253,7 +352,15 @@ mod tests {
         for (name, cfg, client, want) in cases {
             let mut expected = vec![authority.clone()];
             expected.extend(want);
-            assert_eq!(plan(&cfg, client, false).headers, expected, "{name}");
+            let client = Client {
+                authorization: client,
+                anthropic_version: None,
+            };
+            assert_eq!(
+                plan(&cfg, &client, false, false).headers,
+                expected,
+                "{name}"
+            );
         }
     }
 
@@ -273,7 +380,10 @@ mod tests {
             (full, "/custom/chat?x=1"),
         ];
         for (cfg, want) in cases {
-            assert_eq!(plan(&cfg, None, false).path.as_deref(), Some(want));
+            assert_eq!(
+                plan(&cfg, &Client::default(), false, false).path.as_deref(),
+                Some(want)
+            );
         }
     }
 
@@ -281,10 +391,216 @@ mod tests {
     fn a_path_rewritten_by_the_route_is_kept_and_the_marker_removed() {
         let mut full = cfg(azure(), None, None, value("k"));
         full.path_full = Some("/custom/chat".into());
-        let edits = plan(&full, None, true);
+        let edits = plan(&full, &Client::default(), true, false);
         assert_eq!(edits.path, None);
         assert!(edits
             .headers
             .contains(&HeaderOp::Remove(PATH_REWRITTEN_HEADER.to_owned())));
+    }
+
+    fn bedrock(token: TokenSource) -> FilterConfig {
+        let mut c = cfg(
+            ProviderConfig::Bedrock {
+                model: "anthropic.claude-3-5-sonnet-20240620-v1:0".into(),
+                region: "eu-west-1".into(),
+                guardrail: None,
+            },
+            None,
+            None,
+            token,
+        );
+        c.host = "bedrock-runtime.eu-west-1.amazonaws.com".into();
+        c
+    }
+
+    fn aws(session_token: Option<&str>) -> TokenSource {
+        TokenSource::Aws {
+            access_key_id: "AKIDEXAMPLE".into(),
+            secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
+            session_token: session_token.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn provider_specific_headers() {
+        let anthropic = |api_version: Option<&str>| {
+            cfg(
+                ProviderConfig::Anthropic {
+                    model: None,
+                    api_version: api_version.map(Into::into),
+                },
+                None,
+                None,
+                value("sk-ant"),
+            )
+        };
+        let cases: Vec<(&str, FilterConfig, Client, Vec<HeaderOp>)> = vec![
+            (
+                "anthropic: x-api-key, default version",
+                anthropic(None),
+                Client {
+                    authorization: Some("Bearer client"),
+                    anthropic_version: None,
+                },
+                vec![
+                    set("x-api-key", "sk-ant"),
+                    remove("authorization"),
+                    set("anthropic-version", "2023-06-01"),
+                ],
+            ),
+            (
+                "anthropic: the client's version is kept when none is configured",
+                anthropic(None),
+                Client {
+                    authorization: None,
+                    anthropic_version: Some("2024-10-22"),
+                },
+                vec![
+                    set("x-api-key", "sk-ant"),
+                    set("anthropic-version", "2024-10-22"),
+                ],
+            ),
+            (
+                "anthropic: the configured version wins",
+                anthropic(Some("2023-06-01")),
+                Client {
+                    authorization: None,
+                    anthropic_version: Some("2024-10-22"),
+                },
+                vec![
+                    set("x-api-key", "sk-ant"),
+                    set("anthropic-version", "2023-06-01"),
+                ],
+            ),
+            (
+                "gemini: x-goog-api-key",
+                cfg(
+                    ProviderConfig::Gemini {
+                        model: "m".into(),
+                        api_version: "v1beta".into(),
+                    },
+                    None,
+                    None,
+                    value("goog"),
+                ),
+                Client {
+                    authorization: Some("Bearer client"),
+                    anthropic_version: None,
+                },
+                vec![set("x-goog-api-key", "goog"), remove("authorization")],
+            ),
+            (
+                "bedrock API key: bearer",
+                bedrock(value("bedrock-key")),
+                Client::default(),
+                vec![set("authorization", "Bearer bedrock-key")],
+            ),
+            (
+                "bedrock SigV4: the client's credential and AWS headers go",
+                bedrock(aws(None)),
+                Client {
+                    authorization: Some("Bearer client"),
+                    anthropic_version: None,
+                },
+                vec![
+                    remove("authorization"),
+                    remove("x-amz-date"),
+                    remove("x-amz-security-token"),
+                    remove("x-amz-content-sha256"),
+                ],
+            ),
+        ];
+        for (name, cfg, client, want) in cases {
+            let mut expected = vec![set(":authority", &cfg.host)];
+            expected.extend(want);
+            assert_eq!(
+                plan(&cfg, &client, false, false).headers,
+                expected,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn streaming_endpoints() {
+        let gemini = cfg(
+            ProviderConfig::Gemini {
+                model: "gemini-2.5-flash".into(),
+                api_version: "v1beta".into(),
+            },
+            None,
+            None,
+            value("k"),
+        );
+        let mut gemini_full = gemini.clone();
+        gemini_full.path_full = Some("/v1beta/openai/chat/completions".into());
+        let cases = [
+            (
+                &gemini,
+                false,
+                false,
+                Some("/v1beta/models/gemini-2.5-flash:generateContent"),
+            ),
+            (
+                &gemini,
+                false,
+                true,
+                Some("/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"),
+            ),
+            (&gemini, true, true, None),
+            (
+                &gemini_full,
+                false,
+                true,
+                Some("/v1beta/openai/chat/completions"),
+            ),
+        ];
+        for (cfg, rewrote, streaming, want) in cases {
+            assert_eq!(path(cfg, rewrote, streaming).as_deref(), want);
+        }
+        assert!(selects_stream_endpoint(&gemini, false));
+        assert!(!selects_stream_endpoint(&gemini, true));
+        assert!(!selects_stream_endpoint(&gemini_full, false));
+        assert!(!selects_stream_endpoint(
+            &cfg(openai(), None, None, value("k")),
+            false
+        ));
+    }
+
+    #[test]
+    fn sigv4_signs_the_final_request() {
+        let body = br#"{"messages":[]}"#;
+        let req = Outgoing {
+            method: "POST",
+            path_and_query: "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse",
+            content_type: Some("application/json"),
+            body,
+        };
+        let got = sigv4_headers(&bedrock(aws(Some("session"))), &req, 1_700_000_000).unwrap();
+        let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            ["x-amz-date", "x-amz-security-token", "authorization"]
+        );
+        let authorization = &got[2].1;
+        assert!(
+            authorization.starts_with(
+                "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20231114/eu-west-1/bedrock/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-security-token, Signature="
+            ),
+            "{authorization}"
+        );
+        assert!(!authorization.contains("wJalrXUtnFEMI"));
+        // The signature covers the body.
+        let other = sigv4_headers(
+            &bedrock(aws(Some("session"))),
+            &Outgoing {
+                body: br#"{"messages":[1]}"#,
+                ..req
+            },
+            1_700_000_000,
+        )
+        .unwrap();
+        assert_ne!(other[2], got[2]);
+        assert_eq!(sigv4_headers(&bedrock(value("k")), &req, 1), None);
     }
 }

@@ -1,9 +1,11 @@
 //! Reads a response body as it streams past, chunk by chunk, and says at the
 //! end which model answered and how many tokens it reported. The body is
 //! forwarded as it comes; only when the gateway injected `include_usage` are
-//! stream chunks rewritten ([`crate::rewrite`]).
+//! SSE chunks rewritten ([`crate::rewrite`]). Bedrock's binary event streams
+//! are only read, never rewritten.
 
 use crate::capped::CappedCopy;
+use crate::event_stream::{EventStreamReader, Message};
 use crate::rewrite::InjectedUsageRemover;
 use crate::sse::{Boundary, SseReader};
 use crate::usage::{self, StreamUsage, TokenUsage, UsageFormat};
@@ -19,11 +21,13 @@ pub struct Outcome {
     pub usage: Option<TokenUsage>,
     /// The body could not be read for usage: not a JSON document of the
     /// format, cut short, over [`MAX_JSON_BODY`], an SSE event over the
-    /// carry-over cap, or a stream event that looked like it carried usage
-    /// but was not valid JSON. A valid body or stream that simply has no
-    /// usage is NOT unparsed.
+    /// carry-over cap, an AWS event stream with a broken frame or a cut
+    /// message, or a stream event that looked like it carried usage but was
+    /// not valid JSON. A valid body or stream that simply has no usage is NOT
+    /// unparsed.
     pub unparsed: bool,
-    /// Error events inside a stream that started as a success.
+    /// Error events inside a stream that started as a success (SSE error
+    /// events, AWS event-stream exception messages).
     pub stream_errors: u32,
     /// The response was an event stream.
     pub streamed: bool,
@@ -49,32 +53,75 @@ enum Kind {
         remover: Option<InjectedUsageRemover>,
         ended: bool,
     },
+    AwsEventStream {
+        reader: EventStreamReader,
+        usage: StreamUsage,
+    },
+}
+
+/// How a response body is framed, from its content type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// One document (JSON, or anything else: read as JSON, at worst unparsed).
+    Json,
+    /// `text/event-stream`.
+    Sse,
+    /// `application/vnd.amazon.eventstream` (Bedrock ConverseStream).
+    AwsEventStream,
+}
+
+impl Framing {
+    pub fn of(content_type: &str) -> Framing {
+        let media = content_type.split(';').next().unwrap_or_default().trim();
+        if media.eq_ignore_ascii_case("text/event-stream") {
+            Framing::Sse
+        } else if media.eq_ignore_ascii_case("application/vnd.amazon.eventstream") {
+            Framing::AwsEventStream
+        } else {
+            Framing::Json
+        }
+    }
 }
 
 /// `text/event-stream`, with or without parameters, any case.
 pub fn is_event_stream(content_type: &str) -> bool {
-    content_type
-        .split(';')
-        .next()
-        .is_some_and(|media| media.trim().eq_ignore_ascii_case("text/event-stream"))
+    Framing::of(content_type) == Framing::Sse
 }
 
 impl ResponseReader {
     /// `remove_injected_usage`: the gateway added `include_usage` to the
     /// request, so its traces are taken out of the stream.
     pub fn new(format: UsageFormat, event_stream: bool, remove_injected_usage: bool) -> Self {
-        let kind = if event_stream {
-            Kind::Sse {
+        let framing = if event_stream {
+            Framing::Sse
+        } else {
+            Framing::Json
+        };
+        Self::with_framing(format, framing, remove_injected_usage)
+    }
+
+    /// `remove_injected_usage` only applies to SSE: the only framing the
+    /// gateway rewrites.
+    pub fn with_framing(
+        format: UsageFormat,
+        framing: Framing,
+        remove_injected_usage: bool,
+    ) -> Self {
+        let kind = match framing {
+            Framing::Sse => Kind::Sse {
                 reader: SseReader::new(),
                 usage: StreamUsage::new(format),
                 remover: remove_injected_usage.then(InjectedUsageRemover::new),
                 ended: false,
-            }
-        } else {
-            Kind::Json {
+            },
+            Framing::AwsEventStream => Kind::AwsEventStream {
+                reader: EventStreamReader::new(),
+                usage: StreamUsage::new(format),
+            },
+            Framing::Json => Kind::Json {
                 copy: CappedCopy::new(MAX_JSON_BODY),
                 format,
-            }
+            },
         };
         ResponseReader { kind }
     }
@@ -95,7 +142,7 @@ impl ResponseReader {
     pub fn wants(&mut self, len: usize) -> bool {
         match &mut self.kind {
             Kind::Json { copy, .. } => copy.wants(len),
-            Kind::Sse { .. } => true,
+            Kind::Sse { .. } | Kind::AwsEventStream { .. } => true,
         }
     }
 
@@ -133,6 +180,13 @@ impl ResponseReader {
                 });
                 remover.end_chunk(chunk.get(start..).unwrap_or_default(), &mut out);
                 Some(out)
+            }
+            Kind::AwsEventStream { reader, usage } => {
+                reader.feed(chunk, &mut |m: Message<'_>| match m.message_type() {
+                    Some("exception" | "error") => usage.on_error_message(),
+                    _ => usage.on_event(m.event_type().unwrap_or_default().as_bytes(), m.payload),
+                });
+                None
             }
         }
     }
@@ -187,6 +241,19 @@ impl ResponseReader {
             },
             Kind::Sse { reader, usage, .. } => {
                 let unparsed = usage.bad_event || reader.overflowed();
+                let stream_errors = usage.errors;
+                let report = usage.into_report();
+                Outcome {
+                    model: report.model,
+                    usage: report.usage,
+                    unparsed,
+                    stream_errors,
+                    streamed: true,
+                }
+            }
+            Kind::AwsEventStream { reader, usage } => {
+                // A cut message is a stream cut short: whatever it held is lost.
+                let unparsed = usage.bad_event || reader.failed().is_some() || reader.unfinished();
                 let stream_errors = usage.errors;
                 let report = usage.into_report();
                 Outcome {

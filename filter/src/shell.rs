@@ -4,8 +4,10 @@
 //! those `unwrap` (a non-UTF-8 header value from a client would panic and kill
 //! the VM); here every value is read as bytes and every error is handled.
 
-use crate::config::FilterConfig;
+use crate::attempt::{self, FirstAttempt, FIRST_ATTEMPT_STATE};
 use crate::metrics::ModelCap;
+use crate::plugin_config::{PluginConfig, HOST_METADATA_KEY, HOST_METADATA_NAMESPACE};
+use crate::request::HeaderOp;
 use crate::stream::{Flow, Host, Plugin, Stream};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -16,7 +18,7 @@ use std::rc::Rc;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { plugin: None }) });
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { plugins: None }) });
 }}
 
 /// Per VM (one per worker), shared by every plugin: stats are process-wide by
@@ -80,7 +82,60 @@ impl Metrics {
 }
 
 struct Root {
-    plugin: Option<Rc<Plugin>>,
+    plugins: Option<Rc<Plugins>>,
+}
+
+/// One plugin per provider this filter instance serves: one for a Backend's
+/// `llm`, one per priority-group member otherwise.
+struct Plugins {
+    config: PluginConfig,
+    plugins: Vec<Plugin>,
+}
+
+impl Plugins {
+    /// The provider of the endpoint Envoy chose for this attempt.
+    fn choose(&self) -> Option<usize> {
+        let endpoint = match &self.config {
+            PluginConfig::Single(_) => None,
+            PluginConfig::Members(_) => hostcalls::get_property(vec![
+                "xds",
+                "upstream_host_metadata",
+                "filter_metadata",
+                HOST_METADATA_NAMESPACE,
+                HOST_METADATA_KEY,
+            ])
+            .ok()
+            .flatten()
+            .map(|b| String::from_utf8_lossy(&b).into_owned()),
+        };
+        self.config.index_of(endpoint.as_deref())
+    }
+
+    /// Puts back what an earlier attempt's edits changed (see [`attempt`]),
+    /// or, on the first attempt, remembers the client's headers.
+    fn prepare_attempt(&self, host: &mut EnvoyHost) {
+        let providers = self.config.providers();
+        if !attempt::needed(providers) {
+            return;
+        }
+        let saved = host
+            .property(&[FIRST_ATTEMPT_STATE])
+            .and_then(|b| FirstAttempt::decode(&b));
+        match saved {
+            Some(first) => {
+                for op in first.restore() {
+                    match op {
+                        HeaderOp::Set(name, value) => host.set_request_header(&name, &value),
+                        HeaderOp::Remove(name) => host.remove_request_header(&name),
+                    }
+                }
+            }
+            None => {
+                let first = FirstAttempt::capture(providers, |name| host.request_header(name));
+                host.set_filter_state(FIRST_ATTEMPT_STATE, &first.encode());
+            }
+        }
+    }
 }
 
 impl Context for Root {}
@@ -102,9 +157,10 @@ impl RootContext for Root {
                 return false;
             }
         };
-        match FilterConfig::from_json(&bytes) {
-            Ok(cfg) => {
-                self.plugin = Some(Rc::new(Plugin::new(cfg)));
+        match PluginConfig::from_json(&bytes) {
+            Ok(config) => {
+                let plugins = config.providers().iter().cloned().map(Plugin::new).collect();
+                self.plugins = Some(Rc::new(Plugins { config, plugins }));
                 true
             }
             Err(e) => {
@@ -118,7 +174,8 @@ impl RootContext for Root {
         // The SDK panics on `None`; without a plugin (rejected config) the
         // context does nothing.
         Some(Box::new(HttpStream {
-            plugin: self.plugin.clone(),
+            plugins: self.plugins.clone(),
+            chosen: None,
             stream: Stream::new(),
         }))
     }
@@ -129,7 +186,9 @@ impl RootContext for Root {
 }
 
 struct HttpStream {
-    plugin: Option<Rc<Plugin>>,
+    plugins: Option<Rc<Plugins>>,
+    /// Index into `plugins`, chosen when the request headers arrive.
+    chosen: Option<usize>,
     stream: Stream,
 }
 
@@ -236,9 +295,15 @@ fn action(flow: Flow) -> Action {
 }
 
 impl HttpStream {
+    fn plugin(&self) -> Option<(Rc<Plugins>, usize)> {
+        Some((self.plugins.clone()?, self.chosen?))
+    }
+
     fn finish(&mut self) {
-        if let Some(plugin) = &self.plugin {
-            self.stream.finish(plugin, &mut EnvoyHost);
+        if let Some((plugins, i)) = self.plugin() {
+            if let Some(plugin) = plugins.plugins.get(i) {
+                self.stream.finish(plugin, &mut EnvoyHost);
+            }
         }
     }
 }
@@ -252,7 +317,20 @@ impl Context for HttpStream {
 
 impl HttpContext for HttpStream {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        match &self.plugin {
+        let Some(plugins) = self.plugins.clone() else {
+            return Action::Continue;
+        };
+        let Some(index) = plugins.choose() else {
+            // Cannot happen with the translator's configuration. Guessing a
+            // provider could hand its key to another one; send nothing
+            // instead, and not the client's credential either.
+            log::error!("the chosen endpoint names no provider of this plugin");
+            EnvoyHost.remove_request_header("authorization");
+            return Action::Continue;
+        };
+        plugins.prepare_attempt(&mut EnvoyHost);
+        self.chosen = Some(index);
+        match plugins.plugins.get(index) {
             Some(plugin) => action(self.stream.on_request_headers(
                 plugin,
                 &mut EnvoyHost,
@@ -263,18 +341,29 @@ impl HttpContext for HttpStream {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        action(
-            self.stream
-                .on_request_body(&mut EnvoyHost, body_size, end_of_stream),
-        )
+        let chosen = self.plugin();
+        match chosen.as_ref().and_then(|(p, i)| p.plugins.get(*i)) {
+            Some(plugin) => action(self.stream.on_request_body(
+                plugin,
+                &mut EnvoyHost,
+                body_size,
+                end_of_stream,
+            )),
+            None => Action::Continue,
+        }
     }
 
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
-        action(self.stream.on_request_trailers(&mut EnvoyHost))
+        let chosen = self.plugin();
+        match chosen.as_ref().and_then(|(p, i)| p.plugins.get(*i)) {
+            Some(plugin) => action(self.stream.on_request_trailers(plugin, &mut EnvoyHost)),
+            None => Action::Continue,
+        }
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        match &self.plugin {
+        let chosen = self.plugin();
+        match chosen.as_ref().and_then(|(p, i)| p.plugins.get(*i)) {
             Some(plugin) => action(self.stream.on_response_headers(
                 plugin,
                 &mut EnvoyHost,
@@ -285,7 +374,8 @@ impl HttpContext for HttpStream {
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        match &self.plugin {
+        let chosen = self.plugin();
+        match chosen.as_ref().and_then(|(p, i)| p.plugins.get(*i)) {
             Some(plugin) => action(self.stream.on_response_body(
                 plugin,
                 &mut EnvoyHost,
@@ -297,7 +387,8 @@ impl HttpContext for HttpStream {
     }
 
     fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
-        match &self.plugin {
+        let chosen = self.plugin();
+        match chosen.as_ref().and_then(|(p, i)| p.plugins.get(*i)) {
             Some(plugin) => action(self.stream.on_response_trailers(plugin, &mut EnvoyHost)),
             None => Action::Continue,
         }

@@ -1,12 +1,14 @@
 //! One upstream request/response, driven by the proxy-wasm callbacks but
 //! written against the small [`Host`] trait so the whole flow — holding the
-//! request for the model override or `include_usage`, copying bodies within
-//! limits, rewriting the stream, counting exactly once — is tested on the host
-//! with a fake.
+//! request until its body is known (model override, `include_usage`, a
+//! `stream` that picks the endpoint, a Bedrock guardrail, SigV4 over the final
+//! body), copying bodies within limits, rewriting the stream, counting exactly
+//! once — is tested on the host with a fake.
 
 use crate::access_log;
+use crate::body_edits::{self, Edit};
 use crate::capped::CappedCopy;
-use crate::config::{FilterConfig, PATH_REWRITTEN_HEADER};
+use crate::config::{BedrockGuardrail, FilterConfig, ProviderConfig, PATH_REWRITTEN_HEADER};
 use crate::include_usage;
 use crate::json_model;
 use crate::metrics::{self, Kind, Labels, Timings};
@@ -19,10 +21,13 @@ use crate::usage::UsageFormat;
 /// Beyond it the label falls back to `unknown`.
 pub const MAX_REQUEST_COPY: usize = 1024 * 1024;
 
-/// Largest request body held back (Envoy buffers it) to add `include_usage`.
+/// Largest request body held back (Envoy buffers it) for optional edits:
+/// adding `include_usage`, or looking for `"stream": true` to pick the
+/// streaming endpoint.
 /// Envoy answers 413 once a held body passes its buffer limit (1 MiB by
 /// default); a bigger body is let through unchanged before that happens.
-/// The model override has no such escape: it must rewrite the body.
+/// The model override, a Bedrock guardrail and SigV4 have no such escape: they
+/// must see the whole body.
 pub const MAX_HELD_FOR_INJECTION: usize = 768 * 1024;
 
 /// What the callback tells Envoy. `Pause` from a body callback makes Envoy
@@ -66,6 +71,8 @@ pub trait Host {
 pub struct Plugin {
     pub cfg: FilterConfig,
     backend_label: String,
+    /// `provider_name`, or the provider type for a single-provider Backend.
+    provider_name_label: String,
     format: UsageFormat,
     /// `include_usage` may be added to streaming requests.
     inject_usage: bool,
@@ -74,6 +81,11 @@ pub struct Plugin {
 impl Plugin {
     pub fn new(cfg: FilterConfig) -> Self {
         let backend_label = metrics::sanitize_label(&cfg.backend);
+        let provider_name_label = metrics::sanitize_label(
+            cfg.provider_name
+                .as_deref()
+                .unwrap_or_else(|| cfg.provider.name()),
+        );
         let format = providers::usage_format(&cfg.provider);
         // `path.full` may point anywhere (embeddings, a proxy's own API): only
         // the provider's own chat path is known to accept `stream_options`.
@@ -83,6 +95,7 @@ impl Plugin {
         Plugin {
             cfg,
             backend_label,
+            provider_name_label,
             format,
             inject_usage,
         }
@@ -94,13 +107,33 @@ enum RequestPhase {
     /// Streaming the body through, keeping a bounded copy for its `model`.
     Copying(CappedCopy),
     /// Headers and body held back until the whole body can be rewritten.
-    Holding {
-        model: Option<String>,
-        inject_usage: bool,
-        buffered: usize,
-        had_content_length: bool,
-    },
+    Holding(Held),
     Done,
+}
+
+/// What is to be done once the whole request body is in.
+#[derive(Debug)]
+struct Held {
+    model: Option<String>,
+    inject_usage: bool,
+    /// Drop the body's `stream`: the endpoint says whether to stream.
+    remove_stream: bool,
+    /// The body's `"stream": true` selects the streaming endpoint.
+    stream_from_body: bool,
+    guardrail: bool,
+    /// Sign with SigV4 over the final path and body.
+    sign: bool,
+    buffered: usize,
+    had_content_length: bool,
+}
+
+impl Held {
+    /// Edits the request cannot go without: letting it through unheld would
+    /// send the wrong model, skip the guardrail or leave it unsigned. The
+    /// rest are improvements a too-big body may go without.
+    fn required(&self) -> bool {
+        self.model.is_some() || self.guardrail || self.sign
+    }
 }
 
 #[derive(Debug)]
@@ -144,15 +177,26 @@ impl Stream {
         host: &mut impl Host,
         end_of_stream: bool,
     ) -> Flow {
+        let cfg = &plugin.cfg;
         self.started_ms = Some(host.now_ms());
         self.route = Some(metrics::route_label(
             host.property(&["xds", "route_name"])
                 .as_deref()
                 .and_then(|b| std::str::from_utf8(b).ok()),
         ));
-        let client_auth = host.request_header("authorization");
+        let authorization = host.request_header("authorization");
+        let anthropic_version = host.request_header(providers::anthropic::VERSION_HEADER);
         let route_rewrote_path = host.request_header(PATH_REWRITTEN_HEADER).is_some();
-        let edits = request::plan(&plugin.cfg, client_auth.as_deref(), route_rewrote_path);
+        let selects_stream = request::selects_stream_endpoint(cfg, route_rewrote_path);
+        let client_streams = selects_stream
+            && host
+                .request_header(":path")
+                .is_some_and(|p| providers::client_path_streams(&cfg.provider, &p));
+        let client = request::Client {
+            authorization: authorization.as_deref(),
+            anthropic_version: anthropic_version.as_deref(),
+        };
+        let edits = request::plan(cfg, &client, route_rewrote_path, client_streams);
         if let Some(path) = &edits.path {
             host.set_request_header(":path", path);
         }
@@ -162,28 +206,39 @@ impl Stream {
                 HeaderOp::Remove(name) => host.remove_request_header(name),
             }
         }
+        let sign = request::aws_signing(cfg).is_some();
         if end_of_stream {
+            if sign {
+                sign_request(plugin, host, &[]);
+            }
             return Flow::Continue;
         }
-        let model = providers::model_override(&plugin.cfg.provider).map(str::to_owned);
-        if model.is_none() && !plugin.inject_usage {
+        let held = Held {
+            model: providers::model_override(&cfg.provider).map(str::to_owned),
+            inject_usage: plugin.inject_usage,
+            remove_stream: selects_stream,
+            // A client on the native streaming path speaks the native API,
+            // which has no `stream` field: no need to wait for the body.
+            stream_from_body: selects_stream && !client_streams,
+            guardrail: bedrock_guardrail(cfg).is_some(),
+            sign,
+            buffered: 0,
+            had_content_length: host.request_header("content-length").is_some(),
+        };
+        let hold = held.required() || held.inject_usage || held.stream_from_body;
+        if !hold {
             self.phase = RequestPhase::Copying(CappedCopy::new(MAX_REQUEST_COPY));
             return Flow::Continue;
         }
-        // Headers stay paused so `content-length` can still follow the
-        // rewritten body; everything else is already in place.
-        let had_content_length = host.request_header("content-length").is_some();
-        self.phase = RequestPhase::Holding {
-            model,
-            inject_usage: plugin.inject_usage,
-            buffered: 0,
-            had_content_length,
-        };
+        // Headers stay paused so `content-length`, `:path` and the signature
+        // can still follow the body; everything else is already in place.
+        self.phase = RequestPhase::Holding(held);
         Flow::Pause
     }
 
     pub fn on_request_body(
         &mut self,
+        plugin: &Plugin,
         host: &mut impl Host,
         body_size: usize,
         end_of_stream: bool,
@@ -200,16 +255,15 @@ impl Stream {
                 }
                 Flow::Continue
             }
-            RequestPhase::Holding {
-                model, buffered, ..
-            } => {
-                *buffered = body_size;
+            RequestPhase::Holding(held) => {
+                held.buffered = body_size;
                 if end_of_stream {
-                    self.end_request_holding(host);
+                    self.end_request_holding(plugin, host);
                     Flow::Continue
-                } else if model.is_none() && body_size > MAX_HELD_FOR_INJECTION {
-                    // Too big to hold for `include_usage`: let everything go
-                    // unchanged, still reading the model from what we have.
+                } else if !held.required() && body_size > MAX_HELD_FOR_INJECTION {
+                    // Too big to hold for what is optional: let everything go
+                    // unchanged (on the path already set), still reading the
+                    // model from what we have.
                     let mut copy = CappedCopy::new(MAX_REQUEST_COPY);
                     if let Some(held) = host.request_body(body_size) {
                         copy.push(&held);
@@ -225,10 +279,10 @@ impl Stream {
     }
 
     /// With trailers the last body callback never says end-of-stream.
-    pub fn on_request_trailers(&mut self, host: &mut impl Host) -> Flow {
+    pub fn on_request_trailers(&mut self, plugin: &Plugin, host: &mut impl Host) -> Flow {
         match self.phase {
             RequestPhase::Copying(_) => self.end_request(),
-            RequestPhase::Holding { .. } => self.end_request_holding(host),
+            RequestPhase::Holding(_) => self.end_request_holding(plugin, host),
             RequestPhase::Done => {}
         }
         Flow::Continue
@@ -241,43 +295,62 @@ impl Stream {
         }
     }
 
-    fn end_request_holding(&mut self, host: &mut impl Host) {
-        let RequestPhase::Holding {
-            model,
-            inject_usage,
-            buffered,
-            had_content_length,
-        } = std::mem::replace(&mut self.phase, RequestPhase::Done)
+    fn end_request_holding(&mut self, plugin: &Plugin, host: &mut impl Host) {
+        let RequestPhase::Holding(held) = std::mem::replace(&mut self.phase, RequestPhase::Done)
         else {
             return;
         };
-        let Some(body) = host.request_body(buffered) else {
-            return;
+        let body = if held.buffered == 0 {
+            Vec::new()
+        } else {
+            match host.request_body(held.buffered) {
+                Some(body) => body,
+                None => return,
+            }
         };
-        let mut changed = None;
-        match &model {
-            Some(model) => {
-                // Not a JSON object: the provider gets the body exactly as sent.
-                let Some(rewritten) = json_model::set_model(&body, model) else {
-                    return;
-                };
-                changed = Some(rewritten);
-                self.request_model = Some(model.clone());
-            }
-            None => self.request_model = json_model::read_model(&body),
+        let is_object = json_model::members(&body).is_some();
+        self.request_model = match &held.model {
+            Some(model) if is_object => Some(model.clone()),
+            _ => json_model::read_model(&body),
+        };
+        let streams = held.stream_from_body && body_edits::asks_for_stream(&body);
+
+        let mut edits = Vec::new();
+        if let Some(model) = &held.model {
+            edits.push(Edit::SetModel(model));
         }
-        if inject_usage {
-            if let Some(injected) = include_usage::inject(changed.as_deref().unwrap_or(&body)) {
-                changed = Some(injected);
-                self.injected = true;
+        if held.remove_stream {
+            edits.push(Edit::RemoveStream);
+        }
+        if let Some(g) = bedrock_guardrail(&plugin.cfg) {
+            edits.push(Edit::AddGuardrail {
+                identifier: &g.identifier,
+                version: &g.version,
+            });
+        }
+        if held.inject_usage {
+            edits.push(Edit::IncludeUsage);
+        }
+        let edited = body_edits::apply(&body, &edits);
+        if let Some(edited) = &edited {
+            self.injected = edited.usage_injected;
+            host.replace_request_body(held.buffered, &edited.body);
+            // Without a content-length the body is chunked and needs no
+            // fix-up; adding one would clash with `transfer-encoding`.
+            if held.had_content_length {
+                host.set_request_header("content-length", &edited.body.len().to_string());
             }
         }
-        let Some(new_body) = changed else { return };
-        host.replace_request_body(buffered, &new_body);
-        // Without a content-length the body is chunked and needs no fix-up;
-        // adding one would clash with `transfer-encoding`.
-        if had_content_length {
-            host.set_request_header("content-length", &new_body.len().to_string());
+        if streams {
+            // Only chosen when neither `path.full` nor the route set the path.
+            let path = providers::upstream_path(&plugin.cfg.provider, true);
+            host.set_request_header(":path", &path);
+        }
+        if held.sign {
+            let final_body = edited
+                .as_ref()
+                .map_or(body.as_slice(), |e| e.body.as_slice());
+            sign_request(plugin, host, final_body);
         }
     }
 
@@ -290,15 +363,14 @@ impl Stream {
         self.status = host
             .response_header(":status")
             .and_then(|s| s.trim().parse().ok());
-        let event_stream = host
-            .response_header("content-type")
-            .is_some_and(|ct| is_event_stream(&ct));
-        let rewrite = self.injected && event_stream;
+        let content_type = host.response_header("content-type").unwrap_or_default();
+        let rewrite = self.injected && is_event_stream(&content_type);
         if rewrite {
             // Removing events changes the length.
             host.remove_response_header("content-length");
         }
-        self.response = Some(ResponseReader::new(plugin.format, event_stream, rewrite));
+        let framing = crate::response::Framing::of(&content_type);
+        self.response = Some(ResponseReader::with_framing(plugin.format, framing, rewrite));
         if end_of_stream {
             self.finish(plugin, host);
         }
@@ -379,6 +451,7 @@ impl Stream {
             route: &route,
             backend: &plugin.backend_label,
             provider: plugin.cfg.provider.name(),
+            provider_name: &plugin.provider_name_label,
             request_model: &request_model,
             response_model: &response_model,
         };
@@ -398,6 +471,7 @@ impl Stream {
             route: &route,
             backend: &plugin.backend_label,
             provider: plugin.cfg.provider.name(),
+            provider_name: &plugin.provider_name_label,
             request_model: self.request_model.as_deref(),
             response_model: outcome.model.as_deref(),
             outcome: &outcome,
@@ -411,6 +485,34 @@ impl Stream {
         for (name, value) in access_log::fields(&record) {
             host.set_filter_state(&name, value.as_bytes());
         }
+    }
+}
+
+/// Sets the SigV4 headers for the request as it now stands upstream.
+fn sign_request(plugin: &Plugin, host: &mut impl Host, body: &[u8]) {
+    let path = host
+        .request_header(":path")
+        .unwrap_or_else(|| "/".to_owned());
+    let method = host
+        .request_header(":method")
+        .unwrap_or_else(|| "POST".to_owned());
+    let content_type = host.request_header("content-type");
+    let outgoing = request::Outgoing {
+        method: &method,
+        path_and_query: &path,
+        content_type: content_type.as_deref(),
+        body,
+    };
+    let now = host.now_ms() / 1000;
+    for (name, value) in request::sigv4_headers(&plugin.cfg, &outgoing, now).unwrap_or_default() {
+        host.set_request_header(&name, &value);
+    }
+}
+
+fn bedrock_guardrail(cfg: &FilterConfig) -> Option<&BedrockGuardrail> {
+    match &cfg.provider {
+        ProviderConfig::Bedrock { guardrail, .. } => guardrail.as_ref(),
+        _ => None,
     }
 }
 
@@ -551,7 +653,13 @@ mod tests {
     }
 
     /// Feeds the request body like Envoy does and returns each callback's flow.
-    fn send_body(s: &mut Stream, f: &mut Fake, chunks: &[&[u8]], paused: bool) -> Vec<Flow> {
+    fn send_body(
+        s: &mut Stream,
+        p: &Plugin,
+        f: &mut Fake,
+        chunks: &[&[u8]],
+        paused: bool,
+    ) -> Vec<Flow> {
         let mut flows = Vec::new();
         let mut buffering = paused;
         for (i, chunk) in chunks.iter().enumerate() {
@@ -559,7 +667,7 @@ mod tests {
                 f.request_body.clear();
             }
             f.request_body.extend_from_slice(chunk);
-            let flow = s.on_request_body(f, f.request_body.len(), i + 1 == chunks.len());
+            let flow = s.on_request_body(p, f, f.request_body.len(), i + 1 == chunks.len());
             buffering = flow == Flow::Pause;
             flows.push(flow);
         }
@@ -611,7 +719,7 @@ mod tests {
         assert_eq!(f.request_header("api-key").as_deref(), Some("az-key"));
         assert_eq!(f.request_header("authorization"), None);
 
-        let flows = send_body(&mut s, &mut f, &[b"{\"model\":", b"\"asked\"}"], false);
+        let flows = send_body(&mut s, &p, &mut f, &[b"{\"model\":", b"\"asked\"}"], false);
         assert_eq!(flows, [Flow::Continue, Flow::Continue]);
         assert_eq!(
             f.request_header("content-length").as_deref(),
@@ -627,7 +735,7 @@ mod tests {
             "application/json",
             &[&USAGE_JSON[..30], &USAGE_JSON[30..]],
         );
-        let m = "route=ns/r/rule/0;backend=ns/ai;provider=azureopenai;request_model=asked;response_model=gpt-4o-2024";
+        let m = "route=ns/r/rule/0;backend=ns/ai;provider=azureopenai;provider_name=azureopenai;request_model=asked;response_model=gpt-4o-2024";
         let want = counters(&[
             (&format!("llmgate_requests;{m};status_class=2xx"), 1),
             (&format!("llmgate_tokens;{m};token_type=input"), 3),
@@ -699,6 +807,7 @@ mod tests {
 
         let flows = send_body(
             &mut s,
+            &p,
             &mut f,
             &[&body[..10], &body[10..40], &body[40..]],
             true,
@@ -721,7 +830,7 @@ mod tests {
             &[br#"{"error":{}}"#],
         );
         let want = counters(&[(
-            "llmgate_requests;route=ns/r/rule/0;backend=ns/ai;provider=openai;request_model=gpt-4o-mini;response_model=unknown;status_class=4xx",
+            "llmgate_requests;route=ns/r/rule/0;backend=ns/ai;provider=openai;provider_name=openai;request_model=gpt-4o-mini;response_model=unknown;status_class=4xx",
             1,
         )]);
         assert_eq!(f.counters, want);
@@ -746,7 +855,7 @@ mod tests {
             };
             let mut s = Stream::new();
             assert_eq!(s.on_request_headers(&p, &mut f, false), Flow::Pause);
-            let flows = send_body(&mut s, &mut f, chunks, true);
+            let flows = send_body(&mut s, &p, &mut f, chunks, true);
             assert_eq!(flows.last(), Some(&Flow::Continue));
             assert_eq!(f.request_body, *want_body, "{chunks:?}");
             assert_eq!(
@@ -776,15 +885,15 @@ mod tests {
         let mut s = Stream::new();
         assert_eq!(s.on_request_headers(&p, &mut f, false), Flow::Pause);
         f.request_body = br#"{"model":"x"}"#.to_vec();
-        assert_eq!(s.on_request_body(&mut f, 13, false), Flow::Pause);
-        assert_eq!(s.on_request_trailers(&mut f), Flow::Continue);
+        assert_eq!(s.on_request_body(&p, &mut f, 13, false), Flow::Pause);
+        assert_eq!(s.on_request_trailers(&p, &mut f), Flow::Continue);
         assert_eq!(f.request_body, br#"{"model":"forced"}"#);
         assert_eq!(f.request_header("content-length").as_deref(), Some("18"));
     }
 
     #[test]
     fn labels_and_outcomes() {
-        let base = "route=ns/r/rule/0;backend=ns/ai;provider=azureopenai";
+        let base = "route=ns/r/rule/0;backend=ns/ai;provider=azureopenai;provider_name=azureopenai";
         let sse_usage: &[u8] = b"data: {\"model\":\"\",\"choices\":[]}\n\ndata: {\"model\":\"m-stream\",\"usage\":null}\n\n\
             data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2,\"total_tokens\":3,\
             \"prompt_tokens_details\":{\"cached_tokens\":1},\"completion_tokens_details\":{\"reasoning_tokens\":2}}}\n\ndata: [DONE]\n\n";
@@ -881,6 +990,7 @@ mod tests {
             s.on_request_headers(&p, &mut f, false);
             send_body(
                 &mut s,
+                &p,
                 &mut f,
                 &[&request[..request.len() / 2], &request[request.len() / 2..]],
                 false,
@@ -915,7 +1025,7 @@ mod tests {
             4,
             "4 MiB fit, the rest is never copied out"
         );
-        let base = "route=ns/r/rule/0;backend=ns/ai;provider=azureopenai";
+        let base = "route=ns/r/rule/0;backend=ns/ai;provider=azureopenai;provider_name=azureopenai";
         let want = counters(&[
             (
                 &format!("llmgate_requests;{base};request_model=unknown;response_model=unknown;status_class=2xx"),
@@ -932,11 +1042,11 @@ mod tests {
         let mut f = fake(&[]);
         let mut s = Stream::new();
         s.on_request_headers(&p, &mut f, false);
-        send_body(&mut s, &mut f, &[b"{\"model\":\"asked\"}"], false);
+        send_body(&mut s, &p, &mut f, &[b"{\"model\":\"asked\"}"], false);
         s.finish(&p, &mut f);
         s.finish(&p, &mut f);
         let want = counters(&[(
-            "llmgate_requests;route=ns/r/rule/0;backend=ns/ai;provider=azureopenai;request_model=asked;response_model=unknown;status_class=none",
+            "llmgate_requests;route=ns/r/rule/0;backend=ns/ai;provider=azureopenai;provider_name=azureopenai;request_model=asked;response_model=unknown;status_class=none",
             1,
         )]);
         assert_eq!(f.counters, want);
@@ -966,7 +1076,7 @@ mod tests {
                 .map(|(_, v)| v)
                 .sum();
             assert_eq!(requests, 1, "trailers: {use_trailers}");
-            let input = f.counters.get("llmgate_tokens;route=ns/r/rule/0;backend=ns/ai;provider=azureopenai;request_model=unknown;response_model=gpt-4o-2024;token_type=input");
+            let input = f.counters.get("llmgate_tokens;route=ns/r/rule/0;backend=ns/ai;provider=azureopenai;provider_name=azureopenai;request_model=unknown;response_model=gpt-4o-2024;token_type=input");
             assert_eq!(input, use_trailers.then_some(&3));
         }
     }
@@ -997,9 +1107,9 @@ data: [DONE]\n\n";
             ),
             (
                 "v1",
-                br#"{"stream":true,"stream_options":{"include_usage":true}}"#,
+                br#"{"model":"dep","stream":true,"stream_options":{"include_usage":true}}"#,
                 true,
-                br#"{"stream":true,"stream_options":{"include_usage":true}}"#,
+                br#"{"model":"dep","stream":true,"stream_options":{"include_usage":true}}"#,
                 STREAM_WITH_USAGE,
                 STREAM_WITH_USAGE,
             ),
@@ -1020,7 +1130,13 @@ data: [DONE]\n\n";
             let flow = s.on_request_headers(&p, &mut f, false);
             assert_eq!(flow == Flow::Pause, *held, "{version}");
             let half = request.len() / 2;
-            let flows = send_body(&mut s, &mut f, &[&request[..half], &request[half..]], *held);
+            let flows = send_body(
+                &mut s,
+                &p,
+                &mut f,
+                &[&request[..half], &request[half..]],
+                *held,
+            );
             assert_eq!(flows.last(), Some(&Flow::Continue));
             if *held {
                 assert_eq!(f.request_body, *upstream, "{version}");
@@ -1051,7 +1167,9 @@ data: [DONE]\n\n";
                 !injected,
                 "{version}: the length changes only when events are removed"
             );
-            let m = "route=ns/r/rule/0;backend=ns/ai;provider=azureopenai;request_model=unknown;response_model=gpt-4o-mini";
+            let request_model =
+                json_model::read_model(upstream).unwrap_or_else(|| "unknown".into());
+            let m = format!("route=ns/r/rule/0;backend=ns/ai;provider=azureopenai;provider_name=azureopenai;request_model={request_model};response_model=gpt-4o-mini");
             let input = f
                 .counters
                 .get(&format!("llmgate_tokens;{m};token_type=input"))
@@ -1087,7 +1205,7 @@ data: [DONE]\n\n";
         let mut s = Stream::new();
         assert_eq!(s.on_request_headers(&p, &mut f, false), Flow::Pause);
         let chunks: Vec<&[u8]> = bytes.chunks(64 * 1024).collect();
-        let flows = send_body(&mut s, &mut f, &chunks, true);
+        let flows = send_body(&mut s, &p, &mut f, &chunks, true);
         // Held until over the limit, then everything goes as it is.
         let held = MAX_HELD_FOR_INJECTION / (64 * 1024);
         assert!(flows[..held].iter().all(|f| *f == Flow::Pause), "{flows:?}");
@@ -1120,7 +1238,7 @@ data: [DONE]\n\n";
         let mut f = fake(&[("content-length", "27")]);
         let mut s = Stream::new();
         assert_eq!(s.on_request_headers(&p, &mut f, false), Flow::Pause);
-        send_body(&mut s, &mut f, &[body], true);
+        send_body(&mut s, &p, &mut f, &[body], true);
         let want: &[u8] =
             br#"{"stream_options":{"include_usage":true},"model":"gpt-4o-mini","stream":true}"#;
         assert_eq!(f.request_body, want);
@@ -1138,5 +1256,413 @@ data: [DONE]\n\n";
             &[br#"{"error":{}}"#],
         );
         assert_eq!(f.client_got, br#"{"error":{}}"#);
+    }
+
+    fn gemini() -> Plugin {
+        plugin(
+            ProviderConfig::Gemini {
+                model: "gemini-2.5-flash".into(),
+                api_version: "v1beta".into(),
+            },
+            TokenSource::Value {
+                value: "goog".into(),
+            },
+        )
+    }
+
+    fn vertex() -> Plugin {
+        plugin(
+            ProviderConfig::Vertexai {
+                model: "gemini-2.5-pro".into(),
+                api_version: "v1".into(),
+                project_id: "proj".into(),
+                location: "us-central1".into(),
+                model_path: None,
+            },
+            TokenSource::Value {
+                value: "ya29.token".into(),
+            },
+        )
+    }
+
+    const GEMINI: &str = "/v1beta/models/gemini-2.5-flash:generateContent";
+    const GEMINI_SSE: &str = "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse";
+    const VERTEX_SSE: &str = "/v1/projects/proj/locations/us-central1/publishers/google/models/gemini-2.5-pro:streamGenerateContent?alt=sse";
+
+    #[test]
+    fn the_body_or_the_client_path_selects_the_streaming_endpoint() {
+        let mut gemini_full = gemini();
+        gemini_full.cfg.path_full = Some("/v1beta/openai/chat/completions".into());
+        // (plugin, client path, body, held?, path sent, body sent)
+        let cases: Vec<(Plugin, &str, &str, bool, &str, &str)> = vec![
+            (
+                gemini(),
+                "/gemini",
+                r#"{"contents":[],"stream":true}"#,
+                true,
+                GEMINI_SSE,
+                r#"{"contents":[]}"#,
+            ),
+            (
+                vertex(),
+                "/vertex",
+                "{\n \"stream\": true,\n \"contents\": []\n}",
+                true,
+                VERTEX_SSE,
+                "{\n \"contents\": []\n}",
+            ),
+            (
+                gemini(),
+                "/gemini",
+                r#"{"contents":[]}"#,
+                true,
+                GEMINI,
+                r#"{"contents":[]}"#,
+            ),
+            (
+                gemini(),
+                "/gemini",
+                r#"{"contents":[],"stream":false}"#,
+                true,
+                GEMINI,
+                r#"{"contents":[]}"#,
+            ),
+            (
+                gemini(),
+                "/gemini",
+                r#"not json "stream":true"#,
+                true,
+                GEMINI,
+                r#"not json "stream":true"#,
+            ),
+            (
+                gemini(),
+                "/v1beta/models/anything:streamGenerateContent?alt=sse",
+                r#"{"contents":[]}"#,
+                false,
+                GEMINI_SSE,
+                r#"{"contents":[]}"#,
+            ),
+            (
+                gemini(),
+                "/gemini?alt=sse",
+                r#"{"contents":[]}"#,
+                false,
+                GEMINI_SSE,
+                r#"{"contents":[]}"#,
+            ),
+            (
+                gemini_full,
+                "/gemini",
+                r#"{"messages":[],"stream":true}"#,
+                false,
+                "/v1beta/openai/chat/completions",
+                r#"{"messages":[],"stream":true}"#,
+            ),
+        ];
+        for (p, client_path, body, held, want_path, want_body) in cases {
+            let len = body.len().to_string();
+            let mut f = fake(&[(":path", client_path), ("content-length", &len)]);
+            let mut s = Stream::new();
+            let flow = s.on_request_headers(&p, &mut f, false);
+            assert_eq!(flow == Flow::Pause, held, "{client_path} {body}");
+            let bytes = body.as_bytes();
+            let half = bytes.len() / 2;
+            send_body(&mut s, &p, &mut f, &[&bytes[..half], &bytes[half..]], held);
+            assert_eq!(
+                f.request_header(":path").as_deref(),
+                Some(want_path),
+                "{client_path} {body}"
+            );
+            if held {
+                assert_eq!(
+                    String::from_utf8_lossy(&f.request_body),
+                    want_body,
+                    "{client_path} {body}"
+                );
+            }
+            assert_eq!(
+                f.request_header("content-length"),
+                Some(want_body.len().to_string()),
+                "{client_path} {body}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_streaming_path_is_set_only_once_the_body_says_so() {
+        let p = gemini();
+        let mut f = fake(&[(":path", "/gemini"), ("authorization", "Bearer c")]);
+        let mut s = Stream::new();
+        assert_eq!(s.on_request_headers(&p, &mut f, false), Flow::Pause);
+        assert_eq!(f.request_header(":path").as_deref(), Some(GEMINI));
+        assert_eq!(f.request_header("x-goog-api-key").as_deref(), Some("goog"));
+        assert_eq!(f.request_header("authorization"), None);
+        f.request_body = br#"{"stream":true,"contents":[]}"#.to_vec();
+        assert_eq!(s.on_request_body(&p, &mut f, 29, false), Flow::Pause);
+        assert_eq!(f.request_header(":path").as_deref(), Some(GEMINI));
+        assert_eq!(s.on_request_trailers(&p, &mut f), Flow::Continue);
+        assert_eq!(f.request_header(":path").as_deref(), Some(GEMINI_SSE));
+        assert_eq!(f.request_body, br#"{"contents":[]}"#);
+    }
+
+    #[test]
+    fn a_big_body_is_not_held_just_to_look_for_stream() {
+        let p = gemini();
+        let pad = "x".repeat(MAX_HELD_FOR_INJECTION + 64 * 1024);
+        let request = format!(r#"{{"contents":"{pad}","stream":true}}"#);
+        let mut f = fake(&[(":path", "/gemini")]);
+        let mut s = Stream::new();
+        assert_eq!(s.on_request_headers(&p, &mut f, false), Flow::Pause);
+        let chunks: Vec<&[u8]> = request.as_bytes().chunks(64 * 1024).collect();
+        let flows = send_body(&mut s, &p, &mut f, &chunks, true);
+        assert_eq!(flows.last(), Some(&Flow::Continue));
+        assert_eq!(f.request_header(":path").as_deref(), Some(GEMINI));
+    }
+
+    const AKID: &str = "AKIDEXAMPLE";
+    const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+    const BEDROCK_MODEL: &str = "anthropic.claude-3-5-sonnet-20240620-v1:0";
+
+    fn bedrock(guardrail: Option<(&str, &str)>) -> Plugin {
+        let mut p = plugin(
+            ProviderConfig::Bedrock {
+                model: BEDROCK_MODEL.into(),
+                region: "us-west-2".into(),
+                guardrail: guardrail.map(|(identifier, version)| BedrockGuardrail {
+                    identifier: identifier.into(),
+                    version: version.into(),
+                }),
+            },
+            TokenSource::Aws {
+                access_key_id: AKID.into(),
+                secret_access_key: SECRET.into(),
+                session_token: Some("session-tok".into()),
+            },
+        );
+        p.cfg.host = "bedrock-runtime.us-west-2.amazonaws.com".into();
+        p
+    }
+
+    /// What AWS would compute for the request as it arrives.
+    fn expected_signature(f: &Fake, body: &[u8], unix_seconds: u64) -> Vec<(String, String)> {
+        let path = f.request_header(":path").unwrap();
+        let headers = [
+            ("host", "bedrock-runtime.us-west-2.amazonaws.com"),
+            ("content-type", "application/json"),
+        ];
+        crate::sigv4::sign(
+            &crate::sigv4::SignableRequest {
+                method: "POST",
+                path_and_query: &path,
+                headers: &headers,
+                body,
+            },
+            &crate::sigv4::Credentials {
+                access_key_id: AKID,
+                secret_access_key: SECRET,
+                session_token: Some("session-tok"),
+            },
+            "us-west-2",
+            "bedrock",
+            unix_seconds,
+        )
+    }
+
+    #[test]
+    fn bedrock_is_signed_over_the_final_path_and_body() {
+        let p = bedrock(Some(("gr-abc", "3")));
+        let request: &[u8] =
+            br#"{"messages":[{"role":"user","content":[{"text":"hi"}]}],"stream":true}"#;
+        let len = request.len().to_string();
+        let mut f = fake(&[
+            (":method", "POST"),
+            (":path", "/bedrock"),
+            ("content-type", "application/json"),
+            ("content-length", &len),
+            ("authorization", "Bearer client-key"),
+            ("x-amz-security-token", "client-token"),
+        ]);
+        f.clock_ms.set(1_700_000_000_000);
+        let mut s = Stream::new();
+        assert_eq!(s.on_request_headers(&p, &mut f, false), Flow::Pause);
+        assert_eq!(f.request_header("authorization"), None, "held unsigned");
+        assert_eq!(f.request_header("x-amz-security-token"), None);
+        let flows = send_body(&mut s, &p, &mut f, &[&request[..20], &request[20..]], true);
+        assert_eq!(flows, [Flow::Pause, Flow::Continue]);
+
+        let want_body: &[u8] = br#"{"guardrailConfig":{"guardrailIdentifier":"gr-abc","guardrailVersion":"3"},"messages":[{"role":"user","content":[{"text":"hi"}]}]}"#;
+        assert_eq!(
+            String::from_utf8_lossy(&f.request_body),
+            String::from_utf8_lossy(want_body)
+        );
+        assert_eq!(
+            f.request_header(":path").as_deref(),
+            Some("/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse-stream")
+        );
+        assert_eq!(
+            f.request_header("content-length"),
+            Some(want_body.len().to_string())
+        );
+        let date = f.request_header("x-amz-date").unwrap();
+        assert!(date.starts_with("20231114T"), "{date}");
+        let seconds = 1_700_000_000 + (f.clock_ms.get() - 1_700_000_000_000) / 1000;
+        for (name, value) in expected_signature(&f, want_body, seconds) {
+            assert_eq!(f.request_header(&name), Some(value), "{name}");
+        }
+        let authorization = f.request_header("authorization").unwrap();
+        assert!(authorization.contains("/us-west-2/bedrock/aws4_request"));
+        assert!(!authorization.contains(SECRET));
+        assert_eq!(
+            f.request_header("x-amz-security-token").as_deref(),
+            Some("session-tok")
+        );
+    }
+
+    #[test]
+    fn bedrock_keeps_the_clients_guardrail_and_signs_bodiless_requests() {
+        let p = bedrock(Some(("gr-abc", "3")));
+        let request: &[u8] =
+            br#"{"guardrailConfig":{"guardrailIdentifier":"mine","guardrailVersion":"1"}}"#;
+        let mut f = fake(&[
+            (":method", "POST"),
+            (":path", "/model/x/converse"),
+            ("content-type", "application/json"),
+        ]);
+        let mut s = Stream::new();
+        assert_eq!(s.on_request_headers(&p, &mut f, false), Flow::Pause);
+        send_body(&mut s, &p, &mut f, &[request], true);
+        assert_eq!(f.request_body, request);
+        assert_eq!(f.request_header("content-length"), None, "stays chunked");
+        let seconds = f.clock_ms.get() / 1000;
+        for (name, value) in expected_signature(&f, request, seconds) {
+            assert_eq!(f.request_header(&name), Some(value), "{name}");
+        }
+
+        let mut f = fake(&[
+            (":method", "POST"),
+            (":path", "/model/x/converse-stream"),
+            ("content-type", "application/json"),
+        ]);
+        let mut s = Stream::new();
+        assert_eq!(s.on_request_headers(&p, &mut f, true), Flow::Continue);
+        assert_eq!(
+            f.request_header(":path").as_deref(),
+            Some("/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse-stream")
+        );
+        let seconds = f.clock_ms.get() / 1000;
+        for (name, value) in expected_signature(&f, b"", seconds) {
+            assert_eq!(f.request_header(&name), Some(value), "{name}");
+        }
+    }
+
+    #[test]
+    fn bedrock_api_key_needs_no_signature() {
+        let mut p = bedrock(None);
+        p.cfg.auth.token = TokenSource::Value {
+            value: "bedrock-api-key".into(),
+        };
+        let mut f = fake(&[(":path", "/model/x/converse-stream")]);
+        let mut s = Stream::new();
+        assert_eq!(
+            s.on_request_headers(&p, &mut f, false),
+            Flow::Continue,
+            "the path already streams and nothing else needs the body"
+        );
+        assert_eq!(
+            f.request_header("authorization").as_deref(),
+            Some("Bearer bedrock-api-key")
+        );
+        assert_eq!(f.request_header("x-amz-date"), None);
+    }
+
+    #[test]
+    fn anthropic_headers_and_model() {
+        // (configured version, client version, forced model, version sent, held?)
+        let cases = [
+            (None, None, None, "2023-06-01", false),
+            (None, Some("2024-10-22"), None, "2024-10-22", false),
+            (
+                Some("2023-06-01"),
+                Some("2024-10-22"),
+                Some("claude-x"),
+                "2023-06-01",
+                true,
+            ),
+        ];
+        for (configured, client, model, want_version, held) in cases {
+            let p = plugin(
+                ProviderConfig::Anthropic {
+                    model: model.map(Into::into),
+                    api_version: configured.map(Into::into),
+                },
+                TokenSource::Value {
+                    value: "sk-ant".into(),
+                },
+            );
+            let mut headers = vec![(":path", "/anthropic"), ("authorization", "Bearer c")];
+            if let Some(v) = client {
+                headers.push(("anthropic-version", v));
+            }
+            let mut f = fake(&headers);
+            let mut s = Stream::new();
+            let flow = s.on_request_headers(&p, &mut f, false);
+            assert_eq!(flow == Flow::Pause, held);
+            assert_eq!(f.request_header(":path").as_deref(), Some("/v1/messages"));
+            assert_eq!(f.request_header("x-api-key").as_deref(), Some("sk-ant"));
+            assert_eq!(f.request_header("authorization"), None);
+            assert_eq!(
+                f.request_header("anthropic-version").as_deref(),
+                Some(want_version)
+            );
+            let body: &[u8] = br#"{"model":"claude-asked","stream":true}"#;
+            send_body(&mut s, &p, &mut f, &[body], held);
+            if let Some(model) = model {
+                let want = format!(r#"{{"model":"{model}","stream":true}}"#);
+                assert_eq!(String::from_utf8_lossy(&f.request_body), want);
+            } else {
+                assert_eq!(f.request_body, body, "stream stays: same endpoint");
+            }
+        }
+    }
+
+    #[test]
+    fn azure_v1_sends_the_deployment_as_the_model() {
+        for (version, want_path) in [
+            ("v1", "/openai/v1/chat/completions"),
+            ("preview", "/openai/v1/chat/completions?api-version=preview"),
+        ] {
+            let p = azure_at(version);
+            let body: &[u8] = br#"{"model":"","messages":[]}"#;
+            let mut f = fake(&[("content-length", "26")]);
+            let mut s = Stream::new();
+            assert_eq!(s.on_request_headers(&p, &mut f, false), Flow::Pause);
+            assert_eq!(f.request_header(":path").as_deref(), Some(want_path));
+            send_body(&mut s, &p, &mut f, &[body], true);
+            assert_eq!(f.request_body, br#"{"model":"dep","messages":[]}"#);
+            assert_eq!(f.request_header("content-length").as_deref(), Some("29"));
+        }
+    }
+
+    #[test]
+    fn provider_name_labels_stats_and_log() {
+        let mut p = azure();
+        p = Plugin::new(FilterConfig {
+            provider_name: Some("primary;x=y".into()),
+            ..p.cfg
+        });
+        let mut f = fake(&[]);
+        let mut s = Stream::new();
+        s.on_request_headers(&p, &mut f, true);
+        respond(&mut s, &p, &mut f, "200", "application/json", &[USAGE_JSON]);
+        s.finish(&p, &mut f);
+        let key = "llmgate_tokens;route=ns/r/rule/0;backend=ns/ai;provider=azureopenai;provider_name=primary_x_y;request_model=unknown;response_model=gpt-4o-2024;token_type=input";
+        assert_eq!(f.counters.get(key), Some(&3), "{:?}", f.counters.keys());
+        assert_eq!(
+            f.filter_state
+                .get("llmgate.provider_name")
+                .map(String::as_str),
+            Some("primary_x_y")
+        );
     }
 }

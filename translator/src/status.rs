@@ -36,6 +36,8 @@ pub mod reason {
     pub const UNSUPPORTED_VALUE: &str = "UnsupportedValue";
     /// Backend: its Secret is missing or lacks the key.
     pub const INVALID_SECRET_REF: &str = "InvalidSecretRef";
+    /// Backend: its BackendTLSPolicy's CA ConfigMap is missing or lacks `ca.crt`.
+    pub const INVALID_CA_CERTIFICATE_REF: &str = "InvalidCACertificateRef";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -1,8 +1,12 @@
 //! Per-provider facts: where the chat endpoint lives, how the key is sent and
 //! which usage format the responses are in.
 
+pub mod anthropic;
 pub mod azureopenai;
+pub mod bedrock;
+pub mod gemini;
 pub mod openai;
+pub mod vertexai;
 
 use crate::config::ProviderConfig;
 use crate::usage::UsageFormat;
@@ -15,13 +19,60 @@ pub struct AuthDefaults {
     pub prefix: Option<&'static str>,
 }
 
-pub fn upstream_path(provider: &ProviderConfig) -> String {
+/// The provider's chat endpoint. `streaming` matters only where the provider
+/// streams from another method ([`path_depends_on_streaming`]).
+pub fn upstream_path(provider: &ProviderConfig, streaming: bool) -> String {
     match provider {
         ProviderConfig::Openai { .. } => openai::PATH.to_owned(),
         ProviderConfig::Azureopenai {
             deployment_name,
             api_version,
         } => azureopenai::path(deployment_name, api_version),
+        ProviderConfig::Anthropic { .. } => anthropic::PATH.to_owned(),
+        ProviderConfig::Gemini { model, api_version } => {
+            gemini::path(api_version, model, streaming)
+        }
+        ProviderConfig::Vertexai {
+            model,
+            api_version,
+            project_id,
+            location,
+            model_path,
+        } => vertexai::path(
+            &vertexai::Target {
+                api_version,
+                project_id,
+                location,
+                model,
+                model_path: model_path.as_deref(),
+            },
+            streaming,
+        ),
+        ProviderConfig::Bedrock { model, .. } => bedrock::path(model, streaming),
+    }
+}
+
+/// Whether streaming is a different endpoint rather than a body field.
+pub fn path_depends_on_streaming(provider: &ProviderConfig) -> bool {
+    matches!(
+        provider,
+        ProviderConfig::Gemini { .. }
+            | ProviderConfig::Vertexai { .. }
+            | ProviderConfig::Bedrock { .. }
+    )
+}
+
+/// Whether the client's own `:path` (before the gateway rewrites it) asks for
+/// the provider's streaming endpoint.
+pub fn client_path_streams(provider: &ProviderConfig, client_path: &str) -> bool {
+    match provider {
+        ProviderConfig::Gemini { .. } | ProviderConfig::Vertexai { .. } => {
+            gemini::path_streams(client_path)
+        }
+        ProviderConfig::Bedrock { .. } => bedrock::path_streams(client_path),
+        ProviderConfig::Openai { .. }
+        | ProviderConfig::Azureopenai { .. }
+        | ProviderConfig::Anthropic { .. } => false,
     }
 }
 
@@ -29,25 +80,41 @@ pub fn auth_defaults(provider: &ProviderConfig) -> AuthDefaults {
     match provider {
         ProviderConfig::Openai { .. } => openai::AUTH,
         ProviderConfig::Azureopenai { .. } => azureopenai::AUTH,
+        ProviderConfig::Anthropic { .. } => anthropic::AUTH,
+        ProviderConfig::Gemini { .. } => gemini::AUTH,
+        ProviderConfig::Vertexai { .. } => vertexai::AUTH,
+        ProviderConfig::Bedrock { .. } => bedrock::AUTH,
     }
 }
 
-/// How the provider reports usage. Adding a provider (Anthropic, Gemini,
-/// Vertex AI…) maps it here; the parsers already exist.
+/// How the provider reports usage.
 pub fn usage_format(provider: &ProviderConfig) -> UsageFormat {
     match provider {
         ProviderConfig::Openai { .. } | ProviderConfig::Azureopenai { .. } => {
             UsageFormat::OpenAiChat
         }
+        ProviderConfig::Anthropic { .. } => UsageFormat::Anthropic,
+        ProviderConfig::Gemini { .. } | ProviderConfig::Vertexai { .. } => UsageFormat::Gemini,
+        ProviderConfig::Bedrock { .. } => UsageFormat::Bedrock,
     }
 }
 
 /// The model the gateway forces into the request body, if any.
 pub fn model_override(provider: &ProviderConfig) -> Option<&str> {
     match provider {
-        ProviderConfig::Openai { model } => model.as_deref(),
-        // Azure picks the model from the deployment; the body's model is ignored.
-        ProviderConfig::Azureopenai { .. } => None,
+        ProviderConfig::Openai { model } | ProviderConfig::Anthropic { model, .. } => {
+            model.as_deref()
+        }
+        // The v1 API picks the deployment from the body; the classic API
+        // from the path and ignores the body's model.
+        ProviderConfig::Azureopenai {
+            deployment_name,
+            api_version,
+        } => azureopenai::is_v1(api_version).then_some(deployment_name.as_str()),
+        // The model is part of the path.
+        ProviderConfig::Gemini { .. }
+        | ProviderConfig::Vertexai { .. }
+        | ProviderConfig::Bedrock { .. } => None,
     }
 }
 
@@ -89,7 +156,7 @@ mod tests {
     }
 
     #[test]
-    fn only_openai_overrides_the_model() {
+    fn configured_models_override_the_body() {
         let openai = ProviderConfig::Openai {
             model: Some("gpt-4o".into()),
         };
@@ -101,5 +168,37 @@ mod tests {
         assert_eq!(model_override(&openai), Some("gpt-4o"));
         assert_eq!(model_override(&plain), None);
         assert_eq!(model_override(&azure), None);
+    }
+
+    #[test]
+    fn which_client_paths_stream() {
+        let gemini = ProviderConfig::Gemini {
+            model: "m".into(),
+            api_version: "v1beta".into(),
+        };
+        let bedrock = ProviderConfig::Bedrock {
+            model: "m".into(),
+            region: "us-east-1".into(),
+            guardrail: None,
+        };
+        let openai = ProviderConfig::Openai { model: None };
+        let cases = [
+            (&gemini, "/x:streamGenerateContent", true),
+            (&gemini, "/model/m/converse-stream", false),
+            (&bedrock, "/model/m/converse-stream", true),
+            (&bedrock, "/x:streamGenerateContent", false),
+            (&openai, "/x:streamGenerateContent?alt=sse", false),
+        ];
+        for (provider, path, want) in cases {
+            assert_eq!(
+                client_path_streams(provider, path),
+                want,
+                "{} {path}",
+                provider.name()
+            );
+        }
+        assert!(path_depends_on_streaming(&gemini));
+        assert!(path_depends_on_streaming(&bedrock));
+        assert!(!path_depends_on_streaming(&openai));
     }
 }

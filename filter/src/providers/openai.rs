@@ -23,7 +23,9 @@ mod tests {
             },
         ];
         for provider in cases {
-            assert_eq!(upstream_path(&provider), "/v1/chat/completions");
+            for streaming in [false, true] {
+                assert_eq!(upstream_path(&provider, streaming), "/v1/chat/completions");
+            }
             let auth = auth_defaults(&provider);
             assert_eq!(auth.header, "authorization");
             assert_eq!(auth.prefix, Some("Bearer"));

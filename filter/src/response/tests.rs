@@ -269,3 +269,205 @@ fn oversized_event_passes_through_while_rewriting() {
     assert_eq!(outcome.usage, Some(tokens(4, 0, 4)));
     assert!(outcome.unparsed);
 }
+
+#[test]
+fn framings() {
+    let cases = [
+        ("application/json", Framing::Json),
+        ("text/event-stream; charset=utf-8", Framing::Sse),
+        (
+            "application/vnd.amazon.eventstream",
+            Framing::AwsEventStream,
+        ),
+        (
+            "Application/Vnd.Amazon.EventStream ; x=y",
+            Framing::AwsEventStream,
+        ),
+        ("application/vnd.amazon.eventstreamx", Framing::Json),
+        ("", Framing::Json),
+    ];
+    for (ct, want) in cases {
+        assert_eq!(Framing::of(ct), want, "{ct}");
+    }
+}
+
+mod bedrock {
+    use super::*;
+    use crate::event_stream::encode::{event, exception, message};
+    use crate::event_stream::HeaderValue;
+
+    /// A ConverseStream answer as Bedrock frames it (payloads as in the
+    /// ConverseStream API reference, with the `p` padding Bedrock adds).
+    fn converse_stream(metadata: &str) -> Vec<u8> {
+        [
+            event("messageStart", r#"{"p":"abcdefghijkl","role":"assistant"}"#),
+            event(
+                "contentBlockDelta",
+                r#"{"contentBlockIndex":0,"delta":{"text":"Hello"},"p":"abcdefgh"}"#,
+            ),
+            event(
+                "contentBlockDelta",
+                r#"{"contentBlockIndex":0,"delta":{"text":"! How can I help?"},"p":"abc"}"#,
+            ),
+            event(
+                "contentBlockStop",
+                r#"{"contentBlockIndex":0,"p":"abcdefghijklmn"}"#,
+            ),
+            event(
+                "messageStop",
+                r#"{"p":"abcdefghijklmnop","stopReason":"end_turn"}"#,
+            ),
+            event("metadata", metadata),
+        ]
+        .concat()
+    }
+
+    const METADATA: &str = r#"{"metrics":{"latencyMs":612},"p":"abcdefghi","usage":{"inputTokens":21,"outputTokens":9,"totalTokens":30}}"#;
+
+    fn read(chunks: &[&[u8]]) -> Outcome {
+        let mut r =
+            ResponseReader::with_framing(UsageFormat::Bedrock, Framing::AwsEventStream, true);
+        assert!(!r.rewrites(), "an AWS event stream is never rewritten");
+        for c in chunks {
+            assert_eq!(r.feed(c), None);
+        }
+        assert_eq!(r.end(), None);
+        r.finish()
+    }
+
+    fn streamed(usage: Option<TokenUsage>, stream_errors: u32, unparsed: bool) -> Outcome {
+        Outcome {
+            model: None,
+            usage,
+            unparsed,
+            stream_errors,
+            streamed: true,
+        }
+    }
+
+    #[test]
+    fn converse_stream_at_every_split() {
+        let full = converse_stream(METADATA);
+        let throttled = [
+            event("messageStart", r#"{"role":"assistant"}"#),
+            exception(
+                "throttlingException",
+                r#"{"message":"Too many requests, please wait before trying again."}"#,
+            ),
+        ]
+        .concat();
+        let cut_by_model_error = [
+            event("messageStart", r#"{"role":"assistant"}"#),
+            event(
+                "contentBlockDelta",
+                r#"{"contentBlockIndex":0,"delta":{"text":"Hel"}}"#,
+            ),
+            exception(
+                "modelStreamErrorException",
+                r#"{"message":"Model stream error","originalStatusCode":500}"#,
+            ),
+        ]
+        .concat();
+        let error_message = message(
+            &[
+                (":message-type", HeaderValue::String("error")),
+                (":error-code", HeaderValue::String("InternalFailure")),
+                (":error-message", HeaderValue::String("internal failure")),
+            ],
+            b"",
+        );
+        let cached = converse_stream(
+            r#"{"metrics":{"latencyMs":900},"usage":{"inputTokens":4,"outputTokens":9,"totalTokens":1303,"cacheReadInputTokens":1290,"cacheWriteInputTokens":0}}"#,
+        );
+        let no_metadata = converse_stream(r#"{"metrics":{"latencyMs":1}}"#);
+        let cases: Vec<(&str, Vec<u8>, Outcome)> = vec![
+            (
+                "full",
+                full.clone(),
+                streamed(Some(tokens(21, 9, 30)), 0, false),
+            ),
+            (
+                "with cache reads",
+                cached,
+                streamed(
+                    Some(TokenUsage {
+                        input: 1294,
+                        output: 9,
+                        total: 1303,
+                        cached_input: 1290,
+                        ..TokenUsage::default()
+                    }),
+                    0,
+                    false,
+                ),
+            ),
+            (
+                "metadata without usage",
+                no_metadata,
+                streamed(None, 0, false),
+            ),
+            ("throttled", throttled, streamed(None, 1, false)),
+            ("model error", cut_by_model_error, streamed(None, 1, false)),
+            (
+                "error message after usage",
+                [full.clone(), error_message].concat(),
+                streamed(Some(tokens(21, 9, 30)), 1, false),
+            ),
+            (
+                "metadata that is not JSON",
+                converse_stream(r#"{"usage":{"inputTokens":"#),
+                streamed(None, 0, true),
+            ),
+            ("empty body", Vec::new(), streamed(None, 0, false)),
+        ];
+        for (name, bytes, want) in cases {
+            assert_eq!(read(&[&bytes]), want, "{name}");
+            for i in 0..=bytes.len() {
+                assert_eq!(
+                    read(&[&bytes[..i], &bytes[i..]]),
+                    want,
+                    "{name} split at {i}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn broken_or_cut_streams_are_unparsed() {
+        let full = converse_stream(METADATA);
+        let metadata_at = full.len() - event("metadata", METADATA).len();
+        let mut corrupt_before_usage = full.clone();
+        corrupt_before_usage[metadata_at + 20] ^= 0x20;
+        let mut corrupt_early = full.clone();
+        corrupt_early[30] ^= 0x20;
+        let cases: Vec<(&str, &[u8])> = vec![
+            ("crc mismatch in the metadata event", &corrupt_before_usage),
+            ("crc mismatch in the first event", &corrupt_early),
+            ("cut inside the metadata event", &full[..full.len() - 5]),
+            ("cut inside a prelude", &full[..metadata_at + 3]),
+        ];
+        for (name, bytes) in cases {
+            let chunks: Vec<&[u8]> = bytes.chunks(7).collect();
+            assert_eq!(read(&chunks), streamed(None, 0, true), "{name}");
+        }
+    }
+
+    #[test]
+    fn converse_json_is_read_as_a_document() {
+        let body: &[u8] = br#"{"output":{"message":{"role":"assistant","content":[{"text":"Hello! How can I help?"}]}},"stopReason":"end_turn","usage":{"inputTokens":21,"outputTokens":9,"totalTokens":30},"metrics":{"latencyMs":612}}"#;
+        let mut r = ResponseReader::with_framing(UsageFormat::Bedrock, Framing::Json, false);
+        r.feed(&body[..40]);
+        r.feed(&body[40..]);
+        assert_eq!(
+            r.finish(),
+            Outcome {
+                usage: Some(tokens(21, 9, 30)),
+                ..Outcome::default()
+            }
+        );
+        // An event stream mistaken for JSON is not a document.
+        let mut r = ResponseReader::with_framing(UsageFormat::Bedrock, Framing::Json, false);
+        r.feed(&converse_stream(METADATA));
+        assert!(r.finish().unparsed);
+    }
+}

@@ -1,18 +1,18 @@
 //! Provider-reported token usage, from a whole JSON body or from the events of
-//! an SSE stream. The parser is picked by [`UsageFormat`]; a provider only
+//! a stream's events (SSE, or AWS event-stream for Bedrock). The parser is picked by [`UsageFormat`]; a provider only
 //! says which format it speaks (`providers::usage_format`).
 //!
 //! How each format maps onto [`TokenUsage`] (every field is a count the
 //! provider reported, never an estimate):
 //!
-//! | field | OpenAI chat / Azure | OpenAI Responses | Anthropic | Gemini / Vertex |
-//! |---|---|---|---|---|
-//! | `input` | `prompt_tokens` | `input_tokens` | `input_tokens + cache_read_input_tokens + cache_creation_input_tokens` | `promptTokenCount` (includes cached) |
-//! | `output` | `completion_tokens` | `output_tokens` | `output_tokens` | `candidatesTokenCount + thoughtsTokenCount` |
-//! | `total` | `total_tokens` | `total_tokens` | `input + output` | `totalTokenCount` |
-//! | `cached_input` | `prompt_tokens_details.cached_tokens` | `input_tokens_details.cached_tokens` | `cache_read_input_tokens` | `cachedContentTokenCount` |
-//! | `cache_creation_input` | 0 | 0 | `cache_creation_input_tokens` | 0 |
-//! | `reasoning` | `completion_tokens_details.reasoning_tokens` | `output_tokens_details.reasoning_tokens` | 0 (not reported) | `thoughtsTokenCount` |
+//! | field | OpenAI chat / Azure | OpenAI Responses | Anthropic | Gemini / Vertex | Bedrock Converse |
+//! |---|---|---|---|---|---|
+//! | `input` | `prompt_tokens` | `input_tokens` | `input_tokens + cache_read_input_tokens + cache_creation_input_tokens` | `promptTokenCount` (includes cached) | `inputTokens + cacheReadInputTokens + cacheWriteInputTokens` |
+//! | `output` | `completion_tokens` | `output_tokens` | `output_tokens` | `candidatesTokenCount + thoughtsTokenCount` | `outputTokens` |
+//! | `total` | `total_tokens` | `total_tokens` | `input + output` | `totalTokenCount` | `totalTokens` |
+//! | `cached_input` | `prompt_tokens_details.cached_tokens` | `input_tokens_details.cached_tokens` | `cache_read_input_tokens` | `cachedContentTokenCount` | `cacheReadInputTokens` |
+//! | `cache_creation_input` | 0 | 0 | `cache_creation_input_tokens` | 0 | `cacheWriteInputTokens` |
+//! | `reasoning` | `completion_tokens_details.reasoning_tokens` | `output_tokens_details.reasoning_tokens` | 0 (not reported) | `thoughtsTokenCount` | 0 (not reported) |
 //!
 //! `cached_input`, `cache_creation_input` are parts of `input`; `reasoning` is
 //! part of `output`. A missing `total` is `input + output`.
@@ -22,6 +22,7 @@
 //! scan says it can carry something we need ([`scan`]).
 
 pub mod anthropic;
+pub mod bedrock;
 pub mod gemini;
 pub mod openai;
 pub mod responses;
@@ -38,6 +39,8 @@ pub enum UsageFormat {
     Anthropic,
     /// Gemini and Vertex AI `generateContent` / `streamGenerateContent`.
     Gemini,
+    /// Bedrock `converse` / `converse-stream` (an AWS event stream).
+    Bedrock,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -81,10 +84,11 @@ pub fn parse_body(format: UsageFormat, json: &[u8]) -> Result<Report, Unreadable
         UsageFormat::OpenAiResponses => responses::parse_body(json),
         UsageFormat::Anthropic => anthropic::parse_body(json),
         UsageFormat::Gemini => gemini::parse_body(json),
+        UsageFormat::Bedrock => bedrock::parse_body(json),
     }
 }
 
-/// Usage accumulated over the events of one SSE stream.
+/// Usage accumulated over the events of one stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamUsage {
     format: UsageFormat,
@@ -93,7 +97,8 @@ pub struct StreamUsage {
     /// Anthropic sends usage in two events; its parts are kept here.
     anthropic: anthropic::Parts,
     /// Error events after the 200 (OpenAI `{"error":…}`, Anthropic
-    /// `event: error`, Responses `response.failed`, Gemini `{"error":…}`).
+    /// `event: error`, Responses `response.failed`, Gemini `{"error":…}`,
+    /// Bedrock exception messages).
     pub errors: u32,
     /// An event that looked like it carried usage or a model could not be read.
     pub bad_event: bool,
@@ -129,6 +134,7 @@ impl StreamUsage {
             UsageFormat::OpenAiResponses => responses::stream_event(data, need_model),
             UsageFormat::Anthropic => anthropic::stream_event(name, data, need_model),
             UsageFormat::Gemini => gemini::stream_event(data, need_model),
+            UsageFormat::Bedrock => bedrock::stream_event(name, data),
         };
         let report = match result {
             Ok(Some(report)) => report,
@@ -151,6 +157,12 @@ impl StreamUsage {
         if report.error {
             self.errors = self.errors.saturating_add(1);
         }
+    }
+
+    /// An error the stream's framing marks as such rather than its JSON
+    /// (Bedrock's `exception` messages).
+    pub fn on_error_message(&mut self) {
+        self.errors = self.errors.saturating_add(1);
     }
 
     pub fn model(&self) -> Option<&str> {

@@ -95,6 +95,42 @@ fn json_bodies() {
             Some("g"),
             Some(usage(5, 7, 12, 0, 0, 0)),
         ),
+        (
+            Bedrock,
+            r#"{"output":{"message":{"role":"assistant","content":[{"text":"Hello! How can I help?"}]}},
+               "stopReason":"end_turn","usage":{"inputTokens":125,"outputTokens":60,"totalTokens":185},
+               "metrics":{"latencyMs":1175}}"#,
+            None,
+            Some(usage(125, 60, 185, 0, 0, 0)),
+        ),
+        (
+            // Cache write: inputTokens is only the uncached part.
+            Bedrock,
+            r#"{"output":{"message":{"role":"assistant","content":[{"text":"..."}]}},"stopReason":"end_turn",
+               "usage":{"inputTokens":10,"outputTokens":346,"totalTokens":1646,"cacheReadInputTokens":0,
+               "cacheWriteInputTokens":1290},"metrics":{"latencyMs":5000}}"#,
+            None,
+            Some(usage(1300, 346, 1646, 0, 1290, 0)),
+        ),
+        (
+            Bedrock,
+            r#"{"output":{"message":{"role":"assistant","content":[{"text":"..."}]}},"stopReason":"max_tokens",
+               "usage":{"inputTokens":12,"outputTokens":300,"totalTokens":1602,"cacheReadInputTokens":1290}}"#,
+            None,
+            Some(usage(1302, 300, 1602, 1290, 0, 0)),
+        ),
+        (
+            Bedrock,
+            r#"{"usage":{"inputTokens":3,"outputTokens":4}}"#,
+            None,
+            Some(usage(3, 4, 7, 0, 0, 0)),
+        ),
+        (
+            Bedrock,
+            r#"{"message":"The security token included in the request is invalid."}"#,
+            None,
+            None,
+        ),
     ];
     for (format, body, model, want) in cases {
         let report = parse_body(*format, body.as_bytes()).unwrap();
@@ -124,6 +160,19 @@ fn unreadable_bodies() {
                 "{format:?} {body}"
             );
         }
+    }
+    for body in [
+        "",
+        "<html>bad gateway</html>",
+        r#"{"usage":{"inputTokens":1"#,
+        r#"{"usage":"lots"}"#,
+        r#"{"usage":{"inputTokens":-1}}"#,
+        r#"{"usage":{"outputTokens":"4"}}"#,
+    ] {
+        assert!(
+            parse_body(UsageFormat::Bedrock, body.as_bytes()).is_err(),
+            "{body}"
+        );
     }
 }
 

@@ -3,11 +3,12 @@
 
 pub mod yaml;
 
+use gateway_api::backendtlspolicies::BackendTlsPolicy;
 use gateway_api::gatewayclasses::GatewayClass;
 use gateway_api::gateways::Gateway;
 use gateway_api::httproutes::HttpRoute;
 use gateway_api::referencegrants::ReferenceGrant;
-use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 use crate::backend::Backend;
@@ -41,6 +42,9 @@ pub struct Snapshot {
     /// Cluster-scoped: only the name and labels matter (allowedRoutes selectors).
     pub namespaces: Vec<Object<Namespace>>,
     pub reference_grants: Vec<Object<ReferenceGrant>>,
+    pub backend_tls_policies: Vec<Object<BackendTlsPolicy>>,
+    /// CA certificates of BackendTLSPolicies (`ca.crt`).
+    pub config_maps: Vec<Object<ConfigMap>>,
     /// (kind, namespace, name) → where it was first read: the loader's
     /// duplicate check, which a linear search made quadratic.
     pub(crate) seen: std::collections::HashMap<(String, String, String), Origin>,
@@ -51,6 +55,11 @@ impl Snapshot {
         self.backends
             .iter()
             .find(|b| b.namespace == namespace && b.name == name)
+    }
+    pub fn config_map(&self, namespace: &str, name: &str) -> Option<&Object<ConfigMap>> {
+        self.config_maps
+            .iter()
+            .find(|c| c.namespace == namespace && c.name == name)
     }
     pub fn secret(&self, namespace: &str, name: &str) -> Option<&Object<Secret>> {
         self.secrets

@@ -177,6 +177,11 @@ fn load_document(origin: &Origin, doc: &str, snapshot: &mut Snapshot, problems: 
     };
     match (group, kind.as_str()) {
         ("", "Secret") => ctx.push(value, (&mut snapshot.secrets, &mut snapshot.seen), problems),
+        ("", "ConfigMap") => ctx.push(
+            value,
+            (&mut snapshot.config_maps, &mut snapshot.seen),
+            problems,
+        ),
         ("", "Service") => ctx.push(
             value,
             (&mut snapshot.services, &mut snapshot.seen),
@@ -196,6 +201,12 @@ fn load_document(origin: &Origin, doc: &str, snapshot: &mut Snapshot, problems: 
         ("gateway.networking.k8s.io", "ReferenceGrant") => ctx.push(
             value,
             (&mut snapshot.reference_grants, &mut snapshot.seen),
+            problems,
+        ),
+        // v1alpha3 and v1 have the same shape.
+        ("gateway.networking.k8s.io", "BackendTLSPolicy") => ctx.push(
+            value,
+            (&mut snapshot.backend_tls_policies, &mut snapshot.seen),
             problems,
         ),
         ("gateway.networking.k8s.io", "GatewayClass") => ctx.push(
@@ -369,7 +380,7 @@ mod tests {
                 "error: m.yaml:1: Backend default/b: spec.ai.llm.openai.authToken.inline: invalid type: sequence, expected a string",
             ),
             ("apiVersion: v1\nkind: Secret\nmetadata: {namespace: x}\n", "error: m.yaml:1: Secret x/: metadata.name: missing required field"),
-            ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n", "warning: m.yaml:1: ConfigMap default/c: ignored"),
+            ("apiVersion: v1\nkind: Pod\nmetadata: {name: c}\n", "warning: m.yaml:1: Pod default/c: ignored"),
             ("just text\n", "error: m.yaml:1: not a Kubernetes object"),
         ];
         let valid =

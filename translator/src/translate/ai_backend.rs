@@ -5,45 +5,59 @@ use std::net::IpAddr;
 
 use llmgate_filter::config::{AuthConfig, FilterConfig, ProviderConfig, TokenSource};
 
-use crate::backend::{AuthTokenKind, Backend, LlmProvider, SingleAuthToken};
+use crate::backend::{
+    AnthropicProvider, AuthTokenKind, AwsAuth, AzureOpenAiProvider, Backend, BedrockProvider,
+    GeminiProvider, LlmProvider, NamedLlmProvider, OpenAiProvider, SingleAuthToken,
+    VertexAiProvider,
+};
 use crate::problem::Problem;
 use crate::source::{Object, Snapshot};
 
+use super::backend_tls::{self, UpstreamTls};
+
 /// The Secret key that holds the token, as in kgateway.
 pub const SECRET_TOKEN_KEY: &str = "Authorization";
+/// The Secret keys of Bedrock's AWS credentials, as in kgateway.
+pub const AWS_ACCESS_KEY: &str = "accessKey";
+pub const AWS_SECRET_KEY: &str = "secretKey";
+pub const AWS_SESSION_TOKEN_KEY: &str = "sessionToken";
+pub const BEDROCK_DEFAULT_REGION: &str = "us-east-1";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Upstream {
     pub host: String,
     pub port: u16,
-    pub tls: bool,
-    /// SNI and certificate name when `tls`.
-    pub server_name: String,
+    /// `None`: plaintext.
+    pub tls: Option<UpstreamTls>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResolvedBackend {
     pub upstream: Upstream,
     pub filter: FilterConfig,
+    /// Served, but to be reported on every translation (e.g. certificate
+    /// verification turned off).
+    pub warnings: Vec<Problem>,
 }
 
 /// Why a Backend cannot serve: an error in the Backend itself, or a warning
 /// about something it refers to (a Secret) that is missing.
 pub type Unavailable = Box<Problem>;
 
+fn backend_error(backend: &Object<Backend>, field: &str, message: &str) -> Unavailable {
+    Box::new(
+        Problem::error(message)
+            .at(&backend.origin)
+            .object(backend.object_ref("Backend"))
+            .field(field),
+    )
+}
+
 pub fn resolve(
     backend: &Object<Backend>,
     snapshot: &Snapshot,
 ) -> Result<ResolvedBackend, Unavailable> {
-    let object = backend.object_ref("Backend");
-    let invalid = |field: &str, message: &str| {
-        Box::new(
-            Problem::error(message)
-                .at(&backend.origin)
-                .object(object.clone())
-                .field(field),
-        )
-    };
+    let invalid = |field: &str, message: &str| backend_error(backend, field, message);
     let spec = &backend.value.spec;
     if spec.type_ != crate::backend::BackendType::Ai {
         return Err(invalid(
@@ -57,33 +71,72 @@ pub fn resolve(
     let Some(ai) = &spec.ai else {
         return Err(invalid("spec.ai", "required when type is AI"));
     };
-    let llm = match (&ai.llm, &ai.priority_groups) {
-        (Some(llm), None) => llm,
-        (None, Some(_)) => {
-            return Err(invalid(
-                "spec.ai.priorityGroups",
-                "priority groups are not supported yet; use spec.ai.llm",
-            ))
-        }
-        _ => {
-            return Err(invalid(
-                "spec.ai",
-                "exactly one of llm, priorityGroups must be set",
-            ))
-        }
-    };
-    let provider = provider_of(llm).map_err(|m| invalid("spec.ai.llm", &m))?;
-    let base = "spec.ai.llm";
+    match (&ai.llm, &ai.priority_groups) {
+        (Some(llm), None) => resolve_provider(llm, "spec.ai.llm", backend, snapshot),
+        (None, Some(_)) => Err(invalid(
+            "spec.ai.priorityGroups",
+            "priority groups are not supported yet; use spec.ai.llm",
+        )),
+        _ => Err(invalid(
+            "spec.ai",
+            "exactly one of llm, priorityGroups must be set",
+        )),
+    }
+}
+
+/// One provider of a Backend on its own. `field_base` is where it is in the
+/// Backend (`spec.ai.llm`, `spec.ai.priorityGroups[0].providers[1]`), for
+/// problems. Only BackendTLSPolicies for the whole Backend apply to it.
+pub fn resolve_provider(
+    llm: &LlmProvider,
+    field_base: &str,
+    backend: &Object<Backend>,
+    snapshot: &Snapshot,
+) -> Result<ResolvedBackend, Unavailable> {
+    resolve_in_section(llm, field_base, None, backend, snapshot)
+}
+
+/// A priority-group provider: as `resolve_provider`, and a BackendTLSPolicy
+/// whose `sectionName` is the provider's `name` applies to it (before one for
+/// the whole Backend).
+pub fn resolve_named_provider(
+    named: &NamedLlmProvider,
+    field_base: &str,
+    backend: &Object<Backend>,
+    snapshot: &Snapshot,
+) -> Result<ResolvedBackend, Unavailable> {
+    resolve_in_section(
+        &named.provider,
+        field_base,
+        Some(&named.name),
+        backend,
+        snapshot,
+    )
+}
+
+fn resolve_in_section(
+    llm: &LlmProvider,
+    field_base: &str,
+    section_name: Option<&str>,
+    backend: &Object<Backend>,
+    snapshot: &Snapshot,
+) -> Result<ResolvedBackend, Unavailable> {
+    let base = field_base;
+    let invalid = |field: &str, message: &str| backend_error(backend, field, message);
+    let provider = provider_of(llm).map_err(|m| invalid(base, &m))?;
     for (field, value) in provider.required_strings() {
-        if value.is_empty() {
+        if value.trim().is_empty() {
             return Err(invalid(
                 &format!("{base}.{}.{field}", provider.name()),
                 "must not be empty",
             ));
         }
     }
-    let upstream =
-        upstream_of(&provider, llm).map_err(|(f, m)| invalid(&format!("{base}.{f}"), &m))?;
+    provider
+        .check_values()
+        .map_err(|(f, m)| invalid(&format!("{base}.{}.{f}", provider.name()), &m))?;
+    let (host, port) =
+        endpoint_of(&provider, llm).map_err(|(f, m)| invalid(&format!("{base}.{f}"), &m))?;
     if let Some(path) = &llm.path {
         if path.full.is_empty() {
             return Err(invalid(&format!("{base}.path.full"), "must not be empty"));
@@ -103,26 +156,60 @@ pub fn resolve(
             (header_name, prefix)
         }
     };
-    let token_field = format!("{base}.{}.authToken", provider.name());
-    let token = resolve_token(provider.auth_token(), backend, snapshot, &token_field)?;
+    let token = match provider.credentials() {
+        Credentials::Token(token) => {
+            let field = format!("{base}.{}.authToken", provider.name());
+            resolve_token(token, backend, snapshot, &field)?
+        }
+        Credentials::Aws(auth) => {
+            let field = format!("{base}.{}.auth", provider.name());
+            resolve_aws_auth(auth, backend, snapshot, &field)?
+        }
+    };
+    let tls = backend_tls::upstream_tls(
+        backend,
+        section_name,
+        &server_name(&provider, &host),
+        port,
+        snapshot,
+    )?;
     let filter = FilterConfig {
         backend: format!("{}/{}", backend.namespace, backend.name),
         provider: provider.filter_config(),
-        host: authority(&provider, &upstream),
+        host: authority(&provider, &host, port, tls.tls.is_some()),
         auth: AuthConfig {
             header_name,
             prefix,
             token,
         },
         path_full: llm.path.as_ref().map(|p| p.full.clone()),
+        provider_name: None,
     };
-    Ok(ResolvedBackend { upstream, filter })
+    Ok(ResolvedBackend {
+        upstream: Upstream {
+            host,
+            port,
+            tls: tls.tls,
+        },
+        filter,
+        warnings: tls.warnings,
+    })
 }
 
 /// The one provider of an `LlmProvider`, borrowed.
 enum Provider<'a> {
-    OpenAi(&'a crate::backend::OpenAiProvider),
-    Azure(&'a crate::backend::AzureOpenAiProvider),
+    OpenAi(&'a OpenAiProvider),
+    Azure(&'a AzureOpenAiProvider),
+    Anthropic(&'a AnthropicProvider),
+    Gemini(&'a GeminiProvider),
+    VertexAi(&'a VertexAiProvider),
+    Bedrock(&'a BedrockProvider),
+}
+
+enum Credentials<'a> {
+    Token(&'a SingleAuthToken),
+    /// Bedrock: AWS credentials or a Bedrock API key; `None` = the client's.
+    Aws(Option<&'a AwsAuth>),
 }
 
 impl Provider<'_> {
@@ -130,32 +217,79 @@ impl Provider<'_> {
         match self {
             Provider::OpenAi(_) => "openai",
             Provider::Azure(_) => "azureopenai",
+            Provider::Anthropic(_) => "anthropic",
+            Provider::Gemini(_) => "gemini",
+            Provider::VertexAi(_) => "vertexai",
+            Provider::Bedrock(_) => "bedrock",
         }
     }
-    fn auth_token(&self) -> &SingleAuthToken {
+    fn credentials(&self) -> Credentials<'_> {
         match self {
-            Provider::OpenAi(p) => &p.auth_token,
-            Provider::Azure(p) => &p.auth_token,
+            Provider::OpenAi(p) => Credentials::Token(&p.auth_token),
+            Provider::Azure(p) => Credentials::Token(&p.auth_token),
+            Provider::Anthropic(p) => Credentials::Token(&p.auth_token),
+            Provider::Gemini(p) => Credentials::Token(&p.auth_token),
+            Provider::VertexAi(p) => Credentials::Token(&p.auth_token),
+            Provider::Bedrock(p) => Credentials::Aws(p.auth.as_ref()),
         }
     }
+    /// Fields that must not be empty: the required ones, and the optional
+    /// ones when set (the CRD says min length 1; a folder has no API server).
     fn required_strings(&self) -> Vec<(&'static str, &str)> {
         match self {
-            Provider::OpenAi(p) => p
-                .model
-                .as_deref()
-                .map(|m| vec![("model", m)])
-                .unwrap_or_default(),
+            Provider::OpenAi(p) => opt(&[("model", p.model.as_deref())]),
             Provider::Azure(p) => vec![
                 ("endpoint", azure_endpoint_host(&p.endpoint)),
                 ("deploymentName", p.deployment_name.as_str()),
                 ("apiVersion", p.api_version.as_str()),
             ],
+            Provider::Anthropic(p) => opt(&[
+                ("apiVersion", p.api_version.as_deref()),
+                ("model", p.model.as_deref()),
+            ]),
+            Provider::Gemini(p) => vec![
+                ("model", p.model.as_str()),
+                ("apiVersion", p.api_version.as_str()),
+            ],
+            Provider::VertexAi(p) => {
+                let mut fields = vec![
+                    ("model", p.model.as_str()),
+                    ("apiVersion", p.api_version.as_str()),
+                    ("projectId", p.project_id.as_str()),
+                    ("location", p.location.as_str()),
+                ];
+                fields.extend(opt(&[("modelPath", p.model_path.as_deref())]));
+                fields
+            }
+            Provider::Bedrock(p) => {
+                let mut fields = vec![("model", p.model.as_str())];
+                if let Some(g) = &p.guardrail {
+                    fields.push(("guardrail.identifier", g.identifier.as_str()));
+                    fields.push(("guardrail.version", g.version.as_str()));
+                }
+                fields
+            }
+        }
+    }
+    /// Values that become part of a host name must be one DNS label.
+    fn check_values(&self) -> Result<(), (String, String)> {
+        match self {
+            Provider::VertexAi(p) => dns_label("location", &p.location),
+            Provider::Bedrock(p) => match &p.region {
+                Some(region) => dns_label("region", region),
+                None => Ok(()),
+            },
+            _ => Ok(()),
         }
     }
     fn default_host(&self) -> String {
         match self {
             Provider::OpenAi(_) => "api.openai.com".to_string(),
             Provider::Azure(p) => azure_endpoint_host(&p.endpoint).to_string(),
+            Provider::Anthropic(_) => "api.anthropic.com".to_string(),
+            Provider::Gemini(_) => "generativelanguage.googleapis.com".to_string(),
+            Provider::VertexAi(p) => vertex_host(&p.location),
+            Provider::Bedrock(p) => format!("bedrock-runtime.{}.amazonaws.com", bedrock_region(p)),
         }
     }
     fn filter_config(&self) -> ProviderConfig {
@@ -167,36 +301,92 @@ impl Provider<'_> {
                 deployment_name: p.deployment_name.clone(),
                 api_version: p.api_version.clone(),
             },
+            Provider::Anthropic(p) => ProviderConfig::Anthropic {
+                model: p.model.clone(),
+                api_version: p.api_version.clone(),
+            },
+            Provider::Gemini(p) => ProviderConfig::Gemini {
+                model: p.model.clone(),
+                api_version: p.api_version.clone(),
+            },
+            Provider::VertexAi(p) => ProviderConfig::Vertexai {
+                model: p.model.clone(),
+                api_version: p.api_version.clone(),
+                project_id: p.project_id.clone(),
+                location: p.location.clone(),
+                model_path: p.model_path.clone(),
+            },
+            Provider::Bedrock(p) => ProviderConfig::Bedrock {
+                model: p.model.clone(),
+                region: bedrock_region(p).to_string(),
+                guardrail: p
+                    .guardrail
+                    .as_ref()
+                    .map(|g| llmgate_filter::config::BedrockGuardrail {
+                        identifier: g.identifier.clone(),
+                        version: g.version.clone(),
+                    }),
+            },
         }
     }
 }
 
+/// The optional fields that are set.
+fn opt<'a>(fields: &[(&'static str, Option<&'a str>)]) -> Vec<(&'static str, &'a str)> {
+    fields
+        .iter()
+        .filter_map(|(name, value)| value.map(|v| (*name, v)))
+        .collect()
+}
+
+/// `^[a-z0-9-]+$`, 1–63 characters: the CRD's rule for Bedrock's region, and
+/// what keeps a Vertex location from changing the host it is part of.
+fn dns_label(field: &str, value: &str) -> Result<(), (String, String)> {
+    let valid = (1..=63).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if valid {
+        Ok(())
+    } else {
+        Err((
+            field.to_string(),
+            "must be 1-63 characters of a-z, 0-9 and -".to_string(),
+        ))
+    }
+}
+
+fn bedrock_region(p: &BedrockProvider) -> &str {
+    p.region.as_deref().unwrap_or(BEDROCK_DEFAULT_REGION)
+}
+
+/// Vertex AI's regional endpoint; the `global` location has no region prefix.
+fn vertex_host(location: &str) -> String {
+    if location == "global" {
+        "aiplatform.googleapis.com".to_string()
+    } else {
+        format!("{location}-aiplatform.googleapis.com")
+    }
+}
+
 fn provider_of(llm: &LlmProvider) -> Result<Provider<'_>, String> {
-    let mut set: Vec<&str> = Vec::new();
-    let mut found = None;
-    if let Some(p) = &llm.openai {
-        set.push("openai");
-        found = Some(Provider::OpenAi(p));
-    }
-    if let Some(p) = &llm.azureopenai {
-        set.push("azureopenai");
-        found = Some(Provider::Azure(p));
-    }
-    for (name, present) in [
-        ("anthropic", llm.anthropic.is_some()),
-        ("gemini", llm.gemini.is_some()),
-        ("vertexai", llm.vertexai.is_some()),
-        ("bedrock", llm.bedrock.is_some()),
-    ] {
-        if present {
-            set.push(name);
-        }
-    }
-    match (set.as_slice(), found) {
-        ([_], Some(p)) => Ok(p),
-        ([name], None) => Err(format!("provider {name} is not supported yet (supported: openai, azureopenai)")),
-        ([], _) => Err("no provider set: exactly one of openai, azureopenai, anthropic, gemini, vertexai, bedrock".into()),
-        (many, _) => Err(format!("exactly one provider must be set, found {}", many.join(", "))),
+    let found: Vec<Provider<'_>> = [
+        llm.openai.as_ref().map(Provider::OpenAi),
+        llm.azureopenai.as_ref().map(Provider::Azure),
+        llm.anthropic.as_ref().map(Provider::Anthropic),
+        llm.gemini.as_ref().map(Provider::Gemini),
+        llm.vertexai.as_ref().map(Provider::VertexAi),
+        llm.bedrock.as_ref().map(Provider::Bedrock),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let names: Vec<&str> = found.iter().map(Provider::name).collect();
+    let mut found = found.into_iter();
+    match (found.next(), names.len()) {
+        (Some(one), 1) => Ok(one),
+        (None, _) => Err("no provider set: exactly one of openai, azureopenai, anthropic, gemini, vertexai, bedrock".into()),
+        (Some(_), _) => Err(format!("exactly one provider must be set, found {}", names.join(", "))),
     }
 }
 
@@ -209,55 +399,143 @@ fn azure_endpoint_host(endpoint: &str) -> &str {
     without_scheme.split('/').next().unwrap_or_default()
 }
 
-fn upstream_of(provider: &Provider<'_>, llm: &LlmProvider) -> Result<Upstream, (String, String)> {
-    let (host, port) = match (&llm.host, llm.port) {
-        (None, None) => (provider.default_host(), 443),
-        (Some(h), _) if h.is_empty() => return Err(("host".into(), "must not be empty".into())),
-        (_, Some(0)) => return Err(("port".into(), "must be 1-65535".into())),
-        (Some(host), Some(port)) => (host.clone(), port),
-        (Some(_), None) => {
-            return Err(("port".into(), "host and port must be set together".into()))
-        }
-        (None, Some(_)) => {
-            return Err(("host".into(), "host and port must be set together".into()))
-        }
-    };
-    // kgateway's rule, kept for compatibility: TLS exactly when the port is 443.
-    let tls = port == 443;
-    let server_name = match provider {
-        // Azure routes on the resource name: a private endpoint or egress
-        // proxy reached through `host` still needs SNI = the endpoint.
+/// (host, port) to connect to: the provider's, or the `host`/`port` override.
+fn endpoint_of(
+    provider: &Provider<'_>,
+    llm: &LlmProvider,
+) -> Result<(String, u16), (String, String)> {
+    match (&llm.host, llm.port) {
+        (None, None) => Ok((provider.default_host(), 443)),
+        (Some(h), _) if h.is_empty() => Err(("host".into(), "must not be empty".into())),
+        (_, Some(0)) => Err(("port".into(), "must be 1-65535".into())),
+        (Some(host), Some(port)) => Ok((host.clone(), port)),
+        (Some(_), None) => Err(("port".into(), "host and port must be set together".into())),
+        (None, Some(_)) => Err(("host".into(), "host and port must be set together".into())),
+    }
+}
+
+/// SNI and expected certificate name unless a BackendTLSPolicy says otherwise.
+/// Azure routes on the resource name: a private endpoint or egress proxy
+/// reached through `host` still needs SNI = the endpoint. Others: the host
+/// connected to.
+fn server_name(provider: &Provider<'_>, host: &str) -> String {
+    match provider {
         Provider::Azure(_) => provider.default_host(),
-        Provider::OpenAi(_) => host.clone(),
-    };
-    Ok(Upstream {
-        host,
-        port,
-        tls,
-        server_name,
-    })
+        _ => host.to_string(),
+    }
 }
 
 /// The Host header the provider sees. Azure: always the endpoint, since the
 /// resource is identified by it even when `host` points elsewhere. Others: the
 /// host we connect to (an OpenAI-compatible server behind `host` knows no other
 /// name), with the port when it is not the scheme's default.
-fn authority(provider: &Provider<'_>, upstream: &Upstream) -> String {
+fn authority(provider: &Provider<'_>, host: &str, port: u16, tls: bool) -> String {
     match provider {
         Provider::Azure(_) => provider.default_host(),
-        Provider::OpenAi(_) => {
-            let default_port = if upstream.tls { 443 } else { 80 };
-            let host = match upstream.host.parse::<IpAddr>() {
+        _ => {
+            let default_port = if tls { 443 } else { 80 };
+            let host = match host.parse::<IpAddr>() {
                 Ok(IpAddr::V6(v6)) => format!("[{v6}]"),
-                _ => upstream.host.clone(),
+                _ => host.to_string(),
             };
-            if upstream.port == default_port {
+            if port == default_port {
                 host
             } else {
-                format!("{host}:{}", upstream.port)
+                format!("{host}:{port}")
             }
         }
     }
+}
+
+/// Bedrock's `auth`: AWS credentials from a Secret (the filter signs with
+/// SigV4), or a Bedrock API key in that Secret's `Authorization`; without
+/// `auth`, the client's own `Authorization: Bearer <Bedrock API key>`.
+fn resolve_aws_auth(
+    auth: Option<&AwsAuth>,
+    backend: &Object<Backend>,
+    snapshot: &Snapshot,
+    field: &str,
+) -> Result<TokenSource, Unavailable> {
+    let Some(auth) = auth else {
+        return Ok(TokenSource::Passthrough);
+    };
+    if auth.type_ != "Secret" {
+        return Err(backend_error(
+            backend,
+            &format!("{field}.type"),
+            &format!(
+                "unsupported auth type {:?}: llmgate supports Secret",
+                auth.type_
+            ),
+        ));
+    }
+    let Some(name) = auth
+        .secret_ref
+        .as_ref()
+        .map(|r| r.name.as_str())
+        .filter(|n| !n.is_empty())
+    else {
+        return Err(backend_error(
+            backend,
+            &format!("{field}.secretRef.name"),
+            "required when type is Secret",
+        ));
+    };
+    let secret = referenced_secret(backend, snapshot, name, &format!("{field}.secretRef"))?;
+    let value = |key: &str| secret_value(&secret.value, key).filter(|v| !v.is_empty());
+    let not_ready = |missing: &str| {
+        secret_not_ready(
+            backend,
+            &format!("{field}.secretRef"),
+            format!(
+                "Secret {}/{name} has no (non-empty) {missing}",
+                backend.namespace
+            ),
+        )
+    };
+    match (value(AWS_ACCESS_KEY), value(AWS_SECRET_KEY)) {
+        (Some(access_key_id), Some(secret_access_key)) => Ok(TokenSource::Aws {
+            access_key_id,
+            secret_access_key,
+            session_token: value(AWS_SESSION_TOKEN_KEY),
+        }),
+        (None, None) => match value(SECRET_TOKEN_KEY) {
+            Some(key) if !strip_bearer(&key).is_empty() => Ok(TokenSource::Value {
+                value: strip_bearer(&key).to_string(),
+            }),
+            _ => Err(not_ready(&format!(
+                "keys `{AWS_ACCESS_KEY}` and `{AWS_SECRET_KEY}` (AWS credentials), nor \
+                 `{SECRET_TOKEN_KEY}` (a Bedrock API key)"
+            ))),
+        },
+        (Some(_), None) => Err(not_ready(&format!("key `{AWS_SECRET_KEY}`"))),
+        (None, Some(_)) => Err(not_ready(&format!("key `{AWS_ACCESS_KEY}`"))),
+    }
+}
+
+fn secret_not_ready(backend: &Object<Backend>, field: &str, message: String) -> Unavailable {
+    Box::new(
+        Problem::warning(format!("{message}; routes to this backend answer 500"))
+            .at(&backend.origin)
+            .object(backend.object_ref("Backend"))
+            .field(field),
+    )
+}
+
+/// A Secret in the Backend's namespace, or the warning that it is missing.
+fn referenced_secret<'a>(
+    backend: &Object<Backend>,
+    snapshot: &'a Snapshot,
+    name: &str,
+    field: &str,
+) -> Result<&'a Object<k8s_openapi::api::core::v1::Secret>, Unavailable> {
+    snapshot.secret(&backend.namespace, name).ok_or_else(|| {
+        secret_not_ready(
+            backend,
+            field,
+            format!("Secret {}/{name} not found", backend.namespace),
+        )
+    })
 }
 
 fn resolve_token(
@@ -298,28 +576,20 @@ fn resolve_token(
                     "required when kind is SecretRef",
                 ));
             };
-            let not_ready = |message: String| {
-                Box::new(
-                    Problem::warning(format!("{message}; routes to this backend answer 500"))
-                        .at(&backend.origin)
-                        .object(object.clone())
-                        .field(format!("{field}.secretRef")),
-                )
-            };
-            let Some(secret) = snapshot.secret(&backend.namespace, name) else {
-                return Err(not_ready(format!(
-                    "Secret {}/{name} not found",
-                    backend.namespace
-                )));
-            };
+            let field = format!("{field}.secretRef");
+            let secret = referenced_secret(backend, snapshot, name, &field)?;
             match secret_value(&secret.value, SECRET_TOKEN_KEY) {
                 Some(value) if !strip_bearer(&value).is_empty() => Ok(TokenSource::Value {
                     value: strip_bearer(&value).to_string(),
                 }),
-                _ => Err(not_ready(format!(
-                    "Secret {}/{name} has no (non-empty) key `{SECRET_TOKEN_KEY}`",
-                    backend.namespace
-                ))),
+                _ => Err(secret_not_ready(
+                    backend,
+                    &field,
+                    format!(
+                        "Secret {}/{name} has no (non-empty) key `{SECRET_TOKEN_KEY}`",
+                        backend.namespace
+                    ),
+                )),
             }
         }
     }

@@ -5,16 +5,19 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use super::ai_backend::ResolvedBackend;
+use super::ai_backend::{ResolvedBackend, Upstream};
+use super::backend_tls::{SubjectAltName, TrustedCa, Validation};
 
 /// Prometheus labels for the filter's metrics. The filter names its stats
 /// `<metric>;key=value;…`; each regex's group 1 is cut from the name and
 /// group 2 becomes the label value, leaving `<metric>` as the name. The `;`
-/// before each key keeps `model=` from matching inside `request_model=`.
+/// before each key keeps `model=` from matching inside `request_model=`, and
+/// the `=` after it keeps `provider` from matching `provider_name=`.
 pub const FILTER_LABELS: &[&str] = &[
     "route",
     "backend",
     "provider",
+    "provider_name",
     "request_model",
     "response_model",
     "token_type",
@@ -204,25 +207,51 @@ pub fn ai_cluster(
             }
         }
     });
-    if up.tls {
-        cluster["transport_socket"] = json!({
-            "name": "envoy.transport_sockets.tls",
-            "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
-                "sni": up.server_name,
-                "common_tls_context": {
-                    "validation_context": {
-                        "trusted_ca": { "filename": ca_bundle.display().to_string() },
-                        "match_typed_subject_alt_names": [{
-                            "san_type": "DNS",
-                            "matcher": { "exact": up.server_name }
-                        }]
-                    }
-                }
-            }
-        });
+    if let Some(socket) = upstream_transport_socket(up, ca_bundle) {
+        cluster["transport_socket"] = socket;
     }
     cluster
+}
+
+/// The TLS transport socket to a provider; `None` when it is plaintext.
+pub fn upstream_transport_socket(upstream: &Upstream, ca_bundle: &Path) -> Option<Value> {
+    let tls = upstream.tls.as_ref()?;
+    let mut common_tls_context = json!({});
+    // No validation context: Envoy then accepts any certificate, which only
+    // the skip-verify annotation asks for.
+    if let Some(validation) = &tls.validation {
+        common_tls_context["validation_context"] = validation_context(validation, ca_bundle);
+    }
+    Some(json!({
+        "name": "envoy.transport_sockets.tls",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+            "sni": tls.server_name,
+            "common_tls_context": common_tls_context
+        }
+    }))
+}
+
+fn validation_context(validation: &Validation, ca_bundle: &Path) -> Value {
+    let trusted_ca = match &validation.trusted_ca {
+        TrustedCa::System => json!({ "filename": ca_bundle.display().to_string() }),
+        TrustedCa::Pem(pem) => json!({ "inline_string": pem }),
+    };
+    let subject_alt_names: Vec<Value> = validation
+        .subject_alt_names
+        .iter()
+        .map(|san| {
+            let (san_type, name) = match san {
+                SubjectAltName::Dns(name) => ("DNS", name),
+                SubjectAltName::Uri(uri) => ("URI", uri),
+            };
+            json!({ "san_type": san_type, "matcher": { "exact": name } })
+        })
+        .collect();
+    json!({
+        "trusted_ca": trusted_ca,
+        "match_typed_subject_alt_names": subject_alt_names
+    })
 }
 
 pub fn service_cluster(name: &str, host: &str, port: u16) -> Value {

@@ -3,6 +3,7 @@
 
 pub mod ai_backend;
 pub mod backend_refs;
+pub mod backend_tls;
 pub mod envoy;
 pub mod filters;
 pub mod gateways;
@@ -379,6 +380,7 @@ fn resolve_backends<'a>(
     };
     let mut out = HashMap::new();
     let mut statuses = Vec::new();
+    problems.extend(backend_tls::policy_problems(snapshot));
     for backend in &snapshot.backends {
         let key = (backend.namespace.as_str(), backend.name.as_str());
         let resolved: Result<ResolvedBackend, Unavailable> = ai_backend::resolve(backend, snapshot);
@@ -390,17 +392,26 @@ fn resolve_backends<'a>(
                     envoy::ai_cluster(&name, &resolved, &wasm, &options.ca_bundle),
                 );
                 out.insert(key, Ok(name));
+                // Served, but what the warnings say (verification disabled)
+                // must be visible where the Backend's owner looks.
+                let notes: Vec<String> = resolved
+                    .warnings
+                    .iter()
+                    .map(|w| unavailable_message(w, backend))
+                    .collect();
+                problems.extend(resolved.warnings);
                 vec![
-                    Condition::new(reason::ACCEPTED, true, reason::ACCEPTED, ""),
+                    Condition::new(reason::ACCEPTED, true, reason::ACCEPTED, notes.join("; ")),
                     Condition::new(reason::RESOLVED_REFS, true, reason::RESOLVED_REFS, ""),
                 ]
             }
             Err(unavailable) => {
-                let message = match &unavailable.field {
-                    Some(f) => format!("{f}: {}", unavailable.message),
-                    None => unavailable.message.clone(),
-                };
-                let conditions = if unavailable.severity == crate::problem::Severity::Error {
+                let message = unavailable_message(&unavailable, backend);
+                let about_backend =
+                    unavailable.object.as_ref() == Some(&backend.object_ref("Backend"));
+                let invalid_backend =
+                    about_backend && unavailable.severity == crate::problem::Severity::Error;
+                let conditions = if invalid_backend {
                     vec![Condition::new(
                         reason::ACCEPTED,
                         false,
@@ -408,13 +419,14 @@ fn resolve_backends<'a>(
                         message.clone(),
                     )]
                 } else {
-                    // The Backend is fine; what it refers to (its Secret) is not.
+                    // The Backend is fine; what it refers to (its Secret, the
+                    // BackendTLSPolicy that targets it) is not.
                     vec![
                         Condition::new(reason::ACCEPTED, true, reason::ACCEPTED, ""),
                         Condition::new(
                             reason::RESOLVED_REFS,
                             false,
-                            reason::INVALID_SECRET_REF,
+                            unresolved_reason(&unavailable),
                             message.clone(),
                         ),
                     ]
@@ -432,6 +444,36 @@ fn resolve_backends<'a>(
         });
     }
     (out, statuses)
+}
+
+/// A Backend's problem as its status says it: the field, and the other
+/// object when it is not about the Backend itself (a BackendTLSPolicy).
+fn unavailable_message(problem: &Problem, backend: &Object<crate::backend::Backend>) -> String {
+    let mut message = String::new();
+    if let Some(object) = problem
+        .object
+        .as_ref()
+        .filter(|o| **o != backend.object_ref("Backend"))
+    {
+        message.push_str(&format!("{object}: "));
+    }
+    if let Some(field) = &problem.field {
+        message.push_str(&format!("{field}: "));
+    }
+    message.push_str(&problem.message);
+    message
+}
+
+fn unresolved_reason(problem: &Problem) -> &'static str {
+    let kind = problem.object.as_ref().map(|o| o.kind.as_str());
+    let field = problem.field.as_deref().unwrap_or_default();
+    match kind {
+        Some("BackendTLSPolicy") if field.contains("caCertificateRefs") => {
+            reason::INVALID_CA_CERTIFICATE_REF
+        }
+        Some("BackendTLSPolicy") => reason::INVALID,
+        _ => reason::INVALID_SECRET_REF,
+    }
 }
 
 /// `well_known_port`: a redirect that takes the listener's port leaves it out

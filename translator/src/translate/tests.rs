@@ -385,3 +385,6 @@ spec:
         .collect();
     assert_eq!(domains, ["x.example.org"]);
 }
+
+mod providers;
+mod upstream_tls;

@@ -1,0 +1,97 @@
+//! Google Gemini API (`generativelanguage.googleapis.com`): the model is in
+//! the path, and streaming is a different method, not a body field.
+
+use super::{encode_component, AuthDefaults};
+
+/// The header keeps the key out of URLs and so out of access logs (the API
+/// also accepts `?key=`).
+pub const AUTH: AuthDefaults = AuthDefaults {
+    header: "x-goog-api-key",
+    prefix: None,
+};
+
+pub fn path(api_version: &str, model: &str, streaming: bool) -> String {
+    format!(
+        "/{}/models/{}:{}",
+        encode_component(api_version),
+        encode_component(model),
+        method(None, streaming)
+    )
+}
+
+/// The method after `:`. Without `alt=sse` the stream is one JSON array, which
+/// neither the usage reader nor most clients expect.
+pub(crate) fn method(non_streaming: Option<&str>, streaming: bool) -> String {
+    if streaming {
+        "streamGenerateContent?alt=sse".to_owned()
+    } else {
+        encode_component(non_streaming.unwrap_or("generateContent"))
+    }
+}
+
+/// Whether the client's own path asks for a stream: the method is
+/// `streamGenerateContent`, or the query asks for SSE.
+pub fn path_streams(client_path: &str) -> bool {
+    let (path, query) = client_path.split_once('?').unwrap_or((client_path, ""));
+    path.ends_with(":streamGenerateContent")
+        || query
+            .split('&')
+            .any(|pair| pair.eq_ignore_ascii_case("alt=sse"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{auth_defaults, model_override, upstream_path, usage_format};
+    use super::*;
+    use crate::config::ProviderConfig;
+    use crate::usage::UsageFormat;
+
+    #[test]
+    fn paths() {
+        let cases = [
+            (
+                "v1beta",
+                "gemini-2.5-flash",
+                false,
+                "/v1beta/models/gemini-2.5-flash:generateContent",
+            ),
+            (
+                "v1beta",
+                "gemini-2.5-flash",
+                true,
+                "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+            ),
+            ("v1", "a/b?c", false, "/v1/models/a%2Fb%3Fc:generateContent"),
+        ];
+        for (version, model, streaming, want) in cases {
+            let provider = ProviderConfig::Gemini {
+                model: model.into(),
+                api_version: version.into(),
+            };
+            assert_eq!(upstream_path(&provider, streaming), want);
+            assert_eq!(auth_defaults(&provider), AUTH);
+            assert_eq!(usage_format(&provider), UsageFormat::Gemini);
+            assert_eq!(model_override(&provider), None, "the model is in the path");
+        }
+    }
+
+    #[test]
+    fn client_paths_that_stream() {
+        let cases = [
+            ("/v1beta/models/m:streamGenerateContent", true),
+            ("/v1beta/models/m:streamGenerateContent?alt=sse", true),
+            ("/v1beta/models/m:streamGenerateContent?key=k", true),
+            ("/gemini?alt=sse", true),
+            ("/gemini?x=1&ALT=SSE", true),
+            ("/v1beta/models/m:generateContent", false),
+            ("/v1beta/models/m:generateContent?alt=json", false),
+            ("/gemini", false),
+            ("/gemini?salt=sse", false),
+            ("/streamGenerateContent/x", false),
+            ("", false),
+        ];
+        for (path, want) in cases {
+            assert_eq!(path_streams(path), want, "{path}");
+        }
+    }
+}

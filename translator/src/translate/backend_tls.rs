@@ -1,0 +1,401 @@
+//! How the gateway verifies an AI Backend's TLS certificate.
+//!
+//! By default a Backend on port 443 is reached over TLS, verified against the
+//! system CA bundle (`--ca-bundle`) with SNI and an exact DNS SAN equal to the
+//! host. A Gateway API `BackendTLSPolicy` whose `targetRefs` name the Backend
+//! (`group: gateway.kgateway.dev, kind: Backend`) replaces that: TLS on any
+//! port, its `validation.hostname` as SNI and expected name, its CA
+//! (ConfigMaps' `ca.crt`, or `wellKnownCACertificates: System`) and its
+//! `subjectAltNames`. A `sectionName` selects one named provider of a
+//! Backend's priority groups; a policy without it covers the whole Backend.
+//!
+//! Whatever a policy cannot resolve (a missing ConfigMap, an invalid field)
+//! makes the Backend unavailable — its routes answer 500 — rather than
+//! silently connecting with weaker verification than the policy asks for.
+//!
+//! Not part of BackendTLSPolicy: the Backend annotation
+//! `llmgate.io/insecure-skip-tls-verify: "true"` connects over TLS without
+//! verifying the certificate at all. Meant for tests against self-signed
+//! servers, it is reported as a warning on every translation.
+
+use gateway_api::backendtlspolicies::{
+    BackendTlsPolicy, BackendTlsPolicyValidation, BackendTlsPolicyValidationSubjectAltNamesType,
+};
+
+use crate::backend::Backend;
+use crate::problem::Problem;
+use crate::source::{Object, Snapshot};
+
+use super::ai_backend::Unavailable;
+use super::BACKEND_GROUP;
+
+pub const SKIP_VERIFY_ANNOTATION: &str = "llmgate.io/insecure-skip-tls-verify";
+/// The ConfigMap key that holds the PEM CA certificates (Gateway API).
+pub const CA_CERTIFICATE_KEY: &str = "ca.crt";
+const PEM_CERTIFICATE_MARKER: &str = "-----BEGIN CERTIFICATE-----";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamTls {
+    /// Sent as SNI.
+    pub server_name: String,
+    /// `None`: the certificate is not verified (the skip-verify annotation).
+    pub validation: Option<Validation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Validation {
+    pub trusted_ca: TrustedCa,
+    /// The certificate must carry one of these.
+    pub subject_alt_names: Vec<SubjectAltName>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrustedCa {
+    /// The gateway's `--ca-bundle` file.
+    System,
+    /// PEM certificates from ConfigMaps (public: fine inline in Envoy config).
+    Pem(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubjectAltName {
+    Dns(String),
+    Uri(String),
+}
+
+/// TLS for one provider connection, plus warnings to report even though it
+/// is served (disabled verification, conflicting policies).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TlsOutcome {
+    pub tls: Option<UpstreamTls>,
+    pub warnings: Vec<Problem>,
+}
+
+/// `host`: the host connected to, the default SNI and expected name.
+/// `section_name`: the priority-group provider's `name`, `None` for `spec.ai.llm`.
+pub fn upstream_tls(
+    backend: &Object<Backend>,
+    section_name: Option<&str>,
+    host: &str,
+    port: u16,
+    snapshot: &Snapshot,
+) -> Result<TlsOutcome, Unavailable> {
+    let mut warnings = Vec::new();
+    let policy = applied_policy(backend, section_name, snapshot, &mut warnings);
+    let skip_verify = skip_verify(backend, &mut warnings);
+    let tls = match (policy, skip_verify) {
+        (Some(policy), false) => Some(UpstreamTls {
+            server_name: policy_hostname(policy)?,
+            validation: Some(validation(policy, snapshot)?),
+        }),
+        (Some(policy), true) => Some(UpstreamTls {
+            server_name: policy_hostname(policy)?,
+            validation: None,
+        }),
+        (None, true) => Some(UpstreamTls {
+            server_name: host.to_string(),
+            validation: None,
+        }),
+        // kgateway's rule, kept for compatibility: TLS exactly when the port is 443.
+        (None, false) if port == 443 => Some(UpstreamTls {
+            server_name: host.to_string(),
+            validation: Some(Validation {
+                trusted_ca: TrustedCa::System,
+                subject_alt_names: vec![SubjectAltName::Dns(host.to_string())],
+            }),
+        }),
+        (None, false) => None,
+    };
+    if skip_verify {
+        warnings.push(
+            Problem::warning(format!(
+                "certificate verification is DISABLED by the annotation \
+                 {SKIP_VERIFY_ANNOTATION}: anyone on the network path can \
+                 impersonate the provider and read requests and credentials; outside of \
+                 tests, use a BackendTLSPolicy instead"
+            ))
+            .at(&backend.origin)
+            .object(backend.object_ref("Backend"))
+            .field(format!("metadata.annotations[{SKIP_VERIFY_ANNOTATION}]")),
+        );
+    }
+    Ok(TlsOutcome { tls, warnings })
+}
+
+fn skip_verify(backend: &Object<Backend>, warnings: &mut Vec<Problem>) -> bool {
+    let value = backend
+        .value
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(SKIP_VERIFY_ANNOTATION));
+    match value.map(|v| v.trim()) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            warnings.push(
+                Problem::warning("must be \"true\" or \"false\"; certificates are verified")
+                    .at(&backend.origin)
+                    .object(backend.object_ref("Backend"))
+                    .field(format!("metadata.annotations[{SKIP_VERIFY_ANNOTATION}]")),
+            );
+            false
+        }
+    }
+}
+
+/// Whether one of a policy's targetRefs names this Backend (and section).
+fn targets(
+    policy: &Object<BackendTlsPolicy>,
+    backend: &Object<Backend>,
+    section_name: Option<&str>,
+) -> bool {
+    policy.namespace == backend.namespace
+        && policy.value.spec.target_refs.iter().any(|r| {
+            r.group == BACKEND_GROUP
+                && r.kind == "Backend"
+                && r.name == backend.name
+                && r.section_name.as_deref() == section_name
+        })
+}
+
+/// The policy for this Backend (section): one naming the section beats one
+/// for the whole Backend; among equals the oldest, then the first by name,
+/// wins (the Gateway API's conflict rule). The others are reported.
+fn applied_policy<'a>(
+    backend: &Object<Backend>,
+    section_name: Option<&str>,
+    snapshot: &'a Snapshot,
+    warnings: &mut Vec<Problem>,
+) -> Option<&'a Object<BackendTlsPolicy>> {
+    let candidates = |section: Option<&str>| {
+        let mut found: Vec<&'a Object<BackendTlsPolicy>> = snapshot
+            .backend_tls_policies
+            .iter()
+            .filter(|p| targets(p, backend, section))
+            .collect();
+        found.sort_by(|a, b| {
+            let created = |p: &Object<BackendTlsPolicy>| {
+                p.value.metadata.creation_timestamp.as_ref().map(|t| t.0)
+            };
+            (created(a), &a.name).cmp(&(created(b), &b.name))
+        });
+        found
+    };
+    let mut found = section_name
+        .map(|s| candidates(Some(s)))
+        .unwrap_or_default();
+    found.extend(candidates(None));
+    let (winner, losers) = found.split_first()?;
+    for loser in losers {
+        warnings.push(
+            Problem::warning(format!(
+                "not applied to Backend {}/{}: BackendTLSPolicy {}/{} applies to it",
+                backend.namespace, backend.name, winner.namespace, winner.name
+            ))
+            .at(&loser.origin)
+            .object(loser.object_ref("BackendTLSPolicy"))
+            .field("spec.targetRefs"),
+        );
+    }
+    Some(*winner)
+}
+
+fn policy_problem(policy: &Object<BackendTlsPolicy>, problem: Problem, field: &str) -> Unavailable {
+    Box::new(
+        problem
+            .at(&policy.origin)
+            .object(policy.object_ref("BackendTLSPolicy"))
+            .field(field),
+    )
+}
+
+fn policy_hostname(policy: &Object<BackendTlsPolicy>) -> Result<String, Unavailable> {
+    let hostname = policy.value.spec.validation.hostname.trim();
+    if hostname.is_empty() {
+        return Err(policy_problem(
+            policy,
+            Problem::error("required; routes to the Backends it targets answer 500"),
+            "spec.validation.hostname",
+        ));
+    }
+    Ok(hostname.to_string())
+}
+
+fn validation(
+    policy: &Object<BackendTlsPolicy>,
+    snapshot: &Snapshot,
+) -> Result<Validation, Unavailable> {
+    let hostname = policy_hostname(policy)?;
+    let spec: &BackendTlsPolicyValidation = &policy.value.spec.validation;
+    let invalid = |field: &str, message: &str| {
+        policy_problem(
+            policy,
+            Problem::error(format!(
+                "{message}; routes to the Backends it targets answer 500"
+            )),
+            field,
+        )
+    };
+    let refs = spec.ca_certificate_refs.as_deref().unwrap_or_default();
+    let trusted_ca = match (refs.is_empty(), spec.well_known_ca_certificates.as_deref()) {
+        (false, Some(_)) => {
+            return Err(invalid(
+                "spec.validation",
+                "set caCertificateRefs or wellKnownCACertificates, not both",
+            ))
+        }
+        (true, None) => {
+            return Err(invalid(
+                "spec.validation",
+                "one of caCertificateRefs, wellKnownCACertificates is required",
+            ))
+        }
+        (true, Some("System")) => TrustedCa::System,
+        (true, Some(_)) => {
+            return Err(invalid(
+                "spec.validation.wellKnownCACertificates",
+                "only System is supported",
+            ))
+        }
+        (false, None) => TrustedCa::Pem(ca_certificates(policy, snapshot)?),
+    };
+    let mut subject_alt_names = Vec::new();
+    for (i, san) in spec.subject_alt_names.iter().flatten().enumerate() {
+        let field = format!("spec.validation.subjectAltNames[{i}]");
+        let (value, name, type_) = match san.r#type {
+            BackendTlsPolicyValidationSubjectAltNamesType::Hostname => {
+                (&san.hostname, "hostname", "Hostname")
+            }
+            BackendTlsPolicyValidationSubjectAltNamesType::Uri => (&san.uri, "uri", "URI"),
+        };
+        let Some(value) = value.as_deref().map(str::trim).filter(|v| !v.is_empty()) else {
+            return Err(invalid(
+                &format!("{field}.{name}"),
+                &format!("required when type is {type_}"),
+            ));
+        };
+        subject_alt_names.push(match san.r#type {
+            BackendTlsPolicyValidationSubjectAltNamesType::Hostname => {
+                SubjectAltName::Dns(value.to_string())
+            }
+            BackendTlsPolicyValidationSubjectAltNamesType::Uri => {
+                SubjectAltName::Uri(value.to_string())
+            }
+        });
+    }
+    if subject_alt_names.is_empty() {
+        subject_alt_names.push(SubjectAltName::Dns(hostname));
+    }
+    Ok(Validation {
+        trusted_ca,
+        subject_alt_names,
+    })
+}
+
+/// Every referenced ConfigMap's `ca.crt`, concatenated. Checked for a PEM
+/// certificate here: Envoy would reject the whole cluster update otherwise.
+fn ca_certificates(
+    policy: &Object<BackendTlsPolicy>,
+    snapshot: &Snapshot,
+) -> Result<String, Unavailable> {
+    let mut pem = String::new();
+    let refs = policy
+        .value
+        .spec
+        .validation
+        .ca_certificate_refs
+        .iter()
+        .flatten();
+    for (i, r) in refs.enumerate() {
+        let field = format!("spec.validation.caCertificateRefs[{i}]");
+        let not_ready = |message: String| {
+            policy_problem(
+                policy,
+                Problem::warning(format!(
+                    "{message}; routes to the Backends it targets answer 500"
+                )),
+                &field,
+            )
+        };
+        if !matches!(r.group.as_str(), "" | "core") || r.kind != "ConfigMap" {
+            return Err(not_ready(format!(
+                "{} {} is not supported: only ConfigMaps (group \"\") hold CA certificates",
+                if r.group.is_empty() { "core" } else { &r.group },
+                r.kind
+            )));
+        }
+        let Some(config_map) = snapshot.config_map(&policy.namespace, &r.name) else {
+            return Err(not_ready(format!(
+                "ConfigMap {}/{} not found",
+                policy.namespace, r.name
+            )));
+        };
+        let value = config_map
+            .value
+            .data
+            .as_ref()
+            .and_then(|d| d.get(CA_CERTIFICATE_KEY))
+            .map(|v| v.trim())
+            .unwrap_or_default();
+        if !value.contains(PEM_CERTIFICATE_MARKER) {
+            return Err(not_ready(format!(
+                "ConfigMap {}/{} has no PEM certificate in key `{CA_CERTIFICATE_KEY}`",
+                policy.namespace, r.name
+            )));
+        }
+        pem.push_str(value);
+        pem.push('\n');
+    }
+    Ok(pem)
+}
+
+/// Problems of the policies themselves that no Backend resolution reports:
+/// targets llmgate does not serve, Backends or sections that do not exist.
+pub fn policy_problems(snapshot: &Snapshot) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for policy in &snapshot.backend_tls_policies {
+        for (i, r) in policy.value.spec.target_refs.iter().enumerate() {
+            let problem = |message: String| {
+                Problem::warning(message)
+                    .at(&policy.origin)
+                    .object(policy.object_ref("BackendTLSPolicy"))
+                    .field(format!("spec.targetRefs[{i}]"))
+            };
+            if r.group != BACKEND_GROUP || r.kind != "Backend" {
+                let group = if r.group.is_empty() { "core" } else { &r.group };
+                problems.push(problem(format!(
+                    "ignored: llmgate applies BackendTLSPolicy to {BACKEND_GROUP} Backends, not to {group} {}",
+                    r.kind
+                )));
+                continue;
+            }
+            let Some(backend) = snapshot.backend(&policy.namespace, &r.name) else {
+                problems.push(problem(format!(
+                    "Backend {}/{} not found",
+                    policy.namespace, r.name
+                )));
+                continue;
+            };
+            if let Some(section) = &r.section_name {
+                if !provider_names(&backend.value).any(|n| n == section) {
+                    problems.push(problem(format!(
+                        "Backend {}/{} has no priority-group provider named {section:?}; not applied",
+                        policy.namespace, r.name
+                    )));
+                }
+            }
+        }
+    }
+    problems
+}
+
+fn provider_names(backend: &Backend) -> impl Iterator<Item = &str> {
+    backend
+        .spec
+        .ai
+        .iter()
+        .flat_map(|ai| ai.priority_groups.iter().flatten())
+        .flat_map(|g| g.providers.iter())
+        .map(|p| p.name.as_str())
+}
