@@ -24,7 +24,7 @@ pub struct Members {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PluginConfig {
-    Single(FilterConfig),
+    Single(Box<FilterConfig>),
     Members(Vec<FilterConfig>),
 }
 
@@ -41,7 +41,7 @@ impl PluginConfig {
             .map(|p| p.members.is_some())
             .unwrap_or(false);
         if !is_members {
-            return FilterConfig::from_json(bytes).map(PluginConfig::Single);
+            return FilterConfig::from_json(bytes).map(|c| PluginConfig::Single(Box::new(c)));
         }
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
@@ -77,7 +77,7 @@ impl PluginConfig {
     /// Every provider this plugin may serve, in configuration order.
     pub fn providers(&self) -> &[FilterConfig] {
         match self {
-            PluginConfig::Single(cfg) => std::slice::from_ref(cfg),
+            PluginConfig::Single(cfg) => std::slice::from_ref(cfg.as_ref()),
             PluginConfig::Members(members) => members,
         }
     }

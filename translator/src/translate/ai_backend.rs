@@ -53,10 +53,14 @@ fn backend_error(backend: &Object<Backend>, field: &str, message: &str) -> Unava
     )
 }
 
-pub fn resolve(
-    backend: &Object<Backend>,
-    snapshot: &Snapshot,
-) -> Result<ResolvedBackend, Unavailable> {
+/// What an AI Backend resolves to: one provider, or its priority groups.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resolved {
+    Single(Box<ResolvedBackend>),
+    Groups(super::priority_groups::ResolvedGroups),
+}
+
+pub fn resolve(backend: &Object<Backend>, snapshot: &Snapshot) -> Result<Resolved, Unavailable> {
     let invalid = |field: &str, message: &str| backend_error(backend, field, message);
     let spec = &backend.value.spec;
     if spec.type_ != crate::backend::BackendType::Ai {
@@ -72,11 +76,13 @@ pub fn resolve(
         return Err(invalid("spec.ai", "required when type is AI"));
     };
     match (&ai.llm, &ai.priority_groups) {
-        (Some(llm), None) => resolve_provider(llm, "spec.ai.llm", backend, snapshot),
-        (None, Some(_)) => Err(invalid(
-            "spec.ai.priorityGroups",
-            "priority groups are not supported yet; use spec.ai.llm",
-        )),
+        (Some(llm), None) => {
+            resolve_provider(llm, "spec.ai.llm", backend, snapshot)
+                .map(|one| Resolved::Single(Box::new(one)))
+        }
+        (None, Some(groups)) => {
+            super::priority_groups::resolve(backend, groups, snapshot).map(Resolved::Groups)
+        }
         _ => Err(invalid(
             "spec.ai",
             "exactly one of llm, priorityGroups must be set",

@@ -28,6 +28,16 @@ pub struct RefIssue {
 pub struct Resolved {
     pub cluster: String,
     pub ai: bool,
+    /// Retries that fail over through a Backend's priority groups (0: none).
+    pub failover_retries: u32,
+}
+
+/// An AI Backend's cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AiCluster {
+    pub name: String,
+    /// Priority groups after the first that have a ready provider.
+    pub failover_retries: u32,
 }
 
 /// The fields of a backendRef that name its target.
@@ -45,7 +55,7 @@ pub struct Resolver<'a> {
     options: &'a Options,
     grants: &'a Grants<'a>,
     /// AI Backends: cluster name, or why not ready.
-    backends: HashMap<(&'a str, &'a str), Result<String, String>>,
+    backends: HashMap<(&'a str, &'a str), Result<AiCluster, String>>,
     services: HashMap<(&'a str, &'a str), &'a Object<Service>>,
     slices: HashMap<(&'a str, &'a str), Vec<&'a Object<EndpointSlice>>>,
     /// With no Service in the input at all, Services are assumed to exist
@@ -59,7 +69,7 @@ impl<'a> Resolver<'a> {
         snapshot: &'a Snapshot,
         options: &'a Options,
         grants: &'a Grants<'a>,
-        backends: HashMap<(&'a str, &'a str), Result<String, String>>,
+        backends: HashMap<(&'a str, &'a str), Result<AiCluster, String>>,
         clusters: BTreeMap<String, Value>,
     ) -> Self {
         let services = snapshot
@@ -132,8 +142,9 @@ impl<'a> Resolver<'a> {
         if is_backend {
             return match self.backends.get(&(namespace, r.name)) {
                 Some(Ok(cluster)) => Ok(Resolved {
-                    cluster: cluster.clone(),
+                    cluster: cluster.name.clone(),
                     ai: true,
+                    failover_retries: cluster.failover_retries,
                 }),
                 Some(Err(why)) => issue(
                     reason::BACKEND_NOT_FOUND,
@@ -167,7 +178,11 @@ impl<'a> Resolver<'a> {
             let built = self.service_cluster(&cluster, namespace, r.name, port)?;
             self.clusters.insert(cluster.clone(), built);
         }
-        Ok(Resolved { cluster, ai: false })
+        Ok(Resolved {
+            cluster,
+            ai: false,
+            failover_retries: 0,
+        })
     }
 
     fn service_cluster(

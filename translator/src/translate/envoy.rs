@@ -128,14 +128,15 @@ pub struct WasmOptions<'a> {
     pub runtime: &'a str,
 }
 
-fn wasm_filter(backend: &ResolvedBackend, wasm: &WasmOptions<'_>) -> Value {
-    let configuration = serde_json::to_string(&backend.filter).unwrap_or_default();
+/// `configuration`: the plugin configuration JSON (one provider's, or a
+/// priority-group Backend's members).
+fn wasm_filter(backend: &str, configuration: String, wasm: &WasmOptions<'_>) -> Value {
     json!({
         "name": "envoy.filters.http.wasm",
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
             "config": {
-                "name": format!("llmgate/{}", backend.filter.backend),
+                "name": format!("llmgate/{backend}"),
                 "root_id": "llmgate",
                 // Same vm_id + code: one VM per worker shared by every backend.
                 "vm_config": {
@@ -173,6 +174,27 @@ fn cluster_discovery(host: &str) -> Value {
     }
 }
 
+/// HTTP/1.1 upstream with the llmgate filter as an upstream HTTP filter: the
+/// route is already chosen there, so rewriting :path and headers cannot
+/// re-match it.
+pub fn ai_protocol_options(backend: &str, configuration: String, wasm: &WasmOptions<'_>) -> Value {
+    json!({
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+            "explicit_http_config": { "http_protocol_options": {} },
+            "http_filters": [
+                wasm_filter(backend, configuration, wasm),
+                {
+                    "name": "envoy.filters.http.upstream_codec",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec"
+                    }
+                }
+            ]
+        }
+    })
+}
+
 pub fn ai_cluster(
     name: &str,
     backend: &ResolvedBackend,
@@ -189,23 +211,11 @@ pub fn ai_cluster(
             "cluster_name": name,
             "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": address(&up.host, up.port) } }] }]
         },
-        "typed_extension_protocol_options": {
-            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                "explicit_http_config": { "http_protocol_options": {} },
-                // Upstream filters: the route is already chosen, so rewriting
-                // :path and headers here cannot re-match it.
-                "http_filters": [
-                    wasm_filter(backend, wasm),
-                    {
-                        "name": "envoy.filters.http.upstream_codec",
-                        "typed_config": {
-                            "@type": "type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec"
-                        }
-                    }
-                ]
-            }
-        }
+        "typed_extension_protocol_options": ai_protocol_options(
+            &backend.filter.backend,
+            serde_json::to_string(&backend.filter).unwrap_or_default(),
+            wasm,
+        )
     });
     if let Some(socket) = upstream_transport_socket(up, ca_bundle) {
         cluster["transport_socket"] = socket;

@@ -10,6 +10,7 @@ pub mod gateways;
 pub mod grants;
 pub mod hostnames;
 pub mod parents;
+pub mod priority_groups;
 pub mod routes;
 
 use std::collections::{BTreeMap, HashMap};
@@ -21,8 +22,8 @@ use serde_json::{json, Value};
 use crate::problem::Problem;
 use crate::source::{Object, Snapshot};
 use crate::status::{reason, Condition, ObjectStatus, Status};
-use ai_backend::{ResolvedBackend, Unavailable};
-use backend_refs::{Ref, RefIssue, Resolver};
+use ai_backend::Unavailable;
+use backend_refs::{AiCluster, Ref, RefIssue, Resolver};
 use gateways::{Gateways, Protocol};
 use routes::{BackendTarget, RouteEntry, RuleInput};
 
@@ -233,6 +234,7 @@ fn route_entries(
                     name: ok.cluster,
                     weight,
                     ai: ok.ai,
+                    failover_retries: ok.failover_retries,
                 }),
                 Err(issue) => {
                     problems.push(
@@ -365,7 +367,7 @@ fn backend_cluster_name(namespace: &str, name: &str) -> String {
 }
 
 /// (namespace, name) → the AI Backend's cluster, or why it cannot serve.
-type BackendClusters<'a> = HashMap<(&'a str, &'a str), Result<String, String>>;
+type BackendClusters<'a> = HashMap<(&'a str, &'a str), Result<AiCluster, String>>;
 
 /// Every AI Backend's cluster (or why it cannot serve) and its status.
 fn resolve_backends<'a>(
@@ -383,23 +385,46 @@ fn resolve_backends<'a>(
     problems.extend(backend_tls::policy_problems(snapshot));
     for backend in &snapshot.backends {
         let key = (backend.namespace.as_str(), backend.name.as_str());
-        let resolved: Result<ResolvedBackend, Unavailable> = ai_backend::resolve(backend, snapshot);
+        let resolved: Result<ai_backend::Resolved, Unavailable> =
+            ai_backend::resolve(backend, snapshot);
         let conditions = match resolved {
             Ok(resolved) => {
                 let name = backend_cluster_name(&backend.namespace, &backend.name);
-                clusters.insert(
-                    name.clone(),
-                    envoy::ai_cluster(&name, &resolved, &wasm, &options.ca_bundle),
+                let label = format!("{}/{}", backend.namespace, backend.name);
+                let (cluster, failover_retries, warnings) = match resolved {
+                    ai_backend::Resolved::Single(one) => (
+                        envoy::ai_cluster(&name, &one, &wasm, &options.ca_bundle),
+                        0,
+                        one.warnings,
+                    ),
+                    ai_backend::Resolved::Groups(groups) => (
+                        priority_groups::cluster(
+                            &name,
+                            &label,
+                            &groups,
+                            &wasm,
+                            &options.ca_bundle,
+                        ),
+                        groups.failover_retries(),
+                        groups.warnings,
+                    ),
+                };
+                clusters.insert(name.clone(), cluster);
+                out.insert(
+                    key,
+                    Ok(AiCluster {
+                        name,
+                        failover_retries,
+                    }),
                 );
-                out.insert(key, Ok(name));
-                // Served, but what the warnings say (verification disabled)
-                // must be visible where the Backend's owner looks.
-                let notes: Vec<String> = resolved
-                    .warnings
+                // Served, but what the warnings say (verification disabled,
+                // a provider left out) must be visible where the Backend's
+                // owner looks.
+                let notes: Vec<String> = warnings
                     .iter()
                     .map(|w| unavailable_message(w, backend))
                     .collect();
-                problems.extend(resolved.warnings);
+                problems.extend(warnings);
                 vec![
                     Condition::new(reason::ACCEPTED, true, reason::ACCEPTED, notes.join("; ")),
                     Condition::new(reason::RESOLVED_REFS, true, reason::RESOLVED_REFS, ""),

@@ -23,6 +23,8 @@ pub enum BackendTarget {
         name: String,
         weight: u32,
         ai: bool,
+        /// See [`super::backend_refs::AiCluster::failover_retries`].
+        failover_retries: u32,
     },
     /// Counts toward the weights but cannot be served (Gateway API: 500).
     Unavailable {
@@ -302,9 +304,9 @@ fn action(
         .targets
         .iter()
         .filter_map(|t| match t {
-            BackendTarget::Cluster { name, weight, ai } if *weight > 0 => {
-                Some((name.as_str(), *weight, *ai))
-            }
+            BackendTarget::Cluster {
+                name, weight, ai, ..
+            } if *weight > 0 => Some((name.as_str(), *weight, *ai)),
             _ => None,
         })
         .collect();
@@ -385,7 +387,28 @@ fn action(
         }
         None => {}
     }
-    if let Some(d) = &timeouts.backend_request {
+    let failover_retries = input
+        .targets
+        .iter()
+        .map(|t| match t {
+            BackendTarget::Cluster {
+                weight,
+                failover_retries,
+                ..
+            } if *weight > 0 => *failover_retries,
+            _ => 0,
+        })
+        .max()
+        .unwrap_or(0);
+    if failover_retries > 0 {
+        route.insert(
+            "retry_policy".into(),
+            super::priority_groups::retry_policy(
+                failover_retries,
+                timeouts.backend_request.as_deref(),
+            ),
+        );
+    } else if let Some(d) = &timeouts.backend_request {
         route.insert(
             "retry_policy".into(),
             json!({ "num_retries": 0, "per_try_timeout": d }),

@@ -386,5 +386,6 @@ spec:
     assert_eq!(domains, ["x.example.org"]);
 }
 
+mod priority_groups;
 mod providers;
 mod upstream_tls;

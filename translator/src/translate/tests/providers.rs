@@ -400,21 +400,6 @@ fn invalid_providers_are_errors_that_name_the_field() {
 }
 
 #[test]
-fn priority_groups_are_still_refused() {
-    let text = BASE.replace(
-        "    llm:\n",
-        "    priorityGroups:\n    - providers:\n      - {name: a, anthropic: {authToken: {kind: Passthrough}}}\n",
-    );
-    let (_, problems) = run(&text);
-    assert!(
-        problems
-            .iter()
-            .any(|p| p.contains("spec.ai.priorityGroups: priority groups are not supported yet")),
-        "{problems:?}"
-    );
-}
-
-#[test]
 fn metric_labels_cannot_capture_one_another() {
     let labels = crate::translate::envoy::FILTER_LABELS;
     let provider = labels.iter().position(|l| *l == "provider").unwrap();
