@@ -26,7 +26,7 @@ test: build envoy
 # cargo-fuzz (~80 s) and the sanitizer build (~2 min) cost more than every
 # other test together. `fuzz-smoke` is the short bounded run for CI (~35 s
 # once built); `make fuzz FUZZ_SECONDS=3600` is the long one.
-FUZZ_TARGETS := sse_reader usage_scanners
+FUZZ_TARGETS := sse_reader usage_scanners event_stream
 FUZZ_SMOKE_SECONDS ?= 10
 FUZZ_SECONDS ?= 600
 

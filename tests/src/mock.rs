@@ -1,12 +1,18 @@
-//! A mock LLM provider that answers like Azure OpenAI and OpenAI do.
+//! A mock LLM provider that answers like Azure OpenAI, OpenAI, Anthropic, Gemini,
+//! Vertex AI and Amazon Bedrock do.
 //!
-//! Routes (everything else is a 404 `{"error":{"code":"404","message":"Resource not found"}}`):
+//! Routes (an unknown path is a 404 in the shape of the provider it looks like;
+//! anything else is Azure's `{"error":{"code":"404","message":"Resource not found"}}`):
 //!
 //! | route | auth | notes |
 //! |---|---|---|
 //! | `POST /openai/deployments/{deployment}/chat/completions?api-version=YYYY-MM-DD[-preview]` | `api-key: <key>` or `Authorization: Bearer <key>` | Azure classic |
 //! | `POST /openai/v1/chat/completions[?api-version=preview]` | same | Azure v1; body `model` required |
-//! | `POST /v1/chat/completions` | `Authorization: Bearer <key>` | OpenAI; body `model` required and echoed |
+//! | `POST /v1/chat/completions`, `POST /chat/completions` | `Authorization: Bearer <key>` | OpenAI (and DeepSeek-style compatible servers); body `model` required and echoed |
+//! | `POST /v1/messages` | `x-api-key: <key>` + `anthropic-version` | Anthropic; body `model`, `messages`, `max_tokens` required, `model` echoed; wrong key 401 `authentication_error` |
+//! | `POST /{v1…}/models/{model}:generateContent`, `:streamGenerateContent[?alt=sse]` | `x-goog-api-key: <key>` or `?key=` | Gemini; unknown top-level body fields (e.g. `stream`) are 400 `INVALID_ARGUMENT`; wrong key 400 `API_KEY_INVALID` |
+//! | `POST /{v1…}/projects/{p}/locations/{l}/publishers/google/models/{model}:…` | `Authorization: Bearer <key>` | Vertex AI; same bodies as Gemini; wrong token 401 `UNAUTHENTICATED` |
+//! | `POST /model/{url-encoded model id}/converse`, `/converse-stream` | `Authorization: Bearer <key>` or SigV4 | Bedrock; the SigV4 signature is recomputed over what arrived (403 `InvalidSignatureException` on mismatch); unknown body fields are 400 `ValidationException` |
 //!
 //! Azure: a missing `api-version` on the classic path is a 404 (as above); one that is
 //! not `YYYY-MM-DD[-preview]` (or, on v1, anything but `preview`/`latest`) is a 400
@@ -14,13 +20,28 @@
 //! what Azure answers today. `stream_options` with a classic version dated before
 //! 2024-09-01 is a 400 `unknown_parameter`, like the real service.
 //!
-//! Every answer carries the same usage: prompt 28, completion 19, total 47
-//! ([`PROMPT_TOKENS`], [`COMPLETION_TOKENS`], [`TOTAL_TOKENS`]). With `"stream": true`
-//! the answer is SSE, sent chunk by chunk with [`MockConfig::chunk_delay`] between
-//! chunks; the usage chunk is sent only when `stream_options.include_usage` is true.
+//! Every answer carries the same usage, in each provider's fields: input 28, output
+//! 19, total 47 ([`PROMPT_TOKENS`], [`COMPLETION_TOKENS`], [`TOTAL_TOKENS`]; Anthropic's
+//! cache counts are 0). Streams are sent event by event with
+//! [`MockConfig::chunk_delay`] between them:
+//!
+//! | provider | streams when | framing | usage |
+//! |---|---|---|---|
+//! | OpenAI, Azure | body `"stream": true` | SSE `\n\n`, `data: [DONE]` | a last chunk, only with `stream_options.include_usage` |
+//! | Anthropic | body `"stream": true` | SSE `event:`/`data:`, `\n\n`: `message_start`, `content_block_start`, `ping`, `content_block_delta`…, `content_block_stop`, `message_delta`, `message_stop` | input and cache in `message_start`, cumulative output in `message_delta` |
+//! | Gemini, Vertex | `:streamGenerateContent?alt=sse` (without `alt=sse`: one JSON array) | SSE `data:`, `\r\n\r\n` | `usageMetadata` on every chunk, totals on the last |
+//! | Bedrock | `/converse-stream` | AWS event-stream binary frames ([`eventstream`]): `messageStart`, `contentBlockDelta`…, `contentBlockStop`, `messageStop`, `metadata` | the `metadata` event |
+//!
+//! Failure injection ([`MockConfig::force_status`]): after the auth check, every
+//! request gets that status in the provider's error shape (Anthropic 429
+//! `rate_limit_error`, 529 `overloaded_error`; Google `RESOURCE_EXHAUSTED`,
+//! `UNAVAILABLE`; Bedrock `ThrottlingException`, …); a 429 carries `retry-after: 1`.
+//!
+//! HTTPS ([`MockConfig::tls_dns_name`]): a CA is generated at start and issues the
+//! mock's certificate; [`MockProvider::ca_pem`] is what a client must trust.
 //!
 //! Every request is recorded (before any check) and can be read back with
-//! [`MockProvider::requests`].
+//! [`MockProvider::requests`], and what was sent back with [`MockProvider::responses`].
 //!
 //! ```no_run
 //! use llmgate_e2e::mock::{MockConfig, MockProvider};
@@ -38,8 +59,14 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
+mod anthropic;
+mod bedrock;
 mod bodies;
+pub mod eventstream;
+mod gemini;
 mod handler;
+mod sigv4_header;
+mod tls;
 
 /// The key the binary accepts when none is given.
 pub const DEFAULT_API_KEY: &str = "mock-azure-key";
@@ -51,6 +78,10 @@ pub const COMPLETION_TOKENS: u64 = 19;
 pub const TOTAL_TOKENS: u64 = 47;
 /// The `model` Azure answers with (the deployment's model), whatever the request says.
 pub const AZURE_MODEL: &str = "gpt-4o-mini-2024-07-18";
+/// The access key id the Bedrock routes accept for SigV4 by default.
+pub const DEFAULT_AWS_ACCESS_KEY_ID: &str = "AKIAMOCKLLMGATE00001";
+/// The matching secret (a mock's, not a real one).
+pub const DEFAULT_AWS_SECRET_ACCESS_KEY: &str = "mockSecretKeyForLlmgateTests0000000000000";
 /// The assistant's answer, in the JSON `message.content` and, split into deltas, in SSE.
 pub const ASSISTANT_TEXT: &str =
     "Hello! This is the llmgate mock provider answering your chat request. How can I help you today?";
@@ -75,6 +106,42 @@ pub struct MockConfig {
     /// Print one line per request to stdout: method, path (no query), status.
     /// Never header values. Default false (the binary turns it on).
     pub log_requests: bool,
+    /// The AWS credentials Bedrock's SigV4 requests must be signed with (a Bearer
+    /// `api_key` works too). Default: [`DEFAULT_AWS_ACCESS_KEY_ID`] and its secret,
+    /// no session token.
+    pub aws_credentials: AwsCredentials,
+    /// Serve HTTPS with a certificate for this DNS name, issued by a CA generated
+    /// at start ([`MockProvider::ca_pem`]). Default `None`: plain HTTP.
+    pub tls_dns_name: Option<String>,
+}
+
+/// AWS credentials. `Debug` shows the access key id only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AwsCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// When set, requests must carry it as `x-amz-security-token`; when not, they must not.
+    pub session_token: Option<String>,
+}
+
+impl Default for AwsCredentials {
+    fn default() -> Self {
+        AwsCredentials {
+            access_key_id: DEFAULT_AWS_ACCESS_KEY_ID.to_owned(),
+            secret_access_key: DEFAULT_AWS_SECRET_ACCESS_KEY.to_owned(),
+            session_token: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for AwsCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .field("session_token", &self.session_token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 impl Default for MockConfig {
@@ -86,6 +153,8 @@ impl Default for MockConfig {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             force_status: None,
             log_requests: false,
+            aws_credentials: AwsCredentials::default(),
+            tls_dns_name: None,
         }
     }
 }
@@ -157,6 +226,7 @@ impl RecordedRequest {
 /// State shared by the handler and the handle.
 pub(crate) struct Shared {
     api_key: String,
+    aws_credentials: AwsCredentials,
     chunk_delay: Duration,
     response_delay: Duration,
     log_requests: bool,
@@ -170,6 +240,7 @@ impl Shared {
     fn new(config: MockConfig) -> Arc<Shared> {
         Arc::new(Shared {
             api_key: config.api_key,
+            aws_credentials: config.aws_credentials,
             chunk_delay: config.chunk_delay,
             response_delay: config.response_delay,
             log_requests: config.log_requests,
@@ -197,6 +268,7 @@ impl Shared {
 pub struct MockProvider {
     addr: SocketAddr,
     shared: Arc<Shared>,
+    tls: Option<tls::MockTls>,
     shutdown: Option<oneshot::Sender<()>>,
     /// Set when the server runs on its own runtime thread ([`MockProvider::start_blocking`]).
     thread: Option<std::thread::JoinHandle<()>>,
@@ -206,21 +278,18 @@ impl MockProvider {
     /// Binds `config.listen` and serves on the current tokio runtime. Dropping the
     /// handle stops accepting and closes idle connections; responses in flight finish.
     pub async fn start(config: MockConfig) -> io::Result<MockProvider> {
+        let tls = make_tls(&config)?;
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
         let shared = Shared::new(config);
-        let app = handler::router(shared.clone());
         let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.await;
-                })
-                .await;
-        });
+        tokio::spawn(serve(listener, tls.clone(), shared.clone(), async move {
+            let _ = rx.await;
+        }));
         Ok(MockProvider {
             addr,
             shared,
+            tls,
             shutdown: Some(tx),
             thread: None,
         })
@@ -230,15 +299,16 @@ impl MockProvider {
     /// serves on a runtime of its own, on a thread of its own: for plain `#[test]`s.
     /// Dropping the handle stops the server and cuts every open connection.
     pub fn start_blocking(config: MockConfig) -> io::Result<MockProvider> {
+        let tls = make_tls(&config)?;
         let std_listener = std::net::TcpListener::bind(config.listen)?;
         std_listener.set_nonblocking(true)?;
         let addr = std_listener.local_addr()?;
         let shared = Shared::new(config);
-        let app = handler::router(shared.clone());
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         let (tx, rx) = oneshot::channel::<()>();
+        let (thread_tls, thread_shared) = (tls.clone(), shared.clone());
         let thread = std::thread::Builder::new()
             .name(format!("llmgate-mock-{}", addr.port()))
             .spawn(move || {
@@ -250,18 +320,22 @@ impl MockProvider {
                             return;
                         }
                     };
-                    let server = std::future::IntoFuture::into_future(axum::serve(listener, app));
+                    let stop = async move {
+                        let _ = rx.await;
+                    };
+                    // Not graceful: the runtime is dropped right after, and with it
+                    // every connection task.
                     tokio::select! {
-                        _ = server => {}
-                        _ = rx => {}
+                        _ = serve(listener, thread_tls, thread_shared, std::future::pending()) => {}
+                        _ = stop => {}
                     }
                 });
-                // Dropping the runtime here drops every connection task.
                 drop(runtime);
             })?;
         Ok(MockProvider {
             addr,
             shared,
+            tls,
             shutdown: Some(tx),
             thread: Some(thread),
         })
@@ -272,9 +346,25 @@ impl MockProvider {
         self.addr
     }
 
-    /// `http://<addr>`, without a trailing slash.
+    /// `http://<addr>` (`https://<dns name>:<port>` when serving TLS), without a
+    /// trailing slash.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        match &self.tls {
+            Some(tls) => format!("https://{}:{}", tls.dns_name(), self.addr.port()),
+            None => format!("http://{}", self.addr),
+        }
+    }
+
+    /// The PEM certificate of the CA that issued the mock's certificate, when it
+    /// serves TLS: what a client (or a ConfigMap's `ca.crt`) must trust.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.tls.as_ref().map(|tls| tls.ca_pem())
+    }
+
+    /// How many TLS handshakes failed (a client that rejected the certificate,
+    /// or spoke plaintext to the HTTPS port). Always 0 without TLS.
+    pub fn failed_handshakes(&self) -> usize {
+        self.tls.as_ref().map_or(0, |tls| tls.failed_handshakes())
     }
 
     /// The key it accepts.
@@ -308,6 +398,32 @@ impl MockProvider {
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = status;
     }
+}
+
+fn make_tls(config: &MockConfig) -> io::Result<Option<tls::MockTls>> {
+    config
+        .tls_dns_name
+        .as_deref()
+        .map(tls::MockTls::generate)
+        .transpose()
+}
+
+/// Serves the router on `listener`, through TLS when `tls` is set, until `stop`.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    tls: Option<tls::MockTls>,
+    shared: Arc<Shared>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let app = handler::router(shared);
+    let _ = match tls {
+        Some(tls) => {
+            axum::serve(tls.listener(listener), app)
+                .with_graceful_shutdown(stop)
+                .await
+        }
+        None => axum::serve(listener, app).with_graceful_shutdown(stop).await,
+    };
 }
 
 impl Drop for MockProvider {

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! llmgate-mock [--host 127.0.0.1] [--port 8081] [--api-key mock-azure-key] [--chunk-delay-ms 0]
+//!              [--force-status N] [--tls-dns-name localhost]
 //! ```
 
 use std::net::{IpAddr, SocketAddr};
@@ -11,7 +12,7 @@ use std::time::Duration;
 use clap::Parser;
 use llmgate_e2e::mock::{MockConfig, MockProvider, DEFAULT_API_KEY};
 
-/// A mock Azure OpenAI / OpenAI chat completions provider.
+/// A mock LLM provider: Azure OpenAI, OpenAI, Anthropic, Gemini, Vertex AI and Bedrock.
 #[derive(Parser, Debug)]
 #[command(name = "llmgate-mock", version, about)]
 struct Args {
@@ -30,6 +31,10 @@ struct Args {
     /// Answer every request with this HTTP status and a provider-shaped error (failure injection).
     #[arg(long)]
     force_status: Option<u16>,
+    /// Serve HTTPS with a certificate for this name, from a CA made at start (its
+    /// PEM is printed, to be trusted by the client).
+    #[arg(long)]
+    tls_dns_name: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -40,6 +45,7 @@ fn main() -> ExitCode {
         listen: SocketAddr::new(args.host, args.port),
         force_status: args.force_status,
         log_requests: true,
+        tls_dns_name: args.tls_dns_name,
         ..MockConfig::default()
     };
     let mock = match MockProvider::start_blocking(config) {
@@ -58,6 +64,9 @@ fn main() -> ExitCode {
         mock.base_url(),
         mock.api_key()
     );
+    if let Some(ca) = mock.ca_pem() {
+        println!("llmgate-mock: its certificate is issued by this CA:\n{ca}");
+    }
     loop {
         std::thread::park();
     }

@@ -33,7 +33,7 @@ fn random_u64() -> u64 {
     h.finish()
 }
 
-fn random_alnum(len: usize) -> String {
+pub(super) fn random_alnum(len: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut out = String::with_capacity(len);
     let mut bits = random_u64();

@@ -13,7 +13,7 @@ use axum::Router;
 use serde_json::Value;
 
 use super::bodies::{self, Headers, JSON, SSE};
-use super::{RecordedRequest, Shared};
+use super::{anthropic, bedrock, gemini, RecordedRequest, Shared};
 
 /// Bodies larger than this are refused (413) rather than buffered.
 const MAX_BODY: usize = 32 * 1024 * 1024;
@@ -93,10 +93,10 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
 async fn record_response_body(shared: Arc<Shared>, index: usize, response: Response) -> Response {
     use futures_util::StreamExt as _;
     let (parts, body) = response.into_parts();
-    let is_stream = parts
-        .headers
-        .get("content-type")
-        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    let is_stream = parts.headers.get("content-type").is_some_and(|v| {
+        let v = v.as_bytes();
+        v.starts_with(b"text/event-stream") || v.starts_with(b"application/vnd.amazon.eventstream")
+    });
     if !is_stream {
         let bytes = axum::body::to_bytes(body, usize::MAX)
             .await
@@ -139,8 +139,28 @@ fn route(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Response {
+    if path == anthropic::PATH {
+        return anthropic::handle(shared, method, headers, body);
+    }
+    if let Some(call) = gemini::parse_path(path) {
+        return gemini::handle(shared, method, call, query, headers, body);
+    }
+    if bedrock::is_bedrock_path(path) {
+        let path_and_query = match query {
+            Some(query) => format!("{path}?{query}"),
+            None => path.to_owned(),
+        };
+        let received = bedrock::Received {
+            method,
+            path_and_query: &path_and_query,
+            headers,
+            body,
+        };
+        return bedrock::handle(shared, bedrock::parse_path(path), &received);
+    }
     let api = match path {
-        "/v1/chat/completions" => Api::OpenAi,
+        // DeepSeek and other OpenAI-compatible servers drop the `/v1`.
+        "/v1/chat/completions" | "/chat/completions" => Api::OpenAi,
         "/openai/v1/chat/completions" => Api::AzureV1,
         _ => match path
             .strip_prefix("/openai/deployments/")
@@ -419,7 +439,7 @@ fn is_dated_azure_version(v: &str) -> bool {
 }
 
 /// The raw value of the first `name=` in the query.
-fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
+pub(super) fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
     query?.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         (k == name).then_some(v)
@@ -428,7 +448,7 @@ fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
 
 /// The header's value when it is present exactly once (a repeated header is, by
 /// HTTP's rules, one comma-joined value, which never matches a key).
-fn single_header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(super) fn single_header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     let mut values = headers.get_all(name).iter();
     let first = values.next()?;
     if values.next().is_some() {
@@ -437,7 +457,7 @@ fn single_header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     first.to_str().ok()
 }
 
-fn strip_bearer(value: &str) -> Option<&str> {
+pub(super) fn strip_bearer(value: &str) -> Option<&str> {
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
@@ -462,7 +482,7 @@ fn openai_reply(status: StatusCode, body: String) -> Response {
     reply(status, bodies::openai_headers(JSON), body)
 }
 
-fn reply(status: StatusCode, headers: Headers, body: impl Into<Body>) -> Response {
+pub(super) fn reply(status: StatusCode, headers: Headers, body: impl Into<Body>) -> Response {
     let mut response = Response::new(body.into());
     *response.status_mut() = status;
     let map = response.headers_mut();
@@ -474,9 +494,12 @@ fn reply(status: StatusCode, headers: Headers, body: impl Into<Body>) -> Respons
     response
 }
 
-/// SSE, one event per body frame, with `delay` between frames: the client sees the
+/// SSE (or event-stream frames), one event per body frame, with `delay` between frames: the client sees the
 /// first event long before the last one is written.
-fn stream_reply(headers: Headers, events: Vec<String>, delay: Duration) -> Response {
+pub(super) fn stream_reply<E>(headers: Headers, events: Vec<E>, delay: Duration) -> Response
+where
+    E: Into<Bytes> + Send + 'static,
+{
     let stream = futures_util::stream::unfold(
         (events.into_iter(), true),
         move |(mut events, first)| async move {
@@ -484,7 +507,7 @@ fn stream_reply(headers: Headers, events: Vec<String>, delay: Duration) -> Respo
             if !first && !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
-            Some((Ok::<Bytes, Infallible>(Bytes::from(event)), (events, false)))
+            Some((Ok::<Bytes, Infallible>(event.into()), (events, false)))
         },
     );
     let mut response = reply(StatusCode::OK, headers, Body::from_stream(stream));
