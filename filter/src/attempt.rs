@@ -148,7 +148,9 @@ mod tests {
                 deployment_name: "d".into(),
                 api_version: "v1".into(),
             },
-            TokenSource::Value { value: "azure-key".into() },
+            TokenSource::Value {
+                value: "azure-key".into(),
+            },
             None,
         );
         let custom = cfg(
@@ -184,7 +186,10 @@ mod tests {
         headers.insert(":path".into(), edits.path.unwrap());
         headers.insert("content-length".into(), "40".into());
         headers.insert("x-custom-key".into(), "forged".into());
-        assert_eq!(headers.get("api-key").map(String::as_str), Some("azure-key"));
+        assert_eq!(
+            headers.get("api-key").map(String::as_str),
+            Some("azure-key")
+        );
 
         apply(&mut headers, &first.restore());
         let mut want = client.clone();
@@ -214,7 +219,13 @@ mod tests {
             ),
         ];
         let names = touched_headers(&providers);
-        for want in ["x-goog-api-key", "x-api-key", "authorization", ":path", "content-length"] {
+        for want in [
+            "x-goog-api-key",
+            "x-api-key",
+            "authorization",
+            ":path",
+            "content-length",
+        ] {
             assert!(names.iter().any(|n| n == want), "{want} in {names:?}");
         }
         assert!(!keeps_client_authorization(&providers));

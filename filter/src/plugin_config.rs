@@ -66,7 +66,11 @@ impl PluginConfig {
         if members.members.is_empty() {
             return Err("invalid llmgate filter configuration: members is empty".into());
         }
-        if let Some(unnamed) = members.members.iter().position(|m| m.provider_name.is_none()) {
+        if let Some(unnamed) = members
+            .members
+            .iter()
+            .position(|m| m.provider_name.is_none())
+        {
             return Err(format!(
                 "invalid llmgate filter configuration: members[{unnamed}] has no providerName"
             ));
@@ -113,7 +117,11 @@ mod tests {
     fn single_and_members_shapes() {
         let single = PluginConfig::from_json(SINGLE.as_bytes()).unwrap();
         assert!(matches!(single, PluginConfig::Single(_)));
-        let json = format!(r#"{{"members":[{},{}]}}"#, member("primary"), member("backup"));
+        let json = format!(
+            r#"{{"members":[{},{}]}}"#,
+            member("primary"),
+            member("backup")
+        );
         let members = PluginConfig::from_json(json.as_bytes()).unwrap();
         assert_eq!(members.providers().len(), 2);
         let cases = [
@@ -133,9 +141,18 @@ mod tests {
         let unnamed = SINGLE;
         let cases = [
             (r#"{"members":[]}"#.to_string(), "members is empty"),
-            (format!(r#"{{"members":[{unnamed}]}}"#), "members[0] has no providerName"),
-            (format!(r#"{{"members":[{}],"x":1}}"#, member("a")), "expected only `members`"),
-            (r#"{"members":[{"backend":"ns/b"}]}"#.to_string(), "members[0]: invalid llmgate filter configuration: missing field"),
+            (
+                format!(r#"{{"members":[{unnamed}]}}"#),
+                "members[0] has no providerName",
+            ),
+            (
+                format!(r#"{{"members":[{}],"x":1}}"#, member("a")),
+                "expected only `members`",
+            ),
+            (
+                r#"{"members":[{"backend":"ns/b"}]}"#.to_string(),
+                "members[0]: invalid llmgate filter configuration: missing field",
+            ),
         ];
         for (json, want) in cases {
             let err = PluginConfig::from_json(json.as_bytes()).unwrap_err();

@@ -159,7 +159,12 @@ impl RootContext for Root {
         };
         match PluginConfig::from_json(&bytes) {
             Ok(config) => {
-                let plugins = config.providers().iter().cloned().map(Plugin::new).collect();
+                let plugins = config
+                    .providers()
+                    .iter()
+                    .cloned()
+                    .map(Plugin::new)
+                    .collect();
                 self.plugins = Some(Rc::new(Plugins { config, plugins }));
                 true
             }

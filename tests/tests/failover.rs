@@ -165,7 +165,11 @@ fn when_every_group_refuses_the_client_gets_the_last_answer_unchanged() {
     let reply = post(&gateway);
     assert_eq!(reply.status, 429);
     assert_eq!(reply.body, backup.responses()[0]);
-    assert_eq!(reply.header("retry-after"), Some("1"), "for the client to honour");
+    assert_eq!(
+        reply.header("retry-after"),
+        Some("1"),
+        "for the client to honour"
+    );
     assert_eq!((primary.requests().len(), backup.requests().len()), (1, 1));
 }
 

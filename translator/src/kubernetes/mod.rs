@@ -1,10 +1,11 @@
 //! `llmgate controller`: Kubernetes mode. Watches the cluster's Gateway API
-//! objects, Backends, Services, EndpointSlices, Namespaces and the Secrets in
+//! objects (BackendTLSPolicies when their CRD is installed), Backends,
+//! Services, EndpointSlices, Namespaces and the Secrets and CA ConfigMaps in
 //! use; re-translates everything on any change (debounced) and serves the
 //! result over ADS like `llmgate serve` — every replica does. One replica,
 //! the Lease holder, writes statuses back.
 //!
-//! IO stays at the edges: `watch` (reflectors, Secret GETs), `leader` (the
+//! IO stays at the edges: `watch` (reflectors, Secret and ConfigMap GETs), `leader` (the
 //! Lease), `status_writer::write` (patches). What happens in between —
 //! objects → `Snapshot` → translation → status patches — is plain functions.
 
@@ -42,6 +43,7 @@ pub enum Kind {
     Gateway,
     HttpRoute,
     ReferenceGrant,
+    BackendTlsPolicy,
     Backend,
 }
 
@@ -52,6 +54,7 @@ impl Kind {
             Kind::Gateway => "Gateway",
             Kind::HttpRoute => "HTTPRoute",
             Kind::ReferenceGrant => "ReferenceGrant",
+            Kind::BackendTlsPolicy => "BackendTLSPolicy",
             Kind::Backend => "Backend",
         }
     }
@@ -61,13 +64,15 @@ impl Kind {
     }
 
     /// The versions served by the Gateway API standard channel: v1, except
-    /// ReferenceGrant, which is v1beta1 there.
+    /// ReferenceGrant, which is v1beta1 there. BackendTLSPolicy is v1 from
+    /// Gateway API 1.4 on; older clusters lack it (see `watch`).
     pub fn api_resource(self) -> ApiResource {
         let (group, version, plural) = match self {
             Kind::GatewayClass => (translate::GATEWAY_GROUP, "v1", "gatewayclasses"),
             Kind::Gateway => (translate::GATEWAY_GROUP, "v1", "gateways"),
             Kind::HttpRoute => (translate::GATEWAY_GROUP, "v1", "httproutes"),
             Kind::ReferenceGrant => (translate::GATEWAY_GROUP, "v1beta1", "referencegrants"),
+            Kind::BackendTlsPolicy => (translate::GATEWAY_GROUP, "v1", "backendtlspolicies"),
             Kind::Backend => (translate::BACKEND_GROUP, "v1alpha1", "backends"),
         };
         ApiResource::from_gvk_with_plural(
@@ -207,13 +212,18 @@ pub async fn run(
         stores.ready().await;
         tracing::info!("every watch has listed its objects");
         let mut secrets = watch::SecretCache::default();
+        let mut config_maps = watch::ConfigMapCache::default();
         let mut last_report = Vec::new();
         let mut encoder = Encoder::default();
         loop {
             let referenced =
                 snapshot::referenced_secrets(&stores.gateways.state(), &stores.backends.state());
             secrets.refresh(&client, &stores.secrets, &referenced).await;
-            let state = stores.state(&secrets);
+            let cas = snapshot::referenced_config_maps(&stores.backend_tls_policies.state());
+            config_maps
+                .refresh(&client, &stores.config_maps, &cas)
+                .await;
+            let state = stores.state(&secrets, &config_maps);
             let started = Instant::now();
             let outcome = translate_state(&state, &options.translate, &mut encoder);
             metrics.observe_translation(started.elapsed().as_secs_f64());

@@ -1,5 +1,6 @@
 //! The cluster's objects (as the watches hold them) → the translator's
-//! `Snapshot`. Pure: the watches and Secret fetching are in `watch.rs`.
+//! `Snapshot`. Pure: the watches and Secret/ConfigMap fetching are in
+//! `watch.rs`.
 //!
 //! Gateway API kinds and Backends are watched untyped (`DynamicObject`) and
 //! typed here, one object at a time: a Backend the types reject (an unknown
@@ -11,7 +12,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::DynamicObject;
 use kube::ResourceExt as _;
@@ -28,12 +29,16 @@ pub struct ClusterState {
     pub gateways: Vec<Arc<DynamicObject>>,
     pub http_routes: Vec<Arc<DynamicObject>>,
     pub reference_grants: Vec<Arc<DynamicObject>>,
+    /// Empty when the cluster lacks the BackendTLSPolicy CRD.
+    pub backend_tls_policies: Vec<Arc<DynamicObject>>,
     pub backends: Vec<Arc<DynamicObject>>,
     pub services: Vec<Arc<Service>>,
     pub endpoint_slices: Vec<Arc<EndpointSlice>>,
     pub namespaces: Vec<Arc<Namespace>>,
     /// Only the referenced Secrets (see `watch::SecretCache`).
     pub secrets: Vec<Secret>,
+    /// Only the ConfigMaps BackendTLSPolicies take CA certificates from.
+    pub config_maps: Vec<ConfigMap>,
 }
 
 /// Where an object "was read from", for problems: there is no file.
@@ -61,6 +66,11 @@ pub fn build(state: &ClusterState, controller_name: &str) -> (Snapshot, Vec<Prob
         gateways: typed(&state.gateways, "Gateway", &mut problems),
         http_routes: typed(&state.http_routes, "HTTPRoute", &mut problems),
         reference_grants: typed(&state.reference_grants, "ReferenceGrant", &mut problems),
+        backend_tls_policies: typed(
+            &state.backend_tls_policies,
+            "BackendTLSPolicy",
+            &mut problems,
+        ),
         backends: typed(&state.backends, "Backend", &mut problems),
         services: core(state.services.iter().map(|s| s.as_ref()), "Service"),
         endpoint_slices: core(
@@ -69,6 +79,7 @@ pub fn build(state: &ClusterState, controller_name: &str) -> (Snapshot, Vec<Prob
         ),
         namespaces: core(state.namespaces.iter().map(|n| n.as_ref()), "Namespace"),
         secrets: core(state.secrets.iter(), "Secret"),
+        config_maps: core(state.config_maps.iter(), "ConfigMap"),
         ..Snapshot::default()
     };
     let ours: HashSet<String> = snapshot
@@ -177,6 +188,38 @@ pub fn referenced_secrets(
                     let ns = r["namespace"].as_str().unwrap_or(&namespace);
                     out.insert((ns.to_string(), name.to_string()));
                 }
+            }
+        }
+    }
+    out
+}
+
+/// (namespace, name) of every ConfigMap a BackendTLSPolicy takes CA
+/// certificates from (`caCertificateRefs` of group "" and kind ConfigMap, in
+/// the policy's namespace): the only ConfigMaps the controller reads. Only
+/// policies that target a Backend count: the others are another
+/// controller's, and llmgate never uses their CAs. Untyped, as for Secrets.
+pub fn referenced_config_maps(policies: &[Arc<DynamicObject>]) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for policy in policies {
+        let spec = &policy.data["spec"];
+        let targets_a_backend = spec["targetRefs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|r| r["group"] == crate::translate::BACKEND_GROUP && r["kind"] == "Backend");
+        if !targets_a_backend {
+            continue;
+        }
+        let namespace = policy.namespace().unwrap_or_default();
+        let refs = spec["validation"]["caCertificateRefs"].as_array();
+        for r in refs.into_iter().flatten() {
+            let group = r["group"].as_str().unwrap_or("");
+            let (Some("ConfigMap"), Some(name)) = (r["kind"].as_str(), r["name"].as_str()) else {
+                continue;
+            };
+            if matches!(group, "" | "core") {
+                out.insert((namespace.clone(), name.to_string()));
             }
         }
     }

@@ -174,7 +174,7 @@ fn owned(
         }
         // Backends have no controller field: llmgate is the one that reads them.
         Kind::Backend => true,
-        Kind::HttpRoute | Kind::ReferenceGrant => false,
+        Kind::HttpRoute | Kind::ReferenceGrant | Kind::BackendTlsPolicy => false,
     }
 }
 

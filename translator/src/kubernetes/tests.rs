@@ -1,8 +1,8 @@
 //! The controller against kube's mock-service pattern: a `kube::Client` whose
 //! HTTP side is `tower_test`'s mock, answered by [`FakeApi`] — a small
 //! in-memory API server (list, long-polled watch, get, create/replace,
-//! status merge patch with resourceVersion preconditions) that records every
-//! write. Plus table tests of the pure parts.
+//! status merge patch with resourceVersion preconditions, kinds it can be told
+//! not to serve) that records every write. Plus table tests of the pure parts.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, Mutex};
@@ -69,6 +69,37 @@ fn secret(name: &str, token: &str) -> Value {
         "data": {"Authorization": data}})
 }
 
+const CA_FIRST: &str = "-----BEGIN CERTIFICATE-----\nMIIBfirstCA\n-----END CERTIFICATE-----";
+const CA_ROTATED: &str = "-----BEGIN CERTIFICATE-----\nMIIBrotatedCA\n-----END CERTIFICATE-----";
+
+/// An OpenAI-compatible server on port 8443 (plaintext unless a policy says
+/// otherwise), routed at `/tls-route` from Gateway `gw`.
+fn self_hosted() -> Vec<Value> {
+    let mut to_it = route("tls", "/tls-route", &["gw"]);
+    to_it["spec"]["rules"][0]["backendRefs"][0]["name"] = json!("self-hosted");
+    vec![
+        json!({"apiVersion": "gateway.kgateway.dev/v1alpha1", "kind": "Backend",
+            "metadata": {"name": "self-hosted", "namespace": "default", "generation": 1},
+            "spec": {"type": "AI", "ai": {"llm": {"host": "llm.internal", "port": 8443,
+                "openai": {"authToken": {"kind": "Passthrough"}}}}}}),
+        to_it,
+    ]
+}
+
+fn tls_policy(config_map: &str) -> Value {
+    json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "BackendTLSPolicy",
+        "metadata": {"name": "self-hosted-tls", "namespace": "default", "generation": 1},
+        "spec": {"targetRefs": [{"group": "gateway.kgateway.dev", "kind": "Backend", "name": "self-hosted"}],
+            "validation": {"hostname": "llm.example.com",
+                "caCertificateRefs": [{"group": "", "kind": "ConfigMap", "name": config_map}]}}})
+}
+
+fn ca_config_map(name: &str, pem: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": "default"},
+        "data": {"ca.crt": pem}})
+}
+
 /// The other controller's parent entry, already on the route.
 fn other_parent() -> Value {
     json!({"parentRef": {"group": "gateway.networking.k8s.io", "kind": "Gateway",
@@ -108,6 +139,8 @@ fn plural(kind: &str) -> &'static str {
         "EndpointSlice" => "endpointslices",
         "Namespace" => "namespaces",
         "Secret" => "secrets",
+        "BackendTLSPolicy" => "backendtlspolicies",
+        "ConfigMap" => "configmaps",
         "Lease" => "leases",
         other => panic!("fake API: unknown kind {other}"),
     }
@@ -124,6 +157,10 @@ struct FakeState {
     writes: Vec<(Method, String, Value)>,
     /// Every single-object GET's path.
     gets: Vec<String>,
+    /// Plurals answered 404, as for a CRD that is not installed.
+    not_installed: BTreeSet<&'static str>,
+    /// Every request answered so.
+    not_found: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -218,6 +255,13 @@ impl FakeApi {
         self.bumped.send_replace(version);
     }
 
+    /// Answers every request for `plural` 404, as the API server does for a
+    /// kind whose CRD is missing.
+    fn without(self, plural: &'static str) -> Self {
+        self.state.lock().unwrap().not_installed.insert(plural);
+        self
+    }
+
     fn writes(&self) -> Vec<(Method, String, Value)> {
         self.state.lock().unwrap().writes.clone()
     }
@@ -268,6 +312,19 @@ impl FakeApi {
             _ => (None, rest),
         };
         let plural: &'static str = plural_of(rest[0]);
+        {
+            let mut state = self.state.lock().unwrap();
+            if state.not_installed.contains(plural) {
+                state.not_found.push(path);
+                let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                    "status": "Failure", "reason": "NotFound", "code": 404,
+                    "message": "the server could not find the requested resource"});
+                return Response::builder()
+                    .status(StatusCode::NOT_FOUND)
+                    .body(Body::from(body.to_string().into_bytes()))
+                    .unwrap();
+            }
+        }
         let name = rest.get(1).map(|n| n.to_string());
         let subresource = rest.get(2).copied();
         match (parts.method.clone(), name) {
@@ -434,6 +491,8 @@ fn plural_of(segment: &str) -> &'static str {
         "endpointslices",
         "namespaces",
         "secrets",
+        "backendtlspolicies",
+        "configmaps",
         "leases",
     ]
     .into_iter()
@@ -468,8 +527,11 @@ fn options(identity: &str) -> ControllerOptions {
 }
 
 fn start(objects: Vec<Value>) -> Running {
+    start_with(FakeApi::new(objects))
+}
+
+fn start_with(api: FakeApi) -> Running {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let api = FakeApi::new(objects);
     api.clone().serve(handle);
     let client = kube::Client::new(service, "default");
     let (publish, snapshots) = channel::channel(None);
@@ -494,6 +556,37 @@ fn mentions(snapshot: &XdsSnapshot, needle: &str) -> bool {
                 .windows(needle.len())
                 .any(|w| w == needle.as_bytes())
         })
+}
+
+/// A cluster as Envoy receives it, decoded back to proto3 JSON with the
+/// proto's field names.
+fn cluster_json(snapshot: &XdsSnapshot, name: &str) -> Value {
+    static DESCRIPTORS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/envoy_descriptors.bin"));
+    let pool = prost_reflect::DescriptorPool::decode(DESCRIPTORS).unwrap();
+    let resource = snapshot
+        .clusters
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no cluster {name}"));
+    let message = prost_reflect::DynamicMessage::decode(
+        pool.get_message_by_name("envoy.config.cluster.v3.Cluster")
+            .unwrap(),
+        resource.any.value.as_slice(),
+    )
+    .unwrap();
+    let options = prost_reflect::SerializeOptions::new().use_proto_field_name(true);
+    message
+        .serialize_with_options(serde_json::value::Serializer, &options)
+        .unwrap()
+}
+
+/// The self-hosted Backend's trusted CA (`None`: no TLS, or not from a PEM).
+fn trusted_ca(snapshot: &XdsSnapshot) -> Option<String> {
+    let cluster = cluster_json(snapshot, "backend_default_self-hosted");
+    cluster["transport_socket"]["typed_config"]["common_tls_context"]["validation_context"]
+        ["trusted_ca"]["inline_string"]
+        .as_str()
+        .map(str::to_string)
 }
 
 impl Running {
@@ -589,6 +682,90 @@ async fn a_rotated_secret_reaches_the_filter_configuration() {
         secrets,
         BTreeSet::from(["/api/v1/namespaces/default/secrets/azure-key"])
     );
+}
+
+#[tokio::test]
+async fn a_backend_tls_policy_brings_tls_with_the_config_maps_ca_on_any_port() {
+    let mut objects = cluster();
+    objects.extend(self_hosted());
+    objects.push(tls_policy("llm-ca"));
+    objects.push(ca_config_map("llm-ca", CA_FIRST));
+    objects.push(ca_config_map("unrelated", CA_ROTATED));
+    let mut running = start(objects);
+    let served = running
+        .published("the policy's CA", |s| {
+            mentions(s, "/tls-route") && trusted_ca(s).is_some()
+        })
+        .await;
+    let cluster = cluster_json(&served, "backend_default_self-hosted");
+    let tls = &cluster["transport_socket"]["typed_config"];
+    assert_eq!(tls["sni"], "llm.example.com");
+    assert_eq!(
+        tls["common_tls_context"]["validation_context"]["trusted_ca"]["inline_string"],
+        format!("{CA_FIRST}\n")
+    );
+    let address = &cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
+        ["address"]["socket_address"];
+    assert_eq!(address["port_value"], 8443, "{cluster:#}");
+    // Only the referenced ConfigMap is read.
+    let gets = running.api.state.lock().unwrap().gets.clone();
+    let config_maps: BTreeSet<&str> = gets
+        .iter()
+        .filter(|p| p.contains("/configmaps/"))
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        config_maps,
+        BTreeSet::from(["/api/v1/namespaces/default/configmaps/llm-ca"])
+    );
+}
+
+#[tokio::test]
+async fn without_the_backend_tls_policy_crd_the_rest_is_still_served() {
+    let mut objects = cluster();
+    objects.extend(self_hosted());
+    let mut running = start_with(FakeApi::new(objects).without("backendtlspolicies"));
+    let served = running
+        .published("the routes", |s| {
+            mentions(s, "/first-route") && mentions(s, "/tls-route")
+        })
+        .await;
+    assert!(mentions(&served, "sk-original"));
+    // No policy: port 8443 stays plaintext.
+    let cluster = cluster_json(&served, "backend_default_self-hosted");
+    assert!(cluster.get("transport_socket").is_none(), "{cluster:#}");
+    let asked = running.api.state.lock().unwrap().not_found.clone();
+    assert!(
+        asked.iter().any(|p| p.ends_with("/backendtlspolicies")),
+        "{asked:?}"
+    );
+    // Later changes still get through.
+    running.api.apply(route("second", "/second-route", &["gw"]));
+    running
+        .published("the second route", |s| mentions(s, "/second-route"))
+        .await;
+}
+
+#[tokio::test]
+async fn a_rotated_ca_config_map_reaches_the_cluster() {
+    let mut objects = cluster();
+    objects.extend(self_hosted());
+    objects.push(tls_policy("llm-ca"));
+    objects.push(ca_config_map("llm-ca", CA_FIRST));
+    let mut running = start(objects);
+    running
+        .published("the first CA", |s| {
+            trusted_ca(s).as_deref() == Some(&format!("{CA_FIRST}\n"))
+        })
+        .await;
+
+    running.api.apply(ca_config_map("llm-ca", CA_ROTATED));
+    let rotated = running
+        .published("the rotated CA", |s| {
+            trusted_ca(s).as_deref() == Some(&format!("{CA_ROTATED}\n"))
+        })
+        .await;
+    assert!(!mentions(&rotated, "MIIBfirstCA"));
 }
 
 #[tokio::test]
@@ -740,7 +917,84 @@ fn referenced_secrets_are_backend_secret_refs_and_gateway_certificates() {
 }
 
 #[test]
-fn secrets_are_fetched_when_new_or_changed_only() {
+fn referenced_config_maps_are_the_ca_refs_of_policies_for_backends() {
+    let mut both = tls_policy("first");
+    both["metadata"]["namespace"] = json!("ai");
+    both["spec"]["validation"]["caCertificateRefs"] = json!([
+        {"group": "", "kind": "ConfigMap", "name": "first"},
+        {"group": "core", "kind": "ConfigMap", "name": "second"},
+        {"group": "", "kind": "Secret", "name": "not-a-config-map"},
+        {"group": "example.com", "kind": "ConfigMap", "name": "not-core"}]);
+    let mut for_a_service = tls_policy("someone-elses");
+    for_a_service["metadata"]["name"] = json!("service-tls");
+    for_a_service["spec"]["targetRefs"] = json!([{"group": "", "kind": "Service", "name": "web"}]);
+    let mut system = tls_policy("unused");
+    system["metadata"]["name"] = json!("system");
+    system["spec"]["validation"] = json!({"hostname": "h", "wellKnownCACertificates": "System"});
+    let objects = vec![both, for_a_service, system];
+    let found = snapshot::referenced_config_maps(&dynamic(&objects, "BackendTLSPolicy"));
+    let expected: BTreeSet<(String, String)> = [("ai", "first"), ("ai", "second")]
+        .iter()
+        .map(|(ns, n)| (ns.to_string(), n.to_string()))
+        .collect();
+    assert_eq!(found, expected);
+}
+
+#[test]
+fn a_404_means_the_kind_is_not_installed() {
+    let api_error = |code: u16, reason: &str| {
+        kube::Error::Api(
+            kube::core::Status::failure("the server could not find the requested resource", reason)
+                .with_code(code)
+                .boxed(),
+        )
+    };
+    let cases = [
+        (
+            "list: NotFound",
+            kube::runtime::watcher::Error::InitialListFailed(api_error(404, "NotFound")),
+            true,
+        ),
+        (
+            "list: 404 without a Status body",
+            kube::runtime::watcher::Error::InitialListFailed(api_error(
+                404,
+                "Failed to parse error data",
+            )),
+            true,
+        ),
+        (
+            "watch start: 404",
+            kube::runtime::watcher::Error::WatchStartFailed(api_error(404, "NotFound")),
+            true,
+        ),
+        (
+            "list: forbidden",
+            kube::runtime::watcher::Error::InitialListFailed(api_error(403, "Forbidden")),
+            false,
+        ),
+        (
+            "watch: gone",
+            kube::runtime::watcher::Error::WatchError(
+                kube::core::Status::failure("too old", "Expired")
+                    .with_code(410)
+                    .boxed(),
+            ),
+            false,
+        ),
+        (
+            "no resourceVersion",
+            kube::runtime::watcher::Error::NoResourceVersion,
+            false,
+        ),
+    ];
+    for (case, error, expected) in cases {
+        assert_eq!(watch::not_installed(&error), expected, "{case}");
+    }
+}
+
+#[test]
+fn referenced_objects_are_fetched_when_new_or_changed_only() {
     let referenced: BTreeSet<(String, String)> = ["held-same", "held-changed", "new", "missing"]
         .iter()
         .map(|n| ("ns".to_string(), n.to_string()))
@@ -756,7 +1010,7 @@ fn secrets_are_fetched_when_new_or_changed_only() {
         "held-changed" => Some("4".to_string()),
         _ => None,
     };
-    let fetch: Vec<String> = watch::secrets_to_fetch(&referenced, listed, held)
+    let fetch: Vec<String> = watch::to_fetch(&referenced, listed, held)
         .into_iter()
         .map(|(_, n)| n)
         .collect();

@@ -76,10 +76,8 @@ pub fn resolve(backend: &Object<Backend>, snapshot: &Snapshot) -> Result<Resolve
         return Err(invalid("spec.ai", "required when type is AI"));
     };
     match (&ai.llm, &ai.priority_groups) {
-        (Some(llm), None) => {
-            resolve_provider(llm, "spec.ai.llm", backend, snapshot)
-                .map(|one| Resolved::Single(Box::new(one)))
-        }
+        (Some(llm), None) => resolve_provider(llm, "spec.ai.llm", backend, snapshot)
+            .map(|one| Resolved::Single(Box::new(one))),
         (None, Some(groups)) => {
             super::priority_groups::resolve(backend, groups, snapshot).map(Resolved::Groups)
         }

@@ -398,13 +398,7 @@ fn resolve_backends<'a>(
                         one.warnings,
                     ),
                     ai_backend::Resolved::Groups(groups) => (
-                        priority_groups::cluster(
-                            &name,
-                            &label,
-                            &groups,
-                            &wasm,
-                            &options.ca_bundle,
-                        ),
+                        priority_groups::cluster(&name, &label, &groups, &wasm, &options.ca_bundle),
                         groups.failover_retries(),
                         groups.warnings,
                     ),

@@ -139,7 +139,10 @@ pub fn resolve(
         }
     }
     if members.is_empty() {
-        let first = warnings.first().map(|w| w.message.clone()).unwrap_or_default();
+        let first = warnings
+            .first()
+            .map(|w| w.message.clone())
+            .unwrap_or_default();
         return Err(Box::new(
             Problem::warning(format!(
                 "no provider of any priority group is ready ({first}); routes to this backend answer 500"
@@ -276,10 +279,13 @@ pub fn cluster(
     wasm: &envoy::WasmOptions<'_>,
     ca_bundle: &std::path::Path,
 ) -> Value {
-    let needs_dns = groups
-        .members
-        .iter()
-        .any(|m| m.resolved.upstream.host.parse::<std::net::IpAddr>().is_err());
+    let needs_dns = groups.members.iter().any(|m| {
+        m.resolved
+            .upstream
+            .host
+            .parse::<std::net::IpAddr>()
+            .is_err()
+    });
     let mut cluster = json!({
         "name": name,
         // STRICT_DNS: LOGICAL_DNS allows only one endpoint.

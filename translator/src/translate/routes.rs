@@ -27,9 +27,7 @@ pub enum BackendTarget {
         failover_retries: u32,
     },
     /// Counts toward the weights but cannot be served (Gateway API: 500).
-    Unavailable {
-        weight: u32,
-    },
+    Unavailable { weight: u32 },
 }
 
 /// Sort key implementing the HTTPRoute precedence rules: exact path, then

@@ -61,7 +61,7 @@ fn groups_become_priorities_of_one_cluster() {
     let c = cluster(&bootstrap, "backend_ai_b");
     assert_eq!(c["type"], "STRICT_DNS");
     assert_eq!(
-        endpoints(&c),
+        endpoints(c),
         vec![
             (0, "primary".into(), "primary.openai.azure.com".into(), 443),
             (0, "spare".into(), "10.0.0.7".into(), 8000),
@@ -75,7 +75,9 @@ fn groups_become_priorities_of_one_cluster() {
         .map(|m| {
             (
                 m["match"]["llmgate.provider"].as_str().unwrap(),
-                m["transport_socket"]["typed_config"]["sni"].as_str().unwrap(),
+                m["transport_socket"]["typed_config"]["sni"]
+                    .as_str()
+                    .unwrap(),
             )
         })
         .collect();
@@ -89,7 +91,7 @@ fn groups_become_priorities_of_one_cluster() {
     assert!(c.get("transport_socket").is_none());
     assert!(c["outlier_detection"]["consecutive_5xx"].as_u64().is_some());
 
-    let PluginConfig::Members(members) = plugin_config(&c) else {
+    let PluginConfig::Members(members) = plugin_config(c) else {
         panic!("a member list");
     };
     let names: Vec<(&str, &str, &str)> = members
@@ -129,7 +131,8 @@ fn the_route_fails_over_to_the_next_group() {
         "envoy.retry_priorities.previous_priorities"
     );
     // One group: nothing to fail over to, no retries.
-    let one = "- providers:\n  - name: only\n    anthropic: {authToken: {kind: Inline, inline: k}}\n";
+    let one =
+        "- providers:\n  - name: only\n    anthropic: {authToken: {kind: Inline, inline: k}}\n";
     let (bootstrap, _) = run(&with_groups(one));
     assert!(routes(&bootstrap, 8080)[0]["route"]
         .get("retry_policy")
@@ -142,21 +145,25 @@ fn a_provider_whose_secret_is_missing_is_left_out_and_the_rest_serve() {
     let (bootstrap, problems) = run(&with_groups(&groups));
     let c = cluster(&bootstrap, "backend_ai_b");
     // `primary` is out; `spare` keeps group 0, `backup` stays priority 1.
-    let e = endpoints(&c);
+    let e = endpoints(c);
     assert_eq!(
-        e.iter().map(|(p, n, ..)| (*p, n.as_str())).collect::<Vec<_>>(),
+        e.iter()
+            .map(|(p, n, ..)| (*p, n.as_str()))
+            .collect::<Vec<_>>(),
         vec![(0, "spare"), (1, "backup")]
     );
     assert!(
-        problems.iter().any(|p| p.contains("Secret ai/absent not found")
-            && p.contains("provider \"primary\" is left out of its priority group")),
+        problems
+            .iter()
+            .any(|p| p.contains("Secret ai/absent not found")
+                && p.contains("provider \"primary\" is left out of its priority group")),
         "{problems:?}"
     );
     // When a whole group is out, the priorities stay contiguous.
     let groups = "- providers:\n  - name: gone\n    openai: {authToken: {kind: SecretRef, secretRef: {name: absent}}}\n- providers:\n  - name: backup\n    anthropic: {authToken: {kind: Inline, inline: k}}\n";
     let (bootstrap, _) = run(&with_groups(groups));
     let c = cluster(&bootstrap, "backend_ai_b");
-    assert_eq!(endpoints(&c)[0].0, 0);
+    assert_eq!(endpoints(c)[0].0, 0);
     assert!(routes(&bootstrap, 8080)[0]["route"]
         .get("retry_policy")
         .is_none());
@@ -177,7 +184,10 @@ fn invalid_groups_name_the_field() {
     ];
     for (groups, want) in cases {
         let (bootstrap, problems) = run(&with_groups(groups));
-        assert!(problems.iter().any(|p| p.contains(want)), "{want}: {problems:?}");
+        assert!(
+            problems.iter().any(|p| p.contains(want)),
+            "{want}: {problems:?}"
+        );
         assert_eq!(
             routes(&bootstrap, 8080)[0]["direct_response"]["status"],
             500,
