@@ -15,8 +15,10 @@ build:
 envoy:
 	@envoy/install.sh $(VENV)
 
+# `make run EXAMPLE=providers` runs manifests/examples/providers instead.
+EXAMPLE ?= azure-openai
 run: build envoy
-	@envoy/run-demo.sh
+	@envoy/run-demo.sh $(EXAMPLE)
 
 test: build envoy
 	cargo test --workspace

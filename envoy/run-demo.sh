@@ -1,18 +1,35 @@
 #!/usr/bin/env bash
-# The offline demo behind `make run`: the mock provider on 127.0.0.1:8081 and
-# `llmgate run` on the Azure OpenAI example — the control plane watching the
-# folder (edit it and the change is live) plus Envoy, the gateway on
-# 127.0.0.1:8080. Ctrl-C stops everything.
+# The offline demo behind `make run [EXAMPLE=NAME]`: the mock provider on
+# 127.0.0.1:8081 and `llmgate run` on manifests/examples/NAME (default
+# azure-openai) — the control plane watching the folder (edit it and the
+# change is live) plus Envoy, the gateway on 127.0.0.1:8080. The `providers`
+# example also gets a second mock on 8082 that answers 429, the failing first
+# group of its failover route. Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-examples=manifests/examples/azure-openai
+example=${1:-azure-openai}
+examples=manifests/examples/$example
+if [[ ! -d $examples || $example == broken ]]; then
+  echo "run-demo: no runnable example $examples; try one of:" >&2
+  for dir in manifests/examples/*/; do
+    name=$(basename "$dir")
+    [[ $name == broken ]] || echo "  make run EXAMPLE=$name" >&2
+  done
+  exit 2
+fi
 
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
+# The key every Secret of the examples holds; the mock accepts it for every
+# provider (and Bedrock's fake AWS credentials in bedrock.yaml by default).
 target/release/llmgate-mock --port 8081 --api-key mock-azure-key &
 pids+=($!)
+if [[ $example == providers ]]; then
+  target/release/llmgate-mock --port 8082 --api-key mock-azure-key --force-status 429 &
+  pids+=($!)
+fi
 target/release/llmgate run -f "$examples" --envoy .venv/bin/envoy &
 pids+=($!)
 
@@ -20,14 +37,58 @@ for _ in $(seq 100); do
   curl -sf -o /dev/null http://127.0.0.1:19000/ready && break
   sleep 0.1
 done
+
+# One line per route, each with the provider's own request body.
+try_lines() {
+  local json="-H 'content-type: application/json'"
+  case $1 in
+  azure-openai)
+    cat <<TRY
+  curl localhost:8080/azure-openai $json \\
+    -d '{"model": "", "messages": [{"role": "system", "content": "You are a helpful assistant."}, {"role": "user", "content": "Write a short haiku about cloud computing."}]}'
+TRY
+    ;;
+  providers)
+    cat <<TRY
+  # OpenAI chat completions (the Backend sets "model": "gpt-4o-mini")
+  curl localhost:8080/openai $json \\
+    -d '{"model": "gpt-4o", "messages": [{"role": "user", "content": "Write a short haiku about cloud computing."}]}'
+  # Azure OpenAI v1 (the deployment becomes the body's model)
+  curl localhost:8080/azure-openai-v1 $json \\
+    -d '{"model": "", "messages": [{"role": "user", "content": "Write a short haiku about cloud computing."}]}'
+  # Anthropic Messages
+  curl localhost:8080/anthropic $json \\
+    -d '{"model": "claude-sonnet-4-5", "max_tokens": 256, "messages": [{"role": "user", "content": "Write a short haiku about cloud computing."}]}'
+  # Gemini generateContent
+  curl localhost:8080/gemini $json \\
+    -d '{"contents": [{"parts": [{"text": "Write a short haiku about cloud computing."}]}]}'
+  # Vertex AI generateContent
+  curl localhost:8080/vertexai $json \\
+    -d '{"contents": [{"role": "user", "parts": [{"text": "Write a short haiku about cloud computing."}]}]}'
+  # Bedrock Converse (SigV4-signed by the gateway)
+  curl localhost:8080/bedrock $json \\
+    -d '{"messages": [{"role": "user", "content": [{"text": "Write a short haiku about cloud computing."}]}], "inferenceConfig": {"maxTokens": 256}}'
+  # An OpenAI-compatible server (DeepSeek-style /chat/completions)
+  curl localhost:8080/deepseek $json \\
+    -d '{"model": "deepseek-chat", "messages": [{"role": "user", "content": "Write a short haiku about cloud computing."}]}'
+  # Failover: the first group (the mock on 8082) answers 429, the second serves
+  curl localhost:8080/failover $json \\
+    -d '{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Write a short haiku about cloud computing."}]}'
+TRY
+    ;;
+  *)
+    echo "  (see the HTTPRoutes in $examples for the paths)"
+    ;;
+  esac
+}
+
 cat <<MSG
 
 llmgate is listening on http://localhost:8080 (Envoy admin: http://localhost:19000).
 Edit the manifests in $examples and the change is live within a second.
 Try:
 
-  curl localhost:8080/azure-openai -H 'content-type: application/json' \\
-    -d '{"model": "", "messages": [{"role": "system", "content": "You are a helpful assistant."}, {"role": "user", "content": "Write a short haiku about cloud computing."}]}'
+$(try_lines "$example")
 
 Token counts: curl -s localhost:19000/stats/prometheus | grep llmgate_
 Ctrl-C stops the gateway and the mock provider.

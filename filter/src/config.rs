@@ -128,7 +128,11 @@ pub enum TokenSource {
         access_key_id: String,
         #[serde(rename = "secretAccessKey")]
         secret_access_key: String,
-        #[serde(rename = "sessionToken", default, skip_serializing_if = "Option::is_none")]
+        #[serde(
+            rename = "sessionToken",
+            default,
+            skip_serializing_if = "Option::is_none"
+        )]
         session_token: Option<String>,
     },
 }

@@ -18,8 +18,8 @@
 //! the proxy-wasm glue and exists only in the wasm build.
 
 pub mod access_log;
-pub mod body_edits;
 pub mod attempt;
+pub mod body_edits;
 pub mod capped;
 pub mod config;
 pub mod event_stream;

@@ -370,7 +370,11 @@ impl Stream {
             host.remove_response_header("content-length");
         }
         let framing = crate::response::Framing::of(&content_type);
-        self.response = Some(ResponseReader::with_framing(plugin.format, framing, rewrite));
+        self.response = Some(ResponseReader::with_framing(
+            plugin.format,
+            framing,
+            rewrite,
+        ));
         if end_of_stream {
             self.finish(plugin, host);
         }

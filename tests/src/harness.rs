@@ -60,6 +60,34 @@ pub fn free_port() -> u16 {
         .expect("no free port")
 }
 
+/// The manifests of `manifests/examples/<name>/` (its `.yaml` files in name
+/// order, as one multi-document text) ready for [`start_gateway`]: the demo's
+/// fixed ports, `port: 8080` (the Gateway) and `port: 8081` (the mock
+/// provider), become `$GATEWAY_PORT` and `$MOCK_PORT`, so tests run beside
+/// `make run` and each other.
+pub fn example_manifests(name: &str) -> String {
+    let dir = workspace_root().join("manifests/examples").join(name);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    let text = files
+        .iter()
+        .map(|path| std::fs::read_to_string(path).expect("read example"))
+        .collect::<Vec<_>>()
+        .join("\n---\n");
+    let text = text
+        .replace("port: 8080", "port: $GATEWAY_PORT")
+        .replace("port: 8081", "port: $MOCK_PORT");
+    assert!(
+        text.contains("$GATEWAY_PORT") && text.contains("$MOCK_PORT"),
+        "{name}: the example no longer uses ports 8080 and 8081"
+    );
+    text
+}
+
 /// What `llmgate translate` said and wrote.
 pub struct Translated {
     pub dir: tempfile::TempDir,

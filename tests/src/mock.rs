@@ -60,9 +60,13 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 mod anthropic;
+// Answering with an early `Err(Response)` is how the handlers stop at the
+// first failed check; the size of axum's Response does not matter in a mock.
+#[allow(clippy::result_large_err)]
 mod bedrock;
 mod bodies;
 pub mod eventstream;
+#[allow(clippy::result_large_err)]
 mod gemini;
 mod handler;
 mod sigv4_header;
@@ -139,7 +143,10 @@ impl std::fmt::Debug for AwsCredentials {
         f.debug_struct("AwsCredentials")
             .field("access_key_id", &self.access_key_id)
             .field("secret_access_key", &"<redacted>")
-            .field("session_token", &self.session_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -422,7 +429,11 @@ async fn serve(
                 .with_graceful_shutdown(stop)
                 .await
         }
-        None => axum::serve(listener, app).with_graceful_shutdown(stop).await,
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+        }
     };
 }
 

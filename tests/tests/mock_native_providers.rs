@@ -1,5 +1,7 @@
 //! The mock's Anthropic, Gemini, Vertex AI and Bedrock routes, and its HTTPS mode,
 //! over real HTTP: request shapes, auth failures, streaming framing, event-stream CRCs.
+// Test tables are tuples of what is sent and what must come back.
+#![allow(clippy::type_complexity)]
 
 use std::io::{Read, Write};
 use std::sync::Arc;
@@ -20,21 +22,31 @@ fn mock() -> MockProvider {
 }
 
 fn json(reply: &Reply) -> Value {
-    serde_json::from_slice(&reply.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", reply.text()))
+    serde_json::from_slice(&reply.body)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", reply.text()))
 }
 
 // ---------------------------------------------------------------- Anthropic
 
-const MESSAGES: &str = r#"{"model":"claude-sonnet-4-5","max_tokens":64,"messages":[{"role":"user","content":"Hi"}]}"#;
+const MESSAGES: &str =
+    r#"{"model":"claude-sonnet-4-5","max_tokens":64,"messages":[{"role":"user","content":"Hi"}]}"#;
 
 fn anthropic(mock: &MockProvider, headers: &[(&str, &str)], body: &str) -> Reply {
-    post(&format!("{}/v1/messages", mock.base_url()), headers, body.as_bytes())
+    post(
+        &format!("{}/v1/messages", mock.base_url()),
+        headers,
+        body.as_bytes(),
+    )
 }
 
 #[test]
 fn anthropic_message_echoes_the_model_and_reports_usage() {
     let mock = mock();
-    let reply = anthropic(&mock, &[("x-api-key", KEY), ("anthropic-version", "2023-06-01")], MESSAGES);
+    let reply = anthropic(
+        &mock,
+        &[("x-api-key", KEY), ("anthropic-version", "2023-06-01")],
+        MESSAGES,
+    );
     assert_eq!(reply.status, 200, "{}", reply.text());
     let body = json(&reply);
     assert_eq!(body["type"], "message");
@@ -44,7 +56,10 @@ fn anthropic_message_echoes_the_model_and_reports_usage() {
     assert_eq!(body["usage"]["output_tokens"], COMPLETION_TOKENS);
     assert_eq!(body["usage"]["cache_creation_input_tokens"], 0);
     assert_eq!(body["usage"]["cache_read_input_tokens"], 0);
-    assert_eq!(mock.requests()[0].header("anthropic-version"), Some("2023-06-01"));
+    assert_eq!(
+        mock.requests()[0].header("anthropic-version"),
+        Some("2023-06-01")
+    );
 }
 
 #[test]
@@ -52,12 +67,48 @@ fn anthropic_rejects_like_anthropic() {
     let mock = mock();
     let v = ("anthropic-version", "2023-06-01");
     let cases: Vec<(Vec<(&str, &str)>, &str, u16, &str, &str)> = vec![
-        (vec![v], MESSAGES, 401, "authentication_error", "x-api-key header is required"),
-        (vec![("x-api-key", "wrong"), v], MESSAGES, 401, "authentication_error", "invalid x-api-key"),
-        (vec![("x-api-key", KEY)], MESSAGES, 400, "invalid_request_error", "anthropic-version: header is required"),
-        (vec![("x-api-key", KEY), v], r#"{"max_tokens":5,"messages":[]}"#, 400, "invalid_request_error", "model: Field required"),
-        (vec![("x-api-key", KEY), v], r#"{"model":"m","messages":[]}"#, 400, "invalid_request_error", "max_tokens: Field required"),
-        (vec![("x-api-key", KEY), v], "not json", 400, "invalid_request_error", "The request body is not valid JSON."),
+        (
+            vec![v],
+            MESSAGES,
+            401,
+            "authentication_error",
+            "x-api-key header is required",
+        ),
+        (
+            vec![("x-api-key", "wrong"), v],
+            MESSAGES,
+            401,
+            "authentication_error",
+            "invalid x-api-key",
+        ),
+        (
+            vec![("x-api-key", KEY)],
+            MESSAGES,
+            400,
+            "invalid_request_error",
+            "anthropic-version: header is required",
+        ),
+        (
+            vec![("x-api-key", KEY), v],
+            r#"{"max_tokens":5,"messages":[]}"#,
+            400,
+            "invalid_request_error",
+            "model: Field required",
+        ),
+        (
+            vec![("x-api-key", KEY), v],
+            r#"{"model":"m","messages":[]}"#,
+            400,
+            "invalid_request_error",
+            "max_tokens: Field required",
+        ),
+        (
+            vec![("x-api-key", KEY), v],
+            "not json",
+            400,
+            "invalid_request_error",
+            "The request body is not valid JSON.",
+        ),
     ];
     for (headers, body, status, kind, message) in cases {
         let reply = anthropic(&mock, &headers, body);
@@ -72,7 +123,11 @@ fn anthropic_rejects_like_anthropic() {
 
 /// `(event name, data)` of each SSE event, for `\n\n`- or `\r\n\r\n`-separated streams.
 fn sse_events(text: &str, separator: &str) -> Vec<(Option<String>, Value)> {
-    let line_end = if separator == "\r\n\r\n" { "\r\n" } else { "\n" };
+    let line_end = if separator == "\r\n\r\n" {
+        "\r\n"
+    } else {
+        "\n"
+    };
     assert!(text.ends_with(separator), "{text:?}");
     text.split(separator)
         .filter(|e| !e.is_empty())
@@ -97,15 +152,25 @@ fn sse_events(text: &str, separator: &str) -> Vec<(Option<String>, Value)> {
 fn anthropic_stream_has_the_documented_events_and_cumulative_usage() {
     let mock = mock();
     let body = MESSAGES.replace(r#""max_tokens":64"#, r#""max_tokens":64,"stream":true"#);
-    let reply = anthropic(&mock, &[("x-api-key", KEY), ("anthropic-version", "2023-06-01")], &body);
+    let reply = anthropic(
+        &mock,
+        &[("x-api-key", KEY), ("anthropic-version", "2023-06-01")],
+        &body,
+    );
     assert_eq!(reply.status, 200, "{}", reply.text());
-    assert!(reply.header("content-type").unwrap().starts_with("text/event-stream"));
+    assert!(reply
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/event-stream"));
     let events = sse_events(&reply.text(), "\n\n");
     let names: Vec<&str> = events.iter().map(|(n, _)| n.as_deref().unwrap()).collect();
-    let deltas = names.iter().filter(|n| **n == "content_block_delta").count();
+    let deltas = names
+        .iter()
+        .filter(|n| **n == "content_block_delta")
+        .count();
     assert!(deltas >= 4);
     let mut want = vec!["message_start", "content_block_start", "ping"];
-    want.extend(std::iter::repeat("content_block_delta").take(deltas));
+    want.extend(std::iter::repeat_n("content_block_delta", deltas));
     want.extend(["content_block_stop", "message_delta", "message_stop"]);
     assert_eq!(names, want);
     for (name, data) in &events {
@@ -138,7 +203,10 @@ fn assert_gemini_usage(usage: &Value) {
 #[test]
 fn gemini_generate_content_with_header_or_query_key() {
     let mock = mock();
-    let url = format!("{}/v1beta/models/gemini-2.0-flash:generateContent", mock.base_url());
+    let url = format!(
+        "{}/v1beta/models/gemini-2.0-flash:generateContent",
+        mock.base_url()
+    );
     for (url, headers) in [
         (url.clone(), vec![("x-goog-api-key", KEY)]),
         (format!("{url}?key={KEY}"), vec![]),
@@ -146,7 +214,10 @@ fn gemini_generate_content_with_header_or_query_key() {
         let reply = post(&url, &headers, CONTENTS.as_bytes());
         assert_eq!(reply.status, 200, "{}", reply.text());
         let body = json(&reply);
-        assert_eq!(body["candidates"][0]["content"]["parts"][0]["text"], ASSISTANT_TEXT);
+        assert_eq!(
+            body["candidates"][0]["content"]["parts"][0]["text"],
+            ASSISTANT_TEXT
+        );
         assert_eq!(body["modelVersion"], "gemini-2.0-flash");
         assert_gemini_usage(&body["usageMetadata"]);
     }
@@ -155,12 +226,21 @@ fn gemini_generate_content_with_header_or_query_key() {
 #[test]
 fn gemini_sse_uses_crlf_and_the_last_chunk_has_the_totals() {
     let mock = mock();
-    let url = format!("{}/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse", mock.base_url());
+    let url = format!(
+        "{}/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse",
+        mock.base_url()
+    );
     let reply = post(&url, &[("x-goog-api-key", KEY)], CONTENTS.as_bytes());
     assert_eq!(reply.status, 200, "{}", reply.text());
-    assert!(reply.header("content-type").unwrap().starts_with("text/event-stream"));
+    assert!(reply
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/event-stream"));
     let text = reply.text();
-    assert!(!text.replace("\r\n", "").contains('\n'), "bare LF in {text:?}");
+    assert!(
+        !text.replace("\r\n", "").contains('\n'),
+        "bare LF in {text:?}"
+    );
     let events = sse_events(&text, "\r\n\r\n");
     assert!(events.len() >= 4);
     let (last, rest) = events.split_last().unwrap();
@@ -175,10 +255,16 @@ fn gemini_sse_uses_crlf_and_the_last_chunk_has_the_totals() {
 #[test]
 fn gemini_stream_without_alt_sse_is_one_json_array() {
     let mock = mock();
-    let url = format!("{}/v1beta/models/gemini-2.0-flash:streamGenerateContent", mock.base_url());
+    let url = format!(
+        "{}/v1beta/models/gemini-2.0-flash:streamGenerateContent",
+        mock.base_url()
+    );
     let reply = post(&url, &[("x-goog-api-key", KEY)], CONTENTS.as_bytes());
     assert_eq!(reply.status, 200, "{}", reply.text());
-    assert!(reply.header("content-type").unwrap().starts_with("application/json"));
+    assert!(reply
+        .header("content-type")
+        .unwrap()
+        .starts_with("application/json"));
     let chunks = json(&reply);
     let chunks = chunks.as_array().expect("an array");
     assert!(chunks.len() >= 4);
@@ -188,11 +274,26 @@ fn gemini_stream_without_alt_sse_is_one_json_array() {
 #[test]
 fn gemini_rejects_like_google() {
     let mock = mock();
-    let url = format!("{}/v1beta/models/gemini-2.0-flash:generateContent", mock.base_url());
+    let url = format!(
+        "{}/v1beta/models/gemini-2.0-flash:generateContent",
+        mock.base_url()
+    );
     let with_stream = CONTENTS.replacen('{', r#"{"stream":true,"#, 1);
     let cases: Vec<(Vec<(&str, &str)>, &str, u16, &str, &str)> = vec![
-        (vec![], CONTENTS, 403, "PERMISSION_DENIED", "Method doesn't allow unregistered callers"),
-        (vec![("x-goog-api-key", "wrong")], CONTENTS, 400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key."),
+        (
+            vec![],
+            CONTENTS,
+            403,
+            "PERMISSION_DENIED",
+            "Method doesn't allow unregistered callers",
+        ),
+        (
+            vec![("x-goog-api-key", "wrong")],
+            CONTENTS,
+            400,
+            "INVALID_ARGUMENT",
+            "API key not valid. Please pass a valid API key.",
+        ),
         (
             vec![("x-goog-api-key", KEY)],
             &with_stream,
@@ -200,7 +301,13 @@ fn gemini_rejects_like_google() {
             "INVALID_ARGUMENT",
             "Invalid JSON payload received. Unknown name \"stream\": Cannot find field.",
         ),
-        (vec![("x-goog-api-key", KEY)], "{}", 400, "INVALID_ARGUMENT", "contents is not specified"),
+        (
+            vec![("x-goog-api-key", KEY)],
+            "{}",
+            400,
+            "INVALID_ARGUMENT",
+            "contents is not specified",
+        ),
     ];
     for (headers, body, status, name, message) in cases {
         let reply = post(&url, &headers, body.as_bytes());
@@ -211,8 +318,19 @@ fn gemini_rejects_like_google() {
         let got = error["error"]["message"].as_str().unwrap();
         assert!(got.contains(message), "{got}");
     }
-    let unknown_method = format!("{}/v1beta/models/gemini-2.0-flash:embedContent", mock.base_url());
-    assert_eq!(post(&unknown_method, &[("x-goog-api-key", KEY)], CONTENTS.as_bytes()).status, 404);
+    let unknown_method = format!(
+        "{}/v1beta/models/gemini-2.0-flash:embedContent",
+        mock.base_url()
+    );
+    assert_eq!(
+        post(
+            &unknown_method,
+            &[("x-goog-api-key", KEY)],
+            CONTENTS.as_bytes()
+        )
+        .status,
+        404
+    );
 }
 
 #[test]
@@ -222,15 +340,27 @@ fn vertex_takes_a_bearer_token() {
         "{}/v1/projects/my-proj/locations/us-central1/publishers/google/models/gemini-2.5-flash:generateContent",
         mock.base_url()
     );
-    let ok = post(&url, &[("authorization", &format!("Bearer {KEY}"))], CONTENTS.as_bytes());
+    let ok = post(
+        &url,
+        &[("authorization", &format!("Bearer {KEY}"))],
+        CONTENTS.as_bytes(),
+    );
     assert_eq!(ok.status, 200, "{}", ok.text());
     assert_gemini_usage(&json(&ok)["usageMetadata"]);
-    for headers in [vec![], vec![("authorization", "Bearer wrong")], vec![("x-goog-api-key", KEY)]] {
+    for headers in [
+        vec![],
+        vec![("authorization", "Bearer wrong")],
+        vec![("x-goog-api-key", KEY)],
+    ] {
         let reply = post(&url, &headers, CONTENTS.as_bytes());
         assert_eq!(reply.status, 401, "{headers:?}");
         assert_eq!(json(&reply)["error"]["status"], "UNAUTHENTICATED");
     }
-    let sse = post(&url.replace(":generateContent", ":streamGenerateContent?alt=sse"), &[("authorization", &format!("Bearer {KEY}"))], CONTENTS.as_bytes());
+    let sse = post(
+        &url.replace(":generateContent", ":streamGenerateContent?alt=sse"),
+        &[("authorization", &format!("Bearer {KEY}"))],
+        CONTENTS.as_bytes(),
+    );
     assert_eq!(sse.status, 200);
     assert!(sse.text().ends_with("\r\n\r\n"));
 }
@@ -257,7 +387,13 @@ fn bedrock_mock() -> MockProvider {
 }
 
 /// Signs like a client (the gateway's signer) and returns the headers to send.
-fn signed_headers(mock: &MockProvider, creds: &AwsCredentials, path: &str, body: &[u8], at: u64) -> Vec<(String, String)> {
+fn signed_headers(
+    mock: &MockProvider,
+    creds: &AwsCredentials,
+    path: &str,
+    body: &[u8],
+    at: u64,
+) -> Vec<(String, String)> {
     let host = format!("127.0.0.1:{}", mock.addr().port());
     let mut headers = vec![
         ("host".to_owned(), host.clone()),
@@ -267,7 +403,10 @@ fn signed_headers(mock: &MockProvider, creds: &AwsCredentials, path: &str, body:
         &sigv4::SignableRequest {
             method: "POST",
             path_and_query: path,
-            headers: &[("host", host.as_str()), ("content-type", "application/json")],
+            headers: &[
+                ("host", host.as_str()),
+                ("content-type", "application/json"),
+            ],
             body,
         },
         &sigv4::Credentials {
@@ -291,7 +430,10 @@ fn now() -> u64 {
 }
 
 fn post_owned(url: &str, headers: &[(String, String)], body: &[u8]) -> Reply {
-    let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
     post(url, &headers, body)
 }
 
@@ -304,7 +446,10 @@ fn bedrock_converse_with_sigv4_or_api_key() {
     let reply = post_owned(&url, &headers, CONVERSE.as_bytes());
     assert_eq!(reply.status, 200, "{}", reply.text());
     let body = json(&reply);
-    assert_eq!(body["output"]["message"]["content"][0]["text"], ASSISTANT_TEXT);
+    assert_eq!(
+        body["output"]["message"]["content"][0]["text"],
+        ASSISTANT_TEXT
+    );
     assert_eq!(body["stopReason"], "end_turn");
     assert_eq!(body["usage"]["inputTokens"], PROMPT_TOKENS);
     assert_eq!(body["usage"]["outputTokens"], COMPLETION_TOKENS);
@@ -312,7 +457,11 @@ fn bedrock_converse_with_sigv4_or_api_key() {
     assert!(body["metrics"]["latencyMs"].is_u64());
     assert_eq!(mock.requests()[0].path_and_query, path);
 
-    let bearer = post(&url, &[("authorization", &format!("Bearer {KEY}"))], CONVERSE.as_bytes());
+    let bearer = post(
+        &url,
+        &[("authorization", &format!("Bearer {KEY}"))],
+        CONVERSE.as_bytes(),
+    );
     assert_eq!(bearer.status, 200, "{}", bearer.text());
 }
 
@@ -345,20 +494,87 @@ fn bedrock_rejects_what_aws_rejects() {
     }
     let with_stream = CONVERSE.replacen('{', r#"{"stream":true,"#, 1);
     let cases: Vec<(&str, Vec<(String, String)>, &[u8], u16, &str, &str)> = vec![
-        ("body changed after signing", good.clone(), tampered_body.as_bytes(), 403, "InvalidSignatureException", "The request signature we calculated does not match"),
-        ("signed header changed", extra_content_type, body, 403, "InvalidSignatureException", "The request signature we calculated does not match"),
-        ("wrong secret", signed_headers(&mock, &other_secret, &path, body, now()), body, 403, "InvalidSignatureException", "The request signature we calculated does not match"),
-        ("unknown access key", signed_headers(&mock, &other_key, &path, body, now()), body, 403, "UnrecognizedClientException", "The security token included in the request is invalid."),
-        ("missing session token", signed_headers(&mock, &no_token, &path, body, now()), body, 403, "UnrecognizedClientException", "The security token included in the request is invalid."),
-        ("signed an hour ago", signed_headers(&mock, &aws(), &path, body, now() - 3600), body, 403, "InvalidSignatureException", "Signature expired"),
-        ("no auth", vec![], body, 403, "MissingAuthenticationTokenException", "Missing Authentication Token"),
-        ("wrong API key", vec![("authorization".into(), "Bearer nope".into())], body, 403, "UnrecognizedClientException", "The security token included in the request is invalid."),
-        ("unknown field", signed_headers(&mock, &aws(), &path, with_stream.as_bytes(), now()), with_stream.as_bytes(), 400, "ValidationException", "extraneous key [stream] is not permitted"),
+        (
+            "body changed after signing",
+            good.clone(),
+            tampered_body.as_bytes(),
+            403,
+            "InvalidSignatureException",
+            "The request signature we calculated does not match",
+        ),
+        (
+            "signed header changed",
+            extra_content_type,
+            body,
+            403,
+            "InvalidSignatureException",
+            "The request signature we calculated does not match",
+        ),
+        (
+            "wrong secret",
+            signed_headers(&mock, &other_secret, &path, body, now()),
+            body,
+            403,
+            "InvalidSignatureException",
+            "The request signature we calculated does not match",
+        ),
+        (
+            "unknown access key",
+            signed_headers(&mock, &other_key, &path, body, now()),
+            body,
+            403,
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+        ),
+        (
+            "missing session token",
+            signed_headers(&mock, &no_token, &path, body, now()),
+            body,
+            403,
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+        ),
+        (
+            "signed an hour ago",
+            signed_headers(&mock, &aws(), &path, body, now() - 3600),
+            body,
+            403,
+            "InvalidSignatureException",
+            "Signature expired",
+        ),
+        (
+            "no auth",
+            vec![],
+            body,
+            403,
+            "MissingAuthenticationTokenException",
+            "Missing Authentication Token",
+        ),
+        (
+            "wrong API key",
+            vec![("authorization".into(), "Bearer nope".into())],
+            body,
+            403,
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+        ),
+        (
+            "unknown field",
+            signed_headers(&mock, &aws(), &path, with_stream.as_bytes(), now()),
+            with_stream.as_bytes(),
+            400,
+            "ValidationException",
+            "extraneous key [stream] is not permitted",
+        ),
     ];
     for (what, headers, body, status, kind, message) in cases {
         let reply = post_owned(&url, &headers, body);
         assert_eq!(reply.status, status, "{what}: {}", reply.text());
-        assert!(reply.header("x-amzn-errortype").unwrap().starts_with(kind), "{what}: {:?}", reply.headers);
+        assert!(
+            reply.header("x-amzn-errortype").unwrap().starts_with(kind),
+            "{what}: {:?}",
+            reply.headers
+        );
         let got = json(&reply)["message"].as_str().unwrap().to_owned();
         assert!(got.contains(message), "{what}: {got}");
         assert!(!reply.text().contains("secret"), "{what}");
@@ -373,12 +589,18 @@ fn bedrock_converse_stream_is_event_stream_with_valid_crcs() {
     let headers = signed_headers(&mock, &aws(), &path, CONVERSE.as_bytes(), now());
     let reply = post_owned(&url, &headers, CONVERSE.as_bytes());
     assert_eq!(reply.status, 200, "{}", reply.text());
-    assert_eq!(reply.header("content-type"), Some("application/vnd.amazon.eventstream"));
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/vnd.amazon.eventstream")
+    );
     assert_eq!(mock.responses()[0], reply.body);
     let frames = eventstream::decode(&reply.body).expect("well-formed frames");
     let types: Vec<&str> = frames.iter().map(|f| f.event_type().unwrap()).collect();
     assert_eq!(types.first(), Some(&"messageStart"));
-    assert_eq!(&types[types.len() - 3..], ["contentBlockStop", "messageStop", "metadata"]);
+    assert_eq!(
+        &types[types.len() - 3..],
+        ["contentBlockStop", "messageStop", "metadata"]
+    );
     for frame in &frames {
         assert_eq!(frame.header(":message-type"), Some("event"));
         assert_eq!(frame.header(":content-type"), Some("application/json"));
@@ -400,31 +622,98 @@ fn forced_statuses_use_each_providers_error_shape() {
     let bearer = format!("Bearer {KEY}");
     let anthropic_headers = [("x-api-key", KEY), ("anthropic-version", "2023-06-01")];
     let cases: Vec<(u16, String, Vec<(&str, &str)>, &str, &str, &str)> = vec![
-        (429, format!("{base}/v1/messages"), anthropic_headers.to_vec(), MESSAGES, "/error/type", "rate_limit_error"),
-        (529, format!("{base}/v1/messages"), anthropic_headers.to_vec(), MESSAGES, "/error/type", "overloaded_error"),
-        (500, format!("{base}/v1/messages"), anthropic_headers.to_vec(), MESSAGES, "/error/type", "api_error"),
-        (429, gemini.clone(), vec![("x-goog-api-key", KEY)], CONTENTS, "/error/status", "RESOURCE_EXHAUSTED"),
-        (503, gemini, vec![("x-goog-api-key", KEY)], CONTENTS, "/error/status", "UNAVAILABLE"),
-        (429, bedrock.clone(), vec![("authorization", &bearer)], CONVERSE, "/message", "Too many requests, please wait before trying again."),
-        (500, bedrock, vec![("authorization", &bearer)], CONVERSE, "/message", "The server encountered an error processing your request."),
+        (
+            429,
+            format!("{base}/v1/messages"),
+            anthropic_headers.to_vec(),
+            MESSAGES,
+            "/error/type",
+            "rate_limit_error",
+        ),
+        (
+            529,
+            format!("{base}/v1/messages"),
+            anthropic_headers.to_vec(),
+            MESSAGES,
+            "/error/type",
+            "overloaded_error",
+        ),
+        (
+            500,
+            format!("{base}/v1/messages"),
+            anthropic_headers.to_vec(),
+            MESSAGES,
+            "/error/type",
+            "api_error",
+        ),
+        (
+            429,
+            gemini.clone(),
+            vec![("x-goog-api-key", KEY)],
+            CONTENTS,
+            "/error/status",
+            "RESOURCE_EXHAUSTED",
+        ),
+        (
+            503,
+            gemini,
+            vec![("x-goog-api-key", KEY)],
+            CONTENTS,
+            "/error/status",
+            "UNAVAILABLE",
+        ),
+        (
+            429,
+            bedrock.clone(),
+            vec![("authorization", &bearer)],
+            CONVERSE,
+            "/message",
+            "Too many requests, please wait before trying again.",
+        ),
+        (
+            500,
+            bedrock,
+            vec![("authorization", &bearer)],
+            CONVERSE,
+            "/message",
+            "The server encountered an error processing your request.",
+        ),
     ];
     for (status, url, headers, body, pointer, want) in cases {
         mock.set_force_status(Some(status));
         let reply = post(&url, &headers, body.as_bytes());
         assert_eq!(reply.status, status, "{url}");
-        assert_eq!(json(&reply).pointer(pointer).and_then(Value::as_str), Some(want), "{url}");
-        assert_eq!(reply.header("retry-after").is_some(), status == 429, "{url}");
+        assert_eq!(
+            json(&reply).pointer(pointer).and_then(Value::as_str),
+            Some(want),
+            "{url}"
+        );
+        assert_eq!(
+            reply.header("retry-after").is_some(),
+            status == 429,
+            "{url}"
+        );
     }
     // Auth is still checked first: a wrong key is not a rate limit.
     mock.set_force_status(Some(429));
-    let reply = post(&format!("{base}/v1/messages"), &[("x-api-key", "bad"), ("anthropic-version", "2023-06-01")], MESSAGES.as_bytes());
+    let reply = post(
+        &format!("{base}/v1/messages"),
+        &[("x-api-key", "bad"), ("anthropic-version", "2023-06-01")],
+        MESSAGES.as_bytes(),
+    );
     assert_eq!(reply.status, 401);
 }
 
 // ---------------------------------------------------------------- TLS
 
 /// One HTTP/1.1 POST over TLS, trusting only `roots`. `Err` when the handshake fails.
-fn https_post(mock: &MockProvider, roots: rustls::RootCertStore, path: &str, headers: &str, body: &str) -> Result<String, std::io::Error> {
+fn https_post(
+    mock: &MockProvider,
+    roots: rustls::RootCertStore,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> Result<String, std::io::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -457,22 +746,41 @@ fn tls_mock_serves_a_certificate_from_its_own_ca() {
         ..MockConfig::new(KEY)
     })
     .unwrap();
-    assert_eq!(mock.base_url(), format!("https://localhost:{}", mock.addr().port()));
+    assert_eq!(
+        mock.base_url(),
+        format!("https://localhost:{}", mock.addr().port())
+    );
     let ca_pem = mock.ca_pem().expect("a CA");
-    assert!(ca_pem.starts_with("-----BEGIN CERTIFICATE-----"), "{ca_pem}");
+    assert!(
+        ca_pem.starts_with("-----BEGIN CERTIFICATE-----"),
+        "{ca_pem}"
+    );
 
     let mut roots = rustls::RootCertStore::empty();
     roots
         .add(rustls::pki_types::CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
         .unwrap();
-    let answer = https_post(&mock, roots, "/v1/messages", &format!("x-api-key: {KEY}\r\nanthropic-version: 2023-06-01\r\n"), MESSAGES).unwrap();
+    let answer = https_post(
+        &mock,
+        roots,
+        "/v1/messages",
+        &format!("x-api-key: {KEY}\r\nanthropic-version: 2023-06-01\r\n"),
+        MESSAGES,
+    )
+    .unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains(ASSISTANT_TEXT), "{answer}");
     assert_eq!(mock.requests().len(), 1);
 
     // Not trusted anywhere else: a client without the CA fails the handshake
     // and the request never reaches the mock.
-    let refused = https_post(&mock, rustls::RootCertStore::empty(), "/v1/messages", "", MESSAGES);
+    let refused = https_post(
+        &mock,
+        rustls::RootCertStore::empty(),
+        "/v1/messages",
+        "",
+        MESSAGES,
+    );
     assert!(refused.is_err(), "{refused:?}");
     assert_eq!(mock.requests().len(), 1);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
@@ -488,5 +796,10 @@ fn tls_mock_serves_a_certificate_from_its_own_ca() {
     })
     .unwrap();
     assert_ne!(other.ca_pem(), mock.ca_pem());
-    assert_eq!(MockProvider::start_blocking(MockConfig::new(KEY)).unwrap().ca_pem(), None);
+    assert_eq!(
+        MockProvider::start_blocking(MockConfig::new(KEY))
+            .unwrap()
+            .ca_pem(),
+        None
+    );
 }

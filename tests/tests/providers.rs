@@ -91,7 +91,9 @@ fn assert_tokens(gateway: &Gateway, provider: &str, input: f64, output: f64) {
     let text = gateway.prometheus();
     let series: Vec<&str> = text
         .lines()
-        .filter(|l| l.starts_with("llmgate_tokens{") && l.contains(&format!("provider=\"{provider}\"")))
+        .filter(|l| {
+            l.starts_with("llmgate_tokens{") && l.contains(&format!("provider=\"{provider}\""))
+        })
         .collect();
     assert!(!series.is_empty());
     assert!(
@@ -116,15 +118,23 @@ fn assert_requests(gateway: &Gateway, provider: &str, class: &str, want: f64) {
 
 // ---------------------------------------------------------------- Anthropic
 
-const MESSAGES: &str = r#"{"model":"claude-sonnet-4-5","max_tokens":64,"messages":[{"role":"user","content":"Hi"}]}"#;
+const MESSAGES: &str =
+    r#"{"model":"claude-sonnet-4-5","max_tokens":64,"messages":[{"role":"user","content":"Hi"}]}"#;
 
 #[test]
 fn anthropic_gets_its_path_key_and_version_and_usage_is_counted() {
     let mock = mock();
-    let gateway = start(&mock, &single(&format!("      anthropic:\n        {}\n", inline_token())), "");
+    let gateway = start(
+        &mock,
+        &single(&format!("      anthropic:\n        {}\n", inline_token())),
+        "",
+    );
     let reply = gateway.post(
         "/llm",
-        &[("content-type", "application/json"), ("authorization", "Bearer client-secret")],
+        &[
+            ("content-type", "application/json"),
+            ("authorization", "Bearer client-secret"),
+        ],
         MESSAGES.as_bytes(),
     );
     assert_eq!(reply.status, 200, "{}", reply.text());
@@ -146,14 +156,26 @@ fn anthropic_stream_passes_through_and_output_is_not_summed() {
         ..MockConfig::new(KEY)
     })
     .unwrap();
-    let provider = format!("      anthropic:\n        {}\n        apiVersion: \"2024-10-22\"\n", inline_token());
+    let provider = format!(
+        "      anthropic:\n        {}\n        apiVersion: \"2024-10-22\"\n",
+        inline_token()
+    );
     let gateway = start(&mock, &single(&provider), "");
     let body = MESSAGES.replace(r#""max_tokens":64"#, r#""max_tokens":64,"stream":true"#);
-    let reply = gateway.post("/llm", &[("content-type", "application/json")], body.as_bytes());
+    let reply = gateway.post(
+        "/llm",
+        &[("content-type", "application/json")],
+        body.as_bytes(),
+    );
     assert_eq!(reply.status, 200, "{}", reply.text());
-    assert!(reply.text().ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"));
+    assert!(reply
+        .text()
+        .ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"));
     assert_unchanged(&reply, &mock, 0);
-    assert_eq!(only_request(&mock).headers_named("anthropic-version"), ["2024-10-22"]);
+    assert_eq!(
+        only_request(&mock).headers_named("anthropic-version"),
+        ["2024-10-22"]
+    );
     // message_start says output 1, message_delta 19 (cumulative): 19, not 20.
     assert_tokens(&gateway, "anthropic", 28.0, 19.0);
 }
@@ -161,11 +183,19 @@ fn anthropic_stream_passes_through_and_output_is_not_summed() {
 #[test]
 fn anthropic_auth_error_reaches_the_client_and_counts_as_4xx() {
     let mock = MockProvider::start_blocking(MockConfig::new("the-real-key")).unwrap();
-    let gateway = start(&mock, &single(&format!("      anthropic:\n        {}\n", inline_token())), "");
+    let gateway = start(
+        &mock,
+        &single(&format!("      anthropic:\n        {}\n", inline_token())),
+        "",
+    );
     let reply = gateway.post("/llm", &[], MESSAGES.as_bytes());
     assert_eq!(reply.status, 401, "{}", reply.text());
     assert_unchanged(&reply, &mock, 0);
-    assert!(reply.text().contains("authentication_error"), "{}", reply.text());
+    assert!(
+        reply.text().contains("authentication_error"),
+        "{}",
+        reply.text()
+    );
     assert_requests(&gateway, "anthropic", "4xx", 1.0);
 }
 
@@ -184,10 +214,17 @@ fn gemini() -> String {
 fn gemini_gets_its_path_and_key_header() {
     let mock = mock();
     let gateway = start(&mock, &gemini(), "");
-    let reply = gateway.post("/llm", &[("content-type", "application/json")], CONTENTS.as_bytes());
+    let reply = gateway.post(
+        "/llm",
+        &[("content-type", "application/json")],
+        CONTENTS.as_bytes(),
+    );
     assert_eq!(reply.status, 200, "{}", reply.text());
     let upstream = only_request(&mock);
-    assert_eq!(upstream.path_and_query, "/v1beta/models/gemini-2.0-flash:generateContent");
+    assert_eq!(
+        upstream.path_and_query,
+        "/v1beta/models/gemini-2.0-flash:generateContent"
+    );
     assert_eq!(upstream.headers_named("x-goog-api-key"), [KEY]);
     assert_eq!(upstream.body, CONTENTS.as_bytes());
     assert_unchanged(&reply, &mock, 0);
@@ -220,7 +257,11 @@ fn gemini_streams_when_the_body_says_stream_and_the_field_is_removed() {
     let mock = mock();
     let gateway = start(&mock, &gemini(), "");
     let body = CONTENTS.replacen('{', r#"{"stream":true,"#, 1);
-    let reply = gateway.post("/llm", &[("content-type", "application/json")], body.as_bytes());
+    let reply = gateway.post(
+        "/llm",
+        &[("content-type", "application/json")],
+        body.as_bytes(),
+    );
     // Gemini rejects an unknown `stream` field with 400: a 200 means it was removed.
     assert_eq!(reply.status, 200, "{}", reply.text());
     let upstream = only_request(&mock);
@@ -230,8 +271,14 @@ fn gemini_streams_when_the_body_says_stream_and_the_field_is_removed() {
     );
     let sent = upstream.body_json().expect("JSON body");
     assert_eq!(sent.get("stream"), None);
-    assert_eq!(sent, serde_json::from_str::<serde_json::Value>(CONTENTS).unwrap());
-    assert_eq!(upstream.header("content-length"), Some(&*upstream.body.len().to_string()));
+    assert_eq!(
+        sent,
+        serde_json::from_str::<serde_json::Value>(CONTENTS).unwrap()
+    );
+    assert_eq!(
+        upstream.header("content-length"),
+        Some(&*upstream.body.len().to_string())
+    );
     assert_unchanged(&reply, &mock, 0);
     assert_tokens(&gateway, "gemini", 28.0, 19.0);
 }
@@ -262,20 +309,27 @@ fn vertexai_gets_the_project_path_and_a_bearer_token_and_streams() {
         inline_token()
     );
     let gateway = start(&mock, &single(&provider), "");
-    let base = "/v1/projects/my-proj/locations/us-central1/publishers/google/models/gemini-2.5-flash";
+    let base =
+        "/v1/projects/my-proj/locations/us-central1/publishers/google/models/gemini-2.5-flash";
 
     let reply = gateway.post("/llm", &[], CONTENTS.as_bytes());
     assert_eq!(reply.status, 200, "{}", reply.text());
     let upstream = &mock.requests()[0];
     assert_eq!(upstream.path_and_query, format!("{base}:generateContent"));
-    assert_eq!(upstream.headers_named("authorization"), [format!("Bearer {KEY}")]);
+    assert_eq!(
+        upstream.headers_named("authorization"),
+        [format!("Bearer {KEY}")]
+    );
     assert_unchanged(&reply, &mock, 0);
 
     let body = CONTENTS.replacen('{', r#"{"stream":true,"#, 1);
     let streamed = gateway.post("/llm", &[], body.as_bytes());
     assert_eq!(streamed.status, 200, "{}", streamed.text());
     let upstream = &mock.requests()[1];
-    assert_eq!(upstream.path_and_query, format!("{base}:streamGenerateContent?alt=sse"));
+    assert_eq!(
+        upstream.path_and_query,
+        format!("{base}:streamGenerateContent?alt=sse")
+    );
     assert_eq!(upstream.body_json().unwrap().get("stream"), None);
     assert_unchanged(&streamed, &mock, 1);
     assert_tokens(&gateway, "vertexai", 56.0, 38.0);
@@ -326,18 +380,27 @@ fn bedrock_sigv4_converse_and_converse_stream() {
     );
     let gateway = start(&mock, &single(&provider), &bedrock_secret());
 
-    let reply = gateway.post("/llm", &[("content-type", "application/json")], CONVERSE.as_bytes());
+    let reply = gateway.post(
+        "/llm",
+        &[("content-type", "application/json")],
+        CONVERSE.as_bytes(),
+    );
     // The mock recomputes the signature over what arrived: 200 means it matched.
     assert_eq!(reply.status, 200, "{}", reply.text());
     let upstream = &mock.requests()[0];
     assert_eq!(upstream.path_and_query, format!("{BEDROCK_PATH}/converse"));
     let authorization = upstream.header("authorization").unwrap();
     assert!(
-        authorization.starts_with(&format!("AWS4-HMAC-SHA256 Credential={}/", aws().access_key_id))
-            && authorization.contains("/us-west-2/bedrock/aws4_request"),
+        authorization.starts_with(&format!(
+            "AWS4-HMAC-SHA256 Credential={}/",
+            aws().access_key_id
+        )) && authorization.contains("/us-west-2/bedrock/aws4_request"),
         "{authorization}"
     );
-    assert_eq!(upstream.header("x-amz-security-token"), aws().session_token.as_deref());
+    assert_eq!(
+        upstream.header("x-amz-security-token"),
+        aws().session_token.as_deref()
+    );
     assert_eq!(upstream.body, CONVERSE.as_bytes());
     assert_unchanged(&reply, &mock, 0);
 
@@ -347,8 +410,14 @@ fn bedrock_sigv4_converse_and_converse_stream() {
         CONVERSE.as_bytes(),
     );
     assert_eq!(streamed.status, 200, "{}", streamed.text());
-    assert_eq!(mock.requests()[1].path_and_query, format!("{BEDROCK_PATH}/converse-stream"));
-    assert_eq!(streamed.header("content-type"), Some("application/vnd.amazon.eventstream"));
+    assert_eq!(
+        mock.requests()[1].path_and_query,
+        format!("{BEDROCK_PATH}/converse-stream")
+    );
+    assert_eq!(
+        streamed.header("content-type"),
+        Some("application/vnd.amazon.eventstream")
+    );
     assert_unchanged(&streamed, &mock, 1);
     let frames = eventstream::decode(&streamed.body).expect("intact event-stream frames");
     assert_eq!(frames.last().and_then(|f| f.event_type()), Some("metadata"));
@@ -366,11 +435,18 @@ fn bedrock_api_key_is_a_bearer_token() {
         "---\napiVersion: v1\nkind: Secret\nmetadata: {{name: bedrock-key}}\ntype: Opaque\nstringData: {{Authorization: {KEY}}}\n"
     );
     let gateway = start(&mock, &single(&provider), &secret);
-    let reply = gateway.post("/llm", &[("authorization", "Bearer client-secret")], CONVERSE.as_bytes());
+    let reply = gateway.post(
+        "/llm",
+        &[("authorization", "Bearer client-secret")],
+        CONVERSE.as_bytes(),
+    );
     assert_eq!(reply.status, 200, "{}", reply.text());
     let upstream = only_request(&mock);
     assert_eq!(upstream.path_and_query, format!("{BEDROCK_PATH}/converse"));
-    assert_eq!(upstream.headers_named("authorization"), [format!("Bearer {KEY}")]);
+    assert_eq!(
+        upstream.headers_named("authorization"),
+        [format!("Bearer {KEY}")]
+    );
     assert_eq!(upstream.header("x-amz-date"), None);
     assert_unchanged(&reply, &mock, 0);
     assert_tokens(&gateway, "bedrock", 28.0, 19.0);
@@ -392,14 +468,25 @@ fn azure_openai_v1_and_preview_paths() {
             inline_token()
         );
         let gateway = start(&mock, &single(&provider), "");
-        let reply = gateway.post("/llm", &[("content-type", "application/json")], CHAT.as_bytes());
+        let reply = gateway.post(
+            "/llm",
+            &[("content-type", "application/json")],
+            CHAT.as_bytes(),
+        );
         assert_eq!(reply.status, 200, "{api_version}: {}", reply.text());
         let upstream = only_request(&mock);
         assert_eq!(upstream.path_and_query, want_path, "{api_version}");
         assert_eq!(upstream.headers_named("api-key"), [KEY]);
-        assert_eq!(upstream.header("host"), Some("my-resource.openai.azure.com"));
+        assert_eq!(
+            upstream.header("host"),
+            Some("my-resource.openai.azure.com")
+        );
         // v1 names the deployment in the body's `model`.
-        assert_eq!(upstream.body_json().unwrap()["model"], "gpt-4o-mini", "{api_version}");
+        assert_eq!(
+            upstream.body_json().unwrap()["model"],
+            "gpt-4o-mini",
+            "{api_version}"
+        );
         assert_unchanged(&reply, &mock, 0);
         assert_tokens(&gateway, "azureopenai", 28.0, 19.0);
     }
@@ -413,11 +500,18 @@ fn openai_compatible_server_with_full_path_and_auth_header() {
         inline_token()
     );
     let gateway = start(&mock, &ai, "");
-    let reply = gateway.post("/llm", &[("content-type", "application/json")], CHAT.as_bytes());
+    let reply = gateway.post(
+        "/llm",
+        &[("content-type", "application/json")],
+        CHAT.as_bytes(),
+    );
     assert_eq!(reply.status, 200, "{}", reply.text());
     let upstream = only_request(&mock);
     assert_eq!(upstream.path_and_query, "/chat/completions");
-    assert_eq!(upstream.headers_named("authorization"), [format!("Bearer {KEY}")]);
+    assert_eq!(
+        upstream.headers_named("authorization"),
+        [format!("Bearer {KEY}")]
+    );
     assert_eq!(upstream.body_json().unwrap()["model"], "deepseek-chat");
     assert_unchanged(&reply, &mock, 0);
     assert_tokens(&gateway, "openai", 28.0, 19.0);

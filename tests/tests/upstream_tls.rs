@@ -5,7 +5,8 @@ use llmgate_e2e::harness::{start_gateway, Gateway};
 use llmgate_e2e::mock::{MockConfig, MockProvider};
 
 const KEY: &str = "tls-key-0c4d";
-const MESSAGES: &str = r#"{"model":"claude-sonnet-4-5","max_tokens":64,"messages":[{"role":"user","content":"Hi"}]}"#;
+const MESSAGES: &str =
+    r#"{"model":"claude-sonnet-4-5","max_tokens":64,"messages":[{"role":"user","content":"Hi"}]}"#;
 
 fn tls_mock() -> MockProvider {
     MockProvider::start_blocking(MockConfig {
@@ -71,7 +72,11 @@ fn ca_config_map(ca_pem: &str) -> String {
 }
 
 fn send(gateway: &Gateway) -> llmgate_e2e::harness::Reply {
-    gateway.post("/llm", &[("content-type", "application/json")], MESSAGES.as_bytes())
+    gateway.post(
+        "/llm",
+        &[("content-type", "application/json")],
+        MESSAGES.as_bytes(),
+    )
 }
 
 #[test]
@@ -84,7 +89,13 @@ fn backend_tls_policy_with_the_mocks_ca_connects() {
     );
     let gateway = start_gateway(&manifests("{}", &extra), mock.addr().port());
     let reply = send(&gateway);
-    assert_eq!(reply.status, 200, "{}\n{}", reply.text(), gateway.envoy_log());
+    assert_eq!(
+        reply.status,
+        200,
+        "{}\n{}",
+        reply.text(),
+        gateway.envoy_log()
+    );
     let upstream = &mock.requests()[0];
     assert_eq!(upstream.path_and_query, "/v1/messages");
     assert_eq!(upstream.headers_named("x-api-key"), [KEY]);
@@ -106,7 +117,10 @@ fn system_cas_do_not_trust_the_mock() {
         .filter(|l| l.starts_with("envoy_cluster_ssl_fail_verify_error{"))
         .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
         .sum();
-    assert!(verify_failures >= 1.0, "no certificate verification failure counted:\n{stats}");
+    assert!(
+        verify_failures >= 1.0,
+        "no certificate verification failure counted:\n{stats}"
+    );
     assert!(mock.requests().is_empty(), "{:#?}", mock.requests());
     assert!(mock.failed_handshakes() >= 1);
 }
@@ -125,7 +139,13 @@ fn skip_verify_annotation_connects_and_warns() {
         gateway.translated.stderr
     );
     let reply = send(&gateway);
-    assert_eq!(reply.status, 200, "{}\n{}", reply.text(), gateway.envoy_log());
+    assert_eq!(
+        reply.status,
+        200,
+        "{}\n{}",
+        reply.text(),
+        gateway.envoy_log()
+    );
     assert_eq!(mock.requests().len(), 1);
     assert_eq!(reply.body, mock.responses()[0]);
 }

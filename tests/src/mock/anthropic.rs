@@ -10,7 +10,12 @@ use super::{Shared, ASSISTANT_TEXT, COMPLETION_TOKENS, PROMPT_TOKENS};
 
 pub(super) const PATH: &str = "/v1/messages";
 
-pub(super) fn handle(shared: &Shared, method: &Method, headers: &HeaderMap, body: &[u8]) -> Response {
+pub(super) fn handle(
+    shared: &Shared,
+    method: &Method,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
     if method != Method::POST {
         return error(StatusCode::NOT_FOUND, "not_found_error", "Not Found");
     }
@@ -23,7 +28,11 @@ pub(super) fn handle(shared: &Shared, method: &Method, headers: &HeaderMap, body
             )
         }
         Some(key) if key != shared.api_key => {
-            return error(StatusCode::UNAUTHORIZED, "authentication_error", "invalid x-api-key")
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "authentication_error",
+                "invalid x-api-key",
+            )
         }
         Some(_) => {}
     }
@@ -52,7 +61,11 @@ pub(super) fn handle(shared: &Shared, method: &Method, headers: &HeaderMap, body
     }
     let model = json.get("model").and_then(Value::as_str).unwrap_or("");
     if json.get("stream").and_then(Value::as_bool) == Some(true) {
-        return stream_reply(response_headers(SSE), stream_events(model), shared.chunk_delay);
+        return stream_reply(
+            response_headers(SSE),
+            stream_events(model),
+            shared.chunk_delay,
+        );
     }
     reply(StatusCode::OK, response_headers(JSON), message(model))
 }

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::bodies::{self, Headers, JSON};
 use super::eventstream;
-use super::handler::{reply, single_header, strip_bearer, stream_reply};
+use super::handler::{reply, single_header, stream_reply, strip_bearer};
 use super::sigv4_header::{self, parse_amz_date, parse_authorization};
 use super::{Shared, ASSISTANT_TEXT, COMPLETION_TOKENS, PROMPT_TOKENS, TOTAL_TOKENS};
 
@@ -149,7 +149,11 @@ fn check_auth(shared: &Shared, request: &Received<'_>) -> Result<(), Response> {
     check_sigv4(shared, authorization, request)
 }
 
-fn check_sigv4(shared: &Shared, authorization: &str, request: &Received<'_>) -> Result<(), Response> {
+fn check_sigv4(
+    shared: &Shared,
+    authorization: &str,
+    request: &Received<'_>,
+) -> Result<(), Response> {
     let mismatch = || {
         error(
             StatusCode::FORBIDDEN,
@@ -209,7 +213,9 @@ fn check_sigv4(shared: &Shared, authorization: &str, request: &Received<'_>) -> 
         return Err(error(
             StatusCode::FORBIDDEN,
             "InvalidSignatureException",
-            &format!("Signature expired: {amz_date} is now earlier or later than the allowed 5 minutes."),
+            &format!(
+                "Signature expired: {amz_date} is now earlier or later than the allowed 5 minutes."
+            ),
         ));
     }
 
@@ -279,7 +285,13 @@ fn converse_answer() -> String {
 /// Like AWS, every event carries a `p` field of padding that varies its size.
 fn with_padding(mut payload: Value) -> Vec<u8> {
     if let Some(map) = payload.as_object_mut() {
-        let len = 1 + (bodies::random_alnum(1).as_bytes().first().copied().unwrap_or(0) % 24) as usize;
+        let len = 1
+            + (bodies::random_alnum(1)
+                .as_bytes()
+                .first()
+                .copied()
+                .unwrap_or(0)
+                % 24) as usize;
         map.insert("p".into(), Value::String(bodies::random_alnum(len)));
     }
     payload.to_string().into_bytes()
@@ -326,14 +338,35 @@ fn error(status: StatusCode, kind: &str, message: &str) -> Response {
 fn forced(status: u16) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let (kind, message) = match status.as_u16() {
-        429 => ("ThrottlingException", "Too many requests, please wait before trying again."),
-        500 => ("InternalServerException", "The server encountered an error processing your request."),
-        503 => ("ServiceUnavailableException", "Bedrock is unable to process your request."),
-        400 => ("ValidationException", "The mock provider was told to answer 400."),
-        403 => ("AccessDeniedException", "You don't have access to the model with the specified model ID."),
-        404 => ("ResourceNotFoundException", "The provided model identifier is invalid."),
+        429 => (
+            "ThrottlingException",
+            "Too many requests, please wait before trying again.",
+        ),
+        500 => (
+            "InternalServerException",
+            "The server encountered an error processing your request.",
+        ),
+        503 => (
+            "ServiceUnavailableException",
+            "Bedrock is unable to process your request.",
+        ),
+        400 => (
+            "ValidationException",
+            "The mock provider was told to answer 400.",
+        ),
+        403 => (
+            "AccessDeniedException",
+            "You don't have access to the model with the specified model ID.",
+        ),
+        404 => (
+            "ResourceNotFoundException",
+            "The provided model identifier is invalid.",
+        ),
         424 => ("ModelErrorException", "The model returned an error."),
-        _ => ("InternalServerException", "The mock provider was told to fail."),
+        _ => (
+            "InternalServerException",
+            "The mock provider was told to fail.",
+        ),
     };
     let mut response = error(status, kind, message);
     if status == StatusCode::TOO_MANY_REQUESTS {
@@ -351,9 +384,15 @@ mod tests {
     #[test]
     fn paths() {
         let cases: Vec<(&str, Option<bool>)> = vec![
-            ("/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse", Some(false)),
+            (
+                "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse",
+                Some(false),
+            ),
             ("/model/amazon.nova-lite-v1%3A0/converse-stream", Some(true)),
-            ("/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A1%3Ainference-profile%2Fx/converse", Some(false)),
+            (
+                "/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A1%3Ainference-profile%2Fx/converse",
+                Some(false),
+            ),
             ("/model/m/invoke", None),
             ("/model//converse", None),
             ("/model/a/b/converse", None),
@@ -372,10 +411,18 @@ mod tests {
         let deltas = bodies::text_pieces().len();
         assert_eq!(types[0], "messageStart");
         assert!(types[1..=deltas].iter().all(|t| *t == "contentBlockDelta"));
-        assert_eq!(&types[deltas + 1..], ["contentBlockStop", "messageStop", "metadata"]);
+        assert_eq!(
+            &types[deltas + 1..],
+            ["contentBlockStop", "messageStop", "metadata"]
+        );
         let text: String = frames[1..=deltas]
             .iter()
-            .map(|f| f.json().unwrap()["delta"]["text"].as_str().unwrap().to_owned())
+            .map(|f| {
+                f.json().unwrap()["delta"]["text"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
             .collect();
         assert_eq!(text, ASSISTANT_TEXT);
         let metadata = frames.last().unwrap().json().unwrap();

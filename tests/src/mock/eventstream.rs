@@ -128,8 +128,8 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Frame>, DecodeError> {
         if crc32fast::hash(&rest[..total - MESSAGE_CRC]) != message_crc {
             return Err(DecodeError::MessageCrc(at));
         }
-        let headers = decode_headers(&rest[PRELUDE..PRELUDE + headers_len])
-            .ok_or(DecodeError::Header(at))?;
+        let headers =
+            decode_headers(&rest[PRELUDE..PRELUDE + headers_len]).ok_or(DecodeError::Header(at))?;
         frames.push(Frame {
             headers,
             payload: rest[PRELUDE + headers_len..total - MESSAGE_CRC].to_vec(),
@@ -165,6 +165,7 @@ fn decode_headers(mut bytes: &[u8]) -> Option<Vec<(String, String)>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::type_complexity)] // tables of cases
 mod tests {
     use super::*;
 

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::bodies::{self, Headers, JSON};
-use super::handler::{query_param, reply, single_header, strip_bearer, stream_reply};
+use super::handler::{query_param, reply, single_header, stream_reply, strip_bearer};
 use super::{Shared, ASSISTANT_TEXT, COMPLETION_TOKENS, PROMPT_TOKENS, TOTAL_TOKENS};
 
 /// Top-level fields of a `GenerateContentRequest`, in JSON (lowerCamel) and proto
@@ -109,14 +109,19 @@ pub(super) fn handle(
         .as_object()
         .and_then(|o| o.keys().find(|k| !KNOWN_FIELDS.contains(&k.as_str())))
     {
-        let message = format!("Invalid JSON payload received. Unknown name \"{unknown}\": Cannot find field.");
+        let message = format!(
+            "Invalid JSON payload received. Unknown name \"{unknown}\": Cannot find field."
+        );
         let details = vec![json!({
             "@type": "type.googleapis.com/google.rpc.BadRequest",
             "fieldViolations": [{"description": message}]
         })];
         return error(StatusCode::BAD_REQUEST, &message, details);
     }
-    if !json.get("contents").is_some_and(|c| c.as_array().is_some_and(|a| !a.is_empty())) {
+    if json
+        .get("contents")
+        .is_none_or(|c| c.as_array().is_none_or(|a| a.is_empty()))
+    {
         return error(
             StatusCode::BAD_REQUEST,
             "* GenerateContentRequest.contents: contents is not specified\n",
@@ -135,7 +140,10 @@ pub(super) fn handle(
     let chunks = stream_chunks(call.model, &response_id);
     if query_param(query, "alt") == Some("sse") {
         // Google ends SSE events with CRLF pairs.
-        let events: Vec<String> = chunks.iter().map(|c| format!("data: {c}\r\n\r\n")).collect();
+        let events: Vec<String> = chunks
+            .iter()
+            .map(|c| format!("data: {c}\r\n\r\n"))
+            .collect();
         return stream_reply(
             response_headers("text/event-stream"),
             events,
@@ -332,7 +340,8 @@ fn forced(status: u16) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let (message, details) = match status.as_u16() {
         429 => (
-            "You exceeded your current quota, please check your plan and billing details.".to_owned(),
+            "You exceeded your current quota, please check your plan and billing details."
+                .to_owned(),
             vec![json!({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "1s"})],
         ),
         500 => (
@@ -341,8 +350,14 @@ fn forced(status: u16) -> Response {
                 .to_owned(),
             vec![],
         ),
-        503 => ("The model is overloaded. Please try again later.".to_owned(), vec![]),
-        other => (format!("The mock provider was told to answer {other}."), vec![]),
+        503 => (
+            "The model is overloaded. Please try again later.".to_owned(),
+            vec![],
+        ),
+        other => (
+            format!("The mock provider was told to answer {other}."),
+            vec![],
+        ),
     };
     let mut response = error(status, &message, details);
     if status == StatusCode::TOO_MANY_REQUESTS {
@@ -354,6 +369,7 @@ fn forced(status: u16) -> Response {
 }
 
 #[cfg(test)]
+#[allow(clippy::type_complexity)] // tables of cases
 mod tests {
     use super::*;
 
@@ -386,7 +402,10 @@ mod tests {
         let chunks = stream_chunks("gemini-x", "rid");
         let (last, rest) = chunks.split_last().unwrap();
         assert_eq!(last["usageMetadata"]["totalTokenCount"], TOTAL_TOKENS);
-        assert_eq!(last["usageMetadata"]["candidatesTokenCount"], COMPLETION_TOKENS);
+        assert_eq!(
+            last["usageMetadata"]["candidatesTokenCount"],
+            COMPLETION_TOKENS
+        );
         assert_eq!(last["candidates"][0]["finishReason"], "STOP");
         assert!(!rest.is_empty());
         for chunk in rest {
@@ -396,7 +415,11 @@ mod tests {
         }
         let text: String = chunks
             .iter()
-            .map(|c| c["candidates"][0]["content"]["parts"][0]["text"].as_str().unwrap())
+            .map(|c| {
+                c["candidates"][0]["content"]["parts"][0]["text"]
+                    .as_str()
+                    .unwrap()
+            })
             .collect();
         assert_eq!(text, ASSISTANT_TEXT);
     }

@@ -40,7 +40,8 @@ pub(super) fn parse_authorization(value: &str) -> Option<Authorization<'_>> {
     if signed_headers.iter().any(|h| h.is_empty()) {
         return None;
     }
-    let signature = signature.filter(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()))?;
+    let signature =
+        signature.filter(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()))?;
     Some(Authorization {
         access_key_id,
         date,
@@ -66,7 +67,12 @@ pub(super) fn parse_amz_date(value: &str) -> Option<u64> {
     };
     let (year, month, day) = (num(0..4)?, num(4..6)?, num(6..8)?);
     let (hour, minute, second) = (num(9..11)?, num(11..13)?, num(13..15)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
         return None;
     }
     let days = days_from_civil(year, month, day);
@@ -113,7 +119,10 @@ mod tests {
             good.replace("AWS4-HMAC-SHA256", "AWS4-HMAC-SHA1"),
             good.replace("/aws4_request", "/aws5_request"),
             good.replace("/20150830/", "/2015083/"),
-            good.replace("SignedHeaders=content-type;host;x-amz-date", "SignedHeaders=host;;x-amz-date"),
+            good.replace(
+                "SignedHeaders=content-type;host;x-amz-date",
+                "SignedHeaders=host;;x-amz-date",
+            ),
             good.replace(SIG, "xyz"),
             good.replace(&format!(", Signature={SIG}"), ""),
             good.replace("Credential=AKIDEXAMPLE/", "Credential=/"),

@@ -91,7 +91,9 @@ fn issue(dns_name: &str) -> Result<Issued, rcgen::Error> {
     let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key)?;
 
     let mut leaf_params = CertificateParams::new(vec![dns_name.to_owned()])?;
-    leaf_params.distinguished_name.push(DnType::CommonName, dns_name);
+    leaf_params
+        .distinguished_name
+        .push(DnType::CommonName, dns_name);
     leaf_params.key_usages = vec![
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::KeyEncipherment,

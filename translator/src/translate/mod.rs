@@ -391,16 +391,18 @@ fn resolve_backends<'a>(
             Ok(resolved) => {
                 let name = backend_cluster_name(&backend.namespace, &backend.name);
                 let label = format!("{}/{}", backend.namespace, backend.name);
-                let (cluster, failover_retries, warnings) = match resolved {
+                let (cluster, failover_retries, warnings, left_out) = match resolved {
                     ai_backend::Resolved::Single(one) => (
                         envoy::ai_cluster(&name, &one, &wasm, &options.ca_bundle),
                         0,
                         one.warnings,
+                        Vec::new(),
                     ),
                     ai_backend::Resolved::Groups(groups) => (
                         priority_groups::cluster(&name, &label, &groups, &wasm, &options.ca_bundle),
                         groups.failover_retries(),
                         groups.warnings,
+                        groups.left_out,
                     ),
                 };
                 clusters.insert(name.clone(), cluster);
@@ -419,9 +421,25 @@ fn resolve_backends<'a>(
                     .map(|w| unavailable_message(w, backend))
                     .collect();
                 problems.extend(warnings);
+                // Some priority-group providers are out: the Backend serves
+                // with the others, and says which refs failed.
+                let refs = match left_out.first() {
+                    None => Condition::new(reason::RESOLVED_REFS, true, reason::RESOLVED_REFS, ""),
+                    Some(first) => Condition::new(
+                        reason::RESOLVED_REFS,
+                        false,
+                        unresolved_reason(first),
+                        left_out
+                            .iter()
+                            .map(|p| unavailable_message(p, backend))
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    ),
+                };
+                problems.extend(left_out);
                 vec![
                     Condition::new(reason::ACCEPTED, true, reason::ACCEPTED, notes.join("; ")),
-                    Condition::new(reason::RESOLVED_REFS, true, reason::RESOLVED_REFS, ""),
+                    refs,
                 ]
             }
             Err(unavailable) => {

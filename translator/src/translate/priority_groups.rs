@@ -46,7 +46,9 @@ pub struct Member {
 pub struct ResolvedGroups {
     pub members: Vec<Member>,
     /// Providers left out because something they refer to is missing (their
-    /// Secret); the others still serve.
+    /// Secret, a BackendTLSPolicy's CA); the others still serve.
+    pub left_out: Vec<Problem>,
+    /// Served, but to be reported (certificate verification turned off).
     pub warnings: Vec<Problem>,
 }
 
@@ -81,6 +83,7 @@ pub fn resolve(
     let mut seen_names: Vec<&str> = Vec::new();
     let mut members = Vec::new();
     let mut warnings = Vec::new();
+    let mut left_out = Vec::new();
     let mut priority = 0;
     for (g, group) in groups.iter().enumerate() {
         let group_field = format!("{base}[{g}].providers");
@@ -123,7 +126,7 @@ pub fn resolve(
                         .next()
                         .unwrap_or_default()
                         .to_owned();
-                    warnings.push(Problem {
+                    left_out.push(Problem {
                         message: format!(
                             "{why}; provider {:?} is left out of its priority group",
                             named.name
@@ -139,7 +142,7 @@ pub fn resolve(
         }
     }
     if members.is_empty() {
-        let first = warnings
+        let first = left_out
             .first()
             .map(|w| w.message.clone())
             .unwrap_or_default();
@@ -152,7 +155,11 @@ pub fn resolve(
             .field(base),
         ));
     }
-    Ok(ResolvedGroups { members, warnings })
+    Ok(ResolvedGroups {
+        members,
+        left_out,
+        warnings,
+    })
 }
 
 /// The plugin configuration: every member's filter configuration.

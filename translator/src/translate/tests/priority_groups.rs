@@ -159,6 +159,21 @@ fn a_provider_whose_secret_is_missing_is_left_out_and_the_rest_serve() {
                 && p.contains("provider \"primary\" is left out of its priority group")),
         "{problems:?}"
     );
+    // The Backend serves, and its status says which ref failed.
+    let status = super::upstream_tls::translate_text(&with_groups(&groups)).backend_conditions;
+    let refs = status.iter().find(|c| c.type_ == "ResolvedRefs").unwrap();
+    assert_eq!(
+        (refs.status.as_str(), refs.reason.as_str()),
+        ("False", "InvalidSecretRef")
+    );
+    assert!(
+        refs.message.contains("\"primary\" is left out"),
+        "{}",
+        refs.message
+    );
+    let accepted = status.iter().find(|c| c.type_ == "Accepted").unwrap();
+    assert_eq!(accepted.status, "True");
+
     // When a whole group is out, the priorities stay contiguous.
     let groups = "- providers:\n  - name: gone\n    openai: {authToken: {kind: SecretRef, secretRef: {name: absent}}}\n- providers:\n  - name: backup\n    anthropic: {authToken: {kind: Inline, inline: k}}\n";
     let (bootstrap, _) = run(&with_groups(groups));

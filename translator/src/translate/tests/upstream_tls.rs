@@ -45,13 +45,13 @@ fn ca_config_map() -> String {
     )
 }
 
-struct Outcome {
-    bootstrap: Value,
-    problems: Vec<String>,
-    backend_conditions: Vec<Condition>,
+pub(super) struct Outcome {
+    pub(super) bootstrap: Value,
+    pub(super) problems: Vec<String>,
+    pub(super) backend_conditions: Vec<Condition>,
 }
 
-fn translate_text(text: &str) -> Outcome {
+pub(super) fn translate_text(text: &str) -> Outcome {
     let mut snapshot = Snapshot::default();
     let mut problems = Vec::new();
     load_str(Path::new("m.yaml"), text, &mut snapshot, &mut problems);
