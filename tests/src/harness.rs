@@ -312,6 +312,10 @@ impl Drop for Gateway {
 pub fn http_agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
+        // A safety net, not a performance check: a request that hangs (a
+        // body shorter than its content-length, say) fails the test instead
+        // of blocking the run.
+        .timeout_global(Some(Duration::from_secs(60)))
         .build()
         .into()
 }
