@@ -140,6 +140,9 @@ impl Held {
 pub struct Stream {
     phase: RequestPhase,
     request_model: Option<String>,
+    /// The model the gateway's path named (Gemini, Vertex AI, Bedrock): the
+    /// request and response model when body and reply do not name one.
+    path_model: Option<String>,
     /// `include_usage` was added to the request.
     injected: bool,
     route: Option<String>,
@@ -161,6 +164,7 @@ impl Stream {
         Stream {
             phase: RequestPhase::Done,
             request_model: None,
+            path_model: None,
             injected: false,
             route: None,
             started_ms: None,
@@ -188,6 +192,11 @@ impl Stream {
         let anthropic_version = host.request_header(providers::anthropic::VERSION_HEADER);
         let route_rewrote_path = host.request_header(PATH_REWRITTEN_HEADER).is_some();
         let selects_stream = request::selects_stream_endpoint(cfg, route_rewrote_path);
+        // Only when the gateway chose the path (not `path.full`, not the route).
+        self.path_model = selects_stream
+            .then(|| providers::path_model(&cfg.provider))
+            .flatten()
+            .map(str::to_owned);
         let client_streams = selects_stream
             && host
                 .request_header(":path")
@@ -439,14 +448,17 @@ impl Stream {
             .take()
             .map(ResponseReader::finish)
             .unwrap_or_default();
-        let configured = providers::model_override(&plugin.cfg.provider);
+        let configured =
+            providers::model_override(&plugin.cfg.provider).or(self.path_model.as_deref());
         let mut model_label = |raw: Option<&str>| match raw {
             // The configured model is known and bounded: it never uses the budget.
             Some(m) if Some(m) == configured => metrics::sanitize_label(m),
             _ => host.model_label(&plugin.backend_label, raw),
         };
-        let request_model = model_label(self.request_model.as_deref());
-        let response_model = model_label(outcome.model.as_deref());
+        let raw_request_model = self.request_model.as_deref().or(self.path_model.as_deref());
+        let raw_response_model = outcome.model.as_deref().or(self.path_model.as_deref());
+        let request_model = model_label(raw_request_model);
+        let response_model = model_label(raw_response_model);
         let route = self
             .route
             .clone()
@@ -476,8 +488,8 @@ impl Stream {
             backend: &plugin.backend_label,
             provider: plugin.cfg.provider.name(),
             provider_name: &plugin.provider_name_label,
-            request_model: self.request_model.as_deref(),
-            response_model: outcome.model.as_deref(),
+            request_model: raw_request_model,
+            response_model: raw_response_model,
             outcome: &outcome,
             ttft_ms: if outcome.streamed {
                 timings.first_byte_ms
@@ -1668,5 +1680,63 @@ data: [DONE]\n\n";
                 .map(String::as_str),
             Some("primary_x_y")
         );
+    }
+
+    #[test]
+    fn the_model_in_the_path_labels_requests_that_do_not_name_one() {
+        let bedrock_reply = br#"{"output":{"message":{"role":"assistant","content":[{"text":"hi"}]}},"stopReason":"end_turn","usage":{"inputTokens":3,"outputTokens":2,"totalTokens":5}}"#;
+        let gemini_reply = br#"{"candidates":[],"modelVersion":"gemini-2.5-flash-001","usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":2,"totalTokenCount":5}}"#;
+        // (plugin, path.full, reply, request_model, response_model)
+        let cases: [(Plugin, Option<&str>, &[u8], &str, &str); 3] = [
+            (
+                bedrock(None),
+                None,
+                bedrock_reply,
+                BEDROCK_MODEL,
+                BEDROCK_MODEL,
+            ),
+            (
+                gemini(),
+                None,
+                gemini_reply,
+                "gemini-2.5-flash",
+                "gemini-2.5-flash-001",
+            ),
+            // `path.full` may name another model: the path says nothing then.
+            (
+                gemini(),
+                Some("/v1/models/other:generateContent"),
+                gemini_reply,
+                "unknown",
+                "gemini-2.5-flash-001",
+            ),
+        ];
+        for (mut p, path_full, reply, request_model, response_model) in cases {
+            if let Some(full) = path_full {
+                p = Plugin::new(FilterConfig {
+                    path_full: Some(full.into()),
+                    ..p.cfg
+                });
+            }
+            let mut f = fake(&[(":path", "/llm")]);
+            let mut s = Stream::new();
+            s.on_request_headers(&p, &mut f, true);
+            respond(&mut s, &p, &mut f, "200", "application/json", &[reply]);
+            s.finish(&p, &mut f);
+            let want = format!(
+                ";request_model={request_model};response_model={response_model};token_type=total"
+            );
+            assert!(
+                f.counters.keys().any(|k| k.ends_with(&want)),
+                "{want} in {:?}",
+                f.counters.keys()
+            );
+            assert_eq!(
+                f.filter_state
+                    .get("llmgate.request_model")
+                    .map(String::as_str),
+                Some(request_model).filter(|m| *m != "unknown")
+            );
+        }
     }
 }

@@ -118,6 +118,19 @@ pub fn model_override(provider: &ProviderConfig) -> Option<&str> {
     }
 }
 
+/// The model a provider's own path names (Gemini, Vertex AI, Bedrock): what
+/// the request went to, when the body does not say.
+pub fn path_model(provider: &ProviderConfig) -> Option<&str> {
+    match provider {
+        ProviderConfig::Gemini { model, .. }
+        | ProviderConfig::Vertexai { model, .. }
+        | ProviderConfig::Bedrock { model, .. } => Some(model),
+        ProviderConfig::Openai { .. }
+        | ProviderConfig::Azureopenai { .. }
+        | ProviderConfig::Anthropic { .. } => None,
+    }
+}
+
 /// Percent-encodes everything outside RFC 3986 "unreserved", so a value can sit
 /// in a path segment or a query value without changing the URL's structure.
 /// Real deployment names and api-versions pass through unchanged.
