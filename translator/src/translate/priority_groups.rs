@@ -115,7 +115,13 @@ pub fn resolve(
             match ai_backend::resolve_named_provider(named, &field, backend, snapshot) {
                 Ok(mut resolved) => {
                     resolved.filter.provider_name = Some(named.name.clone());
-                    warnings.append(&mut resolved.warnings);
+                    // Backend-wide warnings (verification disabled, a
+                    // policy conflict) come once per provider: keep one.
+                    for w in std::mem::take(&mut resolved.warnings) {
+                        if !warnings.contains(&w) {
+                            warnings.push(w);
+                        }
+                    }
                     members.push(Member { priority, resolved });
                     group_ready = true;
                 }

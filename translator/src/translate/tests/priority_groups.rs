@@ -218,3 +218,17 @@ fn every_resource_encodes_for_envoy() {
     crate::xds::resources::snapshot_from_bootstrap(&bootstrap)
         .expect("Envoy's schema accepts the cluster and the retry policy");
 }
+
+#[test]
+fn a_backend_wide_warning_is_reported_once() {
+    let text = with_groups(TWO_GROUPS).replace(
+        "metadata: {name: b, namespace: ai}",
+        "metadata: {name: b, namespace: ai, annotations: {llmgate.io/insecure-skip-tls-verify: \"true\"}}",
+    );
+    let (_, problems) = run(&text);
+    let disabled: Vec<&String> = problems
+        .iter()
+        .filter(|p| p.contains("verification is DISABLED"))
+        .collect();
+    assert_eq!(disabled.len(), 1, "{problems:?}");
+}
