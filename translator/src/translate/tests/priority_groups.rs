@@ -130,6 +130,8 @@ fn the_route_fails_over_to_the_next_group() {
         policy["retry_priority"]["name"],
         "envoy.retry_priorities.previous_priorities"
     );
+    // The next provider is tried without Envoy's default 25 ms back-off.
+    assert_eq!(policy["retry_back_off"]["base_interval"], "0.001s");
     // One group: nothing to fail over to, no retries.
     let one =
         "- providers:\n  - name: only\n    anthropic: {authToken: {kind: Inline, inline: k}}\n";
