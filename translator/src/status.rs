@@ -38,6 +38,10 @@ pub mod reason {
     pub const INVALID_SECRET_REF: &str = "InvalidSecretRef";
     /// Backend: its BackendTLSPolicy's CA ConfigMap is missing or lacks `ca.crt`.
     pub const INVALID_CA_CERTIFICATE_REF: &str = "InvalidCACertificateRef";
+    /// Policy: a targetRef names an object (or section) that does not exist.
+    pub const TARGET_NOT_FOUND: &str = "TargetNotFound";
+    /// BackendTLSPolicy: none of its caCertificateRefs resolves.
+    pub const NO_VALID_CA_CERTIFICATE: &str = "NoValidCACertificate";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -107,6 +111,20 @@ pub struct RouteParentStatus {
     pub conditions: Vec<Condition>,
 }
 
+/// A policy's status for one of its ancestors (Gateway API
+/// `PolicyAncestorStatus`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyAncestorStatus {
+    pub ancestor_ref: ParentRef,
+    pub controller_name: String,
+    pub conditions: Vec<Condition>,
+}
+
+/// The Gateway API keeps at most this many entries in a policy's
+/// `status.ancestors` (the CRD's `maxItems`).
+pub const MAX_POLICY_ANCESTORS: usize = 16;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Status {
@@ -117,6 +135,10 @@ pub enum Status {
     },
     /// HTTPRoute: one entry per parentRef.
     Route { parents: Vec<RouteParentStatus> },
+    /// BackendTLSPolicy: one entry per ancestor.
+    Policy {
+        ancestors: Vec<PolicyAncestorStatus>,
+    },
     /// GatewayClass, Backend, and objects that could not be read.
     Conditions { conditions: Vec<Condition> },
 }
@@ -143,6 +165,7 @@ impl ObjectStatus {
                 .chain(listeners.iter().flat_map(|l| &l.conditions))
                 .collect(),
             Status::Route { parents } => parents.iter().flat_map(|p| &p.conditions).collect(),
+            Status::Policy { ancestors } => ancestors.iter().flat_map(|a| &a.conditions).collect(),
             Status::Conditions { conditions } => conditions.iter().collect(),
         }
     }
@@ -206,10 +229,14 @@ pub fn render(statuses: &[ObjectStatus]) -> String {
 }
 
 fn kind_order(kind: &str) -> usize {
-    ["GatewayClass", "Gateway", "HTTPRoute", "Backend"]
-        .iter()
-        .position(|k| *k == kind)
-        .unwrap_or(4)
+    const ORDER: [&str; 5] = [
+        "GatewayClass",
+        "Gateway",
+        "HTTPRoute",
+        "Backend",
+        "BackendTLSPolicy",
+    ];
+    ORDER.iter().position(|k| *k == kind).unwrap_or(ORDER.len())
 }
 
 #[cfg(test)]
@@ -247,6 +274,45 @@ mod tests {
         assert_eq!(
             yaml,
             "---\nkind: HTTPRoute\nnamespace: ai\nname: r\nstatus:\n  parents:\n  - parentRef:\n      group: gateway.networking.k8s.io\n      kind: Gateway\n      namespace: ai\n      name: gw\n      sectionName: http\n    controllerName: llmgate.dev/gateway-controller\n    conditions:\n    - type: ResolvedRefs\n      status: 'False'\n      reason: BackendNotFound\n      message: 'spec.rules[0].backendRefs[0]: Service ai/s not found'\n"
+        );
+    }
+
+    #[test]
+    fn renders_a_policy_status_as_ancestors_after_the_other_kinds() {
+        let policy = ObjectStatus {
+            kind: "BackendTLSPolicy".into(),
+            namespace: "ai".into(),
+            name: "p".into(),
+            status: Status::Policy {
+                ancestors: vec![PolicyAncestorStatus {
+                    ancestor_ref: ParentRef {
+                        group: "gateway.networking.k8s.io".into(),
+                        kind: "Gateway".into(),
+                        namespace: "ai".into(),
+                        name: "gw".into(),
+                        section_name: None,
+                        port: None,
+                    },
+                    controller_name: "llmgate.dev/gateway-controller".into(),
+                    conditions: vec![Condition::new(
+                        reason::ACCEPTED,
+                        false,
+                        reason::CONFLICTED,
+                        "spec.targetRefs[0]: BackendTLSPolicy ai/o applies to Backend ai/b",
+                    )],
+                }],
+            },
+        };
+        let backend = ObjectStatus {
+            kind: "Backend".into(),
+            namespace: "ai".into(),
+            name: "z".into(),
+            status: Status::Conditions { conditions: vec![] },
+        };
+        let yaml = render(&[policy, backend]);
+        assert_eq!(
+            yaml,
+            "---\nkind: Backend\nnamespace: ai\nname: z\nstatus:\n  conditions: []\n---\nkind: BackendTLSPolicy\nnamespace: ai\nname: p\nstatus:\n  ancestors:\n  - ancestorRef:\n      group: gateway.networking.k8s.io\n      kind: Gateway\n      namespace: ai\n      name: gw\n    controllerName: llmgate.dev/gateway-controller\n    conditions:\n    - type: Accepted\n      status: 'False'\n      reason: Conflicted\n      message: 'spec.targetRefs[0]: BackendTLSPolicy ai/o applies to Backend ai/b'\n"
         );
     }
 

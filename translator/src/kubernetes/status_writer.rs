@@ -6,9 +6,10 @@
 //! is a watch event for every controller watching the kind). It adds what the
 //! translator cannot know: `observedGeneration` (the object's
 //! `metadata.generation`) and `lastTransitionTime` (kept from the object when
-//! a condition's status did not change). HTTPRoute parents of other
-//! controllers are kept as they are; only entries whose `controllerName` is
-//! ours are replaced.
+//! a condition's status did not change). HTTPRoute parents and
+//! BackendTLSPolicy ancestors of other controllers are kept as they are; only
+//! entries whose `controllerName` is ours are replaced, and ours follow
+//! theirs up to the Gateway API's 16 ancestors.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use serde_json::{json, Map, Value};
 
 use super::snapshot::ClusterState;
 use super::Kind;
-use crate::status::{Condition, ObjectStatus, Status};
+use crate::status::{Condition, ObjectStatus, ParentRef, Status, MAX_POLICY_ANCESTORS};
 
 /// One status-subresource merge patch.
 #[derive(Debug, Clone, PartialEq)]
@@ -96,7 +97,7 @@ pub fn plan(
                     conditions_json(conditions, &current["conditions"], generation, now),
                 );
             }
-            Status::Route { .. } => continue,
+            Status::Route { .. } | Status::Policy { .. } => continue,
         }
         let unchanged = desired.iter().all(|(k, v)| &current[k.as_str()] == v);
         if !unchanged {
@@ -124,28 +125,103 @@ pub fn plan(
             .as_array()
             .cloned()
             .unwrap_or_default();
-        let generation = route.metadata.generation;
-        let is_ours = |entry: &Value| entry["controllerName"] == controller_name;
-        // Other controllers' entries stay where they are; ours follow them.
-        let mut merged: Vec<Value> = current.iter().filter(|e| !is_ours(e)).cloned().collect();
-        for parent in ours {
-            let parent_ref = serde_json::to_value(&parent.parent_ref).unwrap_or_default();
-            let old = current
-                .iter()
-                .find(|e| is_ours(e) && e["parentRef"] == parent_ref)
-                .map(|e| &e["conditions"])
-                .unwrap_or(&Value::Null);
-            merged.push(json!({
-                "parentRef": parent_ref,
-                "controllerName": controller_name,
-                "conditions": conditions_json(&parent.conditions, old, generation, now),
-            }));
-        }
+        let ours = ours
+            .into_iter()
+            .map(|p| (&p.parent_ref, p.conditions.as_slice()));
+        let entries = Entries {
+            ref_key: "parentRef",
+            controller_name,
+            generation: route.metadata.generation,
+            now,
+        };
+        let merged = entries.merge(&current, ours, None);
         if merged != current {
             patches.push(patch(Kind::HttpRoute, route, json!({ "parents": merged })));
         }
     }
+
+    for policy in &state.backend_tls_policies {
+        let namespace = policy.namespace().unwrap_or_default();
+        let name = policy.name_any();
+        let ours = statuses
+            .iter()
+            .filter(|s| s.kind == "BackendTLSPolicy" && s.namespace == namespace && s.name == name)
+            .flat_map(|s| match &s.status {
+                Status::Policy { ancestors } => ancestors.as_slice(),
+                _ => &[],
+            })
+            .filter(|a| {
+                a.ancestor_ref.kind != "Gateway"
+                    || our_gateways.contains(&(
+                        a.ancestor_ref.namespace.clone(),
+                        a.ancestor_ref.name.clone(),
+                    ))
+            })
+            .map(|a| (&a.ancestor_ref, a.conditions.as_slice()));
+        let current = policy.data["status"]["ancestors"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let entries = Entries {
+            ref_key: "ancestorRef",
+            controller_name,
+            generation: policy.metadata.generation,
+            now,
+        };
+        let merged = entries.merge(&current, ours, Some(MAX_POLICY_ANCESTORS));
+        if merged != current {
+            patches.push(patch(
+                Kind::BackendTlsPolicy,
+                policy,
+                json!({ "ancestors": merged }),
+            ));
+        }
+    }
     patches
+}
+
+/// A status list shared with other controllers: HTTPRoute `parents`,
+/// policy `ancestors`; an entry's key is its ref and its `controllerName`.
+struct Entries<'a> {
+    /// `parentRef` or `ancestorRef`.
+    ref_key: &'a str,
+    controller_name: &'a str,
+    generation: Option<i64>,
+    now: &'a str,
+}
+
+impl Entries<'_> {
+    /// Other controllers' entries stay where they are; ours follow them, at
+    /// most `limit` entries in all.
+    fn merge<'s>(
+        &self,
+        current: &[Value],
+        ours: impl IntoIterator<Item = (&'s ParentRef, &'s [Condition])>,
+        limit: Option<usize>,
+    ) -> Vec<Value> {
+        let is_ours = |entry: &Value| entry["controllerName"] == self.controller_name;
+        let mut merged: Vec<Value> = current.iter().filter(|e| !is_ours(e)).cloned().collect();
+        for (reference, conditions) in ours {
+            if limit.is_some_and(|limit| merged.len() >= limit) {
+                break;
+            }
+            let reference = serde_json::to_value(reference).unwrap_or_default();
+            let old = current
+                .iter()
+                .find(|e| is_ours(e) && e[self.ref_key] == reference)
+                .map(|e| &e["conditions"])
+                .unwrap_or(&Value::Null);
+            let mut entry = Map::new();
+            entry.insert(self.ref_key.into(), reference);
+            entry.insert("controllerName".into(), json!(self.controller_name));
+            entry.insert(
+                "conditions".into(),
+                conditions_json(conditions, old, self.generation, self.now),
+            );
+            merged.push(Value::Object(entry));
+        }
+        merged
+    }
 }
 
 fn find<'a>(

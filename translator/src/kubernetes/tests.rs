@@ -22,7 +22,9 @@ use super::leader::{decide, next_spec, Decision, LeaseOptions};
 use super::snapshot::{self, ClusterState};
 use super::status_writer::{self, StatusPatch};
 use super::*;
-use crate::status::{reason, Condition, ParentRef, RouteParentStatus, Status};
+use crate::status::{
+    reason, Condition, ParentRef, PolicyAncestorStatus, RouteParentStatus, Status,
+};
 
 const OURS: &str = translate::DEFAULT_CONTROLLER_NAME;
 const OTHER: &str = "example.com/other-controller";
@@ -830,6 +832,69 @@ async fn the_leader_writes_statuses_with_generation_and_keeps_other_controllers_
     assert!(foreign.is_empty(), "{foreign:?}");
 }
 
+/// Another controller's ancestor entry, already on a policy.
+fn other_ancestor(name: &str) -> Value {
+    json!({"ancestorRef": {"group": "gateway.networking.k8s.io", "kind": "Gateway",
+            "namespace": "default", "name": name},
+        "controllerName": OTHER,
+        "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted",
+            "message": "theirs", "lastTransitionTime": "2024-01-01T00:00:00Z"}]})
+}
+
+#[tokio::test]
+async fn the_leader_writes_backend_tls_policy_ancestors_and_keeps_other_controllers_entries() {
+    let mut objects = cluster();
+    objects.extend(self_hosted());
+    let mut policy = tls_policy("llm-ca");
+    policy["metadata"]["generation"] = json!(4);
+    policy["status"] = json!({"ancestors": [other_ancestor("theirs")]});
+    objects.push(policy);
+    objects.push(ca_config_map("llm-ca", CA_FIRST));
+    let running = start(objects);
+    let patch = running
+        .write_matching("BackendTLSPolicy status", |m, p, _| {
+            m == Method::PATCH && p.ends_with("/backendtlspolicies/self-hosted-tls/status")
+        })
+        .await;
+    assert!(patch["metadata"]["resourceVersion"].is_string());
+    let ancestors = patch["status"]["ancestors"].as_array().unwrap();
+    assert_eq!(ancestors.len(), 2, "{ancestors:#?}");
+    assert_eq!(
+        ancestors[0],
+        other_ancestor("theirs"),
+        "theirs is kept as is"
+    );
+    assert_eq!(
+        ancestors[1]["ancestorRef"],
+        json!({"group": "gateway.networking.k8s.io", "kind": "Gateway",
+            "namespace": "default", "name": "gw"}),
+        "the Gateway of the route to the policy's Backend"
+    );
+    assert_eq!(ancestors[1]["controllerName"], OURS);
+    let conditions = ancestors[1]["conditions"].as_array().unwrap();
+    let summary: Vec<(&str, &str, &str)> = conditions
+        .iter()
+        .map(|c| {
+            (
+                c["type"].as_str().unwrap(),
+                c["status"].as_str().unwrap(),
+                c["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("Accepted", "True", "Accepted"),
+            ("ResolvedRefs", "True", "ResolvedRefs")
+        ]
+    );
+    for condition in conditions {
+        assert_eq!(condition["observedGeneration"], 4, "{condition}");
+        assert!(condition["lastTransitionTime"].is_string(), "{condition}");
+    }
+}
+
 // ---------------------------------------------------------------- pure parts
 
 fn dynamic(objects: &[Value], kind: &str) -> Vec<Arc<DynamicObject>> {
@@ -847,6 +912,7 @@ fn state_of(objects: &[Value]) -> ClusterState {
         http_routes: dynamic(objects, "HTTPRoute"),
         reference_grants: dynamic(objects, "ReferenceGrant"),
         backends: dynamic(objects, "Backend"),
+        backend_tls_policies: dynamic(objects, "BackendTLSPolicy"),
         secrets: objects
             .iter()
             .filter(|o| o["kind"] == "Secret")
@@ -1189,6 +1255,97 @@ fn status_plan_writes_only_our_gateways_and_classes() {
     assert_eq!(
         plan[0].body["status"]["conditions"][0]["observedGeneration"],
         3
+    );
+}
+
+fn policy_status(gateways: &[&str]) -> ObjectStatus {
+    ObjectStatus {
+        kind: "BackendTLSPolicy".into(),
+        namespace: "default".into(),
+        name: "self-hosted-tls".into(),
+        status: Status::Policy {
+            ancestors: gateways
+                .iter()
+                .map(|g| {
+                    let parent = our_parent(g, true);
+                    PolicyAncestorStatus {
+                        ancestor_ref: parent.parent_ref,
+                        controller_name: parent.controller_name,
+                        conditions: parent.conditions,
+                    }
+                })
+                .collect(),
+        },
+    }
+}
+
+#[test]
+fn policy_status_plan_keeps_others_stays_within_16_and_drops_stale_entries() {
+    let ours: HashSet<(String, String)> = [
+        ("default".to_string(), "gw".to_string()),
+        ("default".to_string(), "gw2".to_string()),
+    ]
+    .into();
+    let mut objects = cluster();
+    let mut policy = tls_policy("llm-ca");
+    // 15 entries of another controller: room for one of ours.
+    policy["status"] = json!({"ancestors": (0..15)
+        .map(|i| other_ancestor(&format!("theirs-{i}")))
+        .collect::<Vec<_>>()});
+    objects.push(policy);
+
+    // An entry for a Gateway that is not ours is never written.
+    let statuses = vec![policy_status(&["gw", "gw2", "theirs"])];
+    let plan = status_writer::plan(
+        &statuses,
+        &state_of(&objects),
+        &ours,
+        OURS,
+        "2025-06-01T00:00:00Z",
+    );
+    assert_eq!(plan.len(), 1, "{plan:#?}");
+    assert_eq!(plan[0].kind.name(), "BackendTLSPolicy");
+    let ancestors = plan[0].body["status"]["ancestors"].as_array().unwrap();
+    assert_eq!(ancestors.len(), 16, "{ancestors:#?}");
+    assert_eq!(
+        ancestors[..15],
+        objects[objects.len() - 1]["status"]["ancestors"]
+            .as_array()
+            .unwrap()[..]
+    );
+    assert_eq!(ancestors[15]["ancestorRef"]["name"], "gw");
+    assert_eq!(ancestors[15]["conditions"][0]["observedGeneration"], 1);
+    let last = objects.len() - 1;
+    applied(&mut objects, &plan[0]);
+
+    // Unchanged: nothing to write.
+    let again = status_writer::plan(
+        &statuses,
+        &state_of(&objects),
+        &ours,
+        OURS,
+        "2025-06-02T00:00:00Z",
+    );
+    assert!(again.is_empty(), "{again:#?}");
+
+    // The policy no longer concerns our Gateways: our entry goes, theirs stay.
+    let plan = status_writer::plan(
+        &[policy_status(&[])],
+        &state_of(&objects),
+        &ours,
+        OURS,
+        "2025-06-03T00:00:00Z",
+    );
+    let ancestors = plan[0].body["status"]["ancestors"].as_array().unwrap();
+    assert_eq!(ancestors.len(), 15);
+    assert!(ancestors.iter().all(|a| a["controllerName"] == OTHER));
+    applied(&mut objects, &plan[0]);
+    assert_eq!(
+        objects[last]["status"]["ancestors"]
+            .as_array()
+            .unwrap()
+            .len(),
+        15
     );
 }
 

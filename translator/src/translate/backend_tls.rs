@@ -12,6 +12,7 @@
 //! Whatever a policy cannot resolve (a missing ConfigMap, an invalid field)
 //! makes the Backend unavailable — its routes answer 500 — rather than
 //! silently connecting with weaker verification than the policy asks for.
+//! The policy's own status says so too (`backend_tls_status`).
 //!
 //! Not part of BackendTLSPolicy: the Backend annotation
 //! `llmgate.io/insecure-skip-tls-verify: "true"` connects over TLS without
@@ -25,6 +26,7 @@ use gateway_api::backendtlspolicies::{
 use crate::backend::Backend;
 use crate::problem::Problem;
 use crate::source::{Object, Snapshot};
+use crate::status::reason;
 
 use super::ai_backend::Unavailable;
 use super::BACKEND_GROUP;
@@ -145,7 +147,7 @@ fn skip_verify(backend: &Object<Backend>, warnings: &mut Vec<Problem>) -> bool {
 }
 
 /// Whether one of a policy's targetRefs names this Backend (and section).
-fn targets(
+pub(super) fn targets(
     policy: &Object<BackendTlsPolicy>,
     backend: &Object<Backend>,
     section_name: Option<&str>,
@@ -174,12 +176,7 @@ fn applied_policy<'a>(
             .iter()
             .filter(|p| targets(p, backend, section))
             .collect();
-        found.sort_by(|a, b| {
-            let created = |p: &Object<BackendTlsPolicy>| {
-                p.value.metadata.creation_timestamp.as_ref().map(|t| t.0)
-            };
-            (created(a), &a.name).cmp(&(created(b), &b.name))
-        });
+        found.sort_by(|a, b| precedence(a).cmp(&precedence(b)));
         found
     };
     let mut found = section_name
@@ -199,6 +196,18 @@ fn applied_policy<'a>(
         );
     }
     Some(*winner)
+}
+
+/// The Gateway API's order among policies for one target: the oldest first,
+/// then by name (policies and their targets share a namespace).
+pub(super) fn precedence(policy: &Object<BackendTlsPolicy>) -> impl Ord + '_ {
+    let created = policy
+        .value
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .map(|t| t.0);
+    (created, policy.name.as_str())
 }
 
 fn policy_problem(policy: &Object<BackendTlsPolicy>, problem: Problem, field: &str) -> Unavailable {
@@ -226,6 +235,40 @@ fn validation(
     policy: &Object<BackendTlsPolicy>,
     snapshot: &Snapshot,
 ) -> Result<Validation, Unavailable> {
+    let checked = checked_spec(policy)?;
+    let trusted_ca = match checked.ca {
+        CaSource::System => TrustedCa::System,
+        CaSource::ConfigMaps => TrustedCa::Pem(ca_certificates(policy, snapshot)?),
+    };
+    let mut subject_alt_names = checked.subject_alt_names;
+    if subject_alt_names.is_empty() {
+        subject_alt_names.push(SubjectAltName::Dns(checked.hostname));
+    }
+    Ok(Validation {
+        trusted_ca,
+        subject_alt_names,
+    })
+}
+
+/// Where a policy takes its trusted CAs from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum CaSource {
+    System,
+    ConfigMaps,
+}
+
+/// A policy's `validation` as far as it can be checked without the objects
+/// it refers to.
+pub(super) struct CheckedSpec {
+    hostname: String,
+    pub(super) ca: CaSource,
+    /// Empty: the hostname is the expected name.
+    subject_alt_names: Vec<SubjectAltName>,
+}
+
+/// The policy's own mistakes (an error: the policy is invalid), whatever it
+/// targets and whatever its ConfigMaps hold.
+pub(super) fn checked_spec(policy: &Object<BackendTlsPolicy>) -> Result<CheckedSpec, Unavailable> {
     let hostname = policy_hostname(policy)?;
     let spec: &BackendTlsPolicyValidation = &policy.value.spec.validation;
     let invalid = |field: &str, message: &str| {
@@ -238,7 +281,7 @@ fn validation(
         )
     };
     let refs = spec.ca_certificate_refs.as_deref().unwrap_or_default();
-    let trusted_ca = match (refs.is_empty(), spec.well_known_ca_certificates.as_deref()) {
+    let ca = match (refs.is_empty(), spec.well_known_ca_certificates.as_deref()) {
         (false, Some(_)) => {
             return Err(invalid(
                 "spec.validation",
@@ -251,14 +294,14 @@ fn validation(
                 "one of caCertificateRefs, wellKnownCACertificates is required",
             ))
         }
-        (true, Some("System")) => TrustedCa::System,
+        (true, Some("System")) => CaSource::System,
         (true, Some(_)) => {
             return Err(invalid(
                 "spec.validation.wellKnownCACertificates",
                 "only System is supported",
             ))
         }
-        (false, None) => TrustedCa::Pem(ca_certificates(policy, snapshot)?),
+        (false, None) => CaSource::ConfigMaps,
     };
     let mut subject_alt_names = Vec::new();
     for (i, san) in spec.subject_alt_names.iter().flatten().enumerate() {
@@ -284,22 +327,66 @@ fn validation(
             }
         });
     }
-    if subject_alt_names.is_empty() {
-        subject_alt_names.push(SubjectAltName::Dns(hostname));
-    }
-    Ok(Validation {
-        trusted_ca,
+    Ok(CheckedSpec {
+        hostname,
+        ca,
         subject_alt_names,
     })
 }
 
-/// Every referenced ConfigMap's `ca.crt`, concatenated. Checked for a PEM
-/// certificate here: Envoy would reject the whole cluster update otherwise.
+/// Every referenced ConfigMap's `ca.crt`, concatenated; the first ref that
+/// does not resolve makes the Backend unavailable.
 fn ca_certificates(
     policy: &Object<BackendTlsPolicy>,
     snapshot: &Snapshot,
 ) -> Result<String, Unavailable> {
-    let mut pem = String::new();
+    let resolved = resolve_ca_refs(policy, snapshot);
+    match resolved.issues.into_iter().next() {
+        None => Ok(resolved.pem),
+        Some(issue) => Err(policy_problem(
+            policy,
+            Problem::warning(format!(
+                "{}; routes to the Backends it targets answer 500",
+                issue.message
+            )),
+            &issue.field(),
+        )),
+    }
+}
+
+/// A caCertificateRef that does not resolve, and the Gateway API's reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct CaRefIssue {
+    pub(super) index: usize,
+    /// `InvalidKind` or `InvalidCACertificateRef`.
+    pub(super) reason: &'static str,
+    pub(super) message: String,
+}
+
+impl CaRefIssue {
+    pub(super) fn field(&self) -> String {
+        format!("spec.validation.caCertificateRefs[{}]", self.index)
+    }
+}
+
+pub(super) struct ResolvedCaRefs {
+    pub(super) pem: String,
+    pub(super) refs: usize,
+    pub(super) issues: Vec<CaRefIssue>,
+}
+
+/// Every caCertificateRef, resolved: the PEM of those that resolve and why
+/// the others do not. Checked for a PEM certificate here: Envoy would reject
+/// the whole cluster update otherwise.
+pub(super) fn resolve_ca_refs(
+    policy: &Object<BackendTlsPolicy>,
+    snapshot: &Snapshot,
+) -> ResolvedCaRefs {
+    let mut out = ResolvedCaRefs {
+        pem: String::new(),
+        refs: 0,
+        issues: Vec::new(),
+    };
     let refs = policy
         .value
         .spec
@@ -307,29 +394,32 @@ fn ca_certificates(
         .ca_certificate_refs
         .iter()
         .flatten();
-    for (i, r) in refs.enumerate() {
-        let field = format!("spec.validation.caCertificateRefs[{i}]");
-        let not_ready = |message: String| {
-            policy_problem(
-                policy,
-                Problem::warning(format!(
-                    "{message}; routes to the Backends it targets answer 500"
-                )),
-                &field,
-            )
+    for (index, r) in refs.enumerate() {
+        out.refs += 1;
+        let mut issue = |reason, message| {
+            out.issues.push(CaRefIssue {
+                index,
+                reason,
+                message,
+            })
         };
         if !matches!(r.group.as_str(), "" | "core") || r.kind != "ConfigMap" {
-            return Err(not_ready(format!(
-                "{} {} is not supported: only ConfigMaps (group \"\") hold CA certificates",
-                if r.group.is_empty() { "core" } else { &r.group },
-                r.kind
-            )));
+            issue(
+                reason::INVALID_KIND,
+                format!(
+                    "{} {} is not supported: only ConfigMaps (group \"\") hold CA certificates",
+                    if r.group.is_empty() { "core" } else { &r.group },
+                    r.kind
+                ),
+            );
+            continue;
         }
         let Some(config_map) = snapshot.config_map(&policy.namespace, &r.name) else {
-            return Err(not_ready(format!(
-                "ConfigMap {}/{} not found",
-                policy.namespace, r.name
-            )));
+            issue(
+                reason::INVALID_CA_CERTIFICATE_REF,
+                format!("ConfigMap {}/{} not found", policy.namespace, r.name),
+            );
+            continue;
         };
         let value = config_map
             .value
@@ -339,15 +429,19 @@ fn ca_certificates(
             .map(|v| v.trim())
             .unwrap_or_default();
         if !value.contains(PEM_CERTIFICATE_MARKER) {
-            return Err(not_ready(format!(
-                "ConfigMap {}/{} has no PEM certificate in key `{CA_CERTIFICATE_KEY}`",
-                policy.namespace, r.name
-            )));
+            issue(
+                reason::INVALID_CA_CERTIFICATE_REF,
+                format!(
+                    "ConfigMap {}/{} has no PEM certificate in key `{CA_CERTIFICATE_KEY}`",
+                    policy.namespace, r.name
+                ),
+            );
+            continue;
         }
-        pem.push_str(value);
-        pem.push('\n');
+        out.pem.push_str(value);
+        out.pem.push('\n');
     }
-    Ok(pem)
+    out
 }
 
 /// Problems of the policies themselves that no Backend resolution reports:
@@ -390,7 +484,7 @@ pub fn policy_problems(snapshot: &Snapshot) -> Vec<Problem> {
     problems
 }
 
-fn provider_names(backend: &Backend) -> impl Iterator<Item = &str> {
+pub(super) fn provider_names(backend: &Backend) -> impl Iterator<Item = &str> {
     backend
         .spec
         .ai

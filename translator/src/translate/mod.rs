@@ -4,6 +4,7 @@
 pub mod ai_backend;
 pub mod backend_refs;
 pub mod backend_tls;
+pub mod backend_tls_status;
 pub mod envoy;
 pub mod filters;
 pub mod gateways;
@@ -70,7 +71,8 @@ impl Default for Options {
 pub struct Translation {
     pub bootstrap: Value,
     pub problems: Vec<Problem>,
-    /// GatewayClasses (ours), Gateways, HTTPRoutes and Backends.
+    /// GatewayClasses (ours), Gateways, HTTPRoutes, Backends and
+    /// BackendTLSPolicies.
     pub statuses: Vec<ObjectStatus>,
 }
 
@@ -88,6 +90,7 @@ pub fn translate(snapshot: &Snapshot, options: &Options) -> Translation {
     // Route entries per listener (gateway index, listener index), by hostname.
     let mut placed: HashMap<(usize, usize), Vhosts> = HashMap::new();
     let mut uses_unavailable = false;
+    let mut policy_ancestors = backend_tls_status::Ancestors::default();
     for route in &snapshot.http_routes {
         let attached = parents::attach(
             route,
@@ -98,6 +101,14 @@ pub fn translate(snapshot: &Snapshot, options: &Options) -> Translation {
         );
         let mut parents = attached.parents;
         if !attached.attachments.is_empty() {
+            policy_ancestors.record(
+                route,
+                attached
+                    .attachments
+                    .iter()
+                    .filter_map(|a| gateways.served.get(a.gateway))
+                    .map(|g| g.object),
+            );
             let built = route_entries(route, &mut resolver, &mut problems);
             uses_unavailable |= built.uses_unavailable;
             let resolved = match built.ref_issues.first() {
@@ -174,6 +185,12 @@ pub fn translate(snapshot: &Snapshot, options: &Options) -> Translation {
         }
     }
     statuses.extend(gateways.statuses());
+    statuses.extend(backend_tls_status::statuses(
+        snapshot,
+        &policy_ancestors,
+        &options.controller_name,
+        &mut problems,
+    ));
     Translation {
         bootstrap,
         problems,

@@ -10,7 +10,7 @@ use super::providers::with_llm;
 use super::{cluster, filter_config, routes};
 use crate::source::yaml::load_str;
 use crate::source::Snapshot;
-use crate::status::{Condition, Status};
+use crate::status::{Condition, ObjectStatus, PolicyAncestorStatus, Status};
 use crate::translate::{envoy, translate, Options};
 
 const CA_PEM: &str =
@@ -49,6 +49,21 @@ pub(super) struct Outcome {
     pub(super) bootstrap: Value,
     pub(super) problems: Vec<String>,
     pub(super) backend_conditions: Vec<Condition>,
+    pub(super) statuses: Vec<ObjectStatus>,
+}
+
+impl Outcome {
+    /// BackendTLSPolicy `ai/{name}`'s `status.ancestors`.
+    fn ancestors(&self, name: &str) -> Vec<PolicyAncestorStatus> {
+        let status = self
+            .statuses
+            .iter()
+            .find(|s| s.kind == "BackendTLSPolicy" && s.namespace == "ai" && s.name == name);
+        match status.map(|s| &s.status) {
+            Some(Status::Policy { ancestors }) => ancestors.clone(),
+            other => panic!("BackendTLSPolicy ai/{name}: {other:?}"),
+        }
+    }
 }
 
 pub(super) fn translate_text(text: &str) -> Outcome {
@@ -81,6 +96,7 @@ pub(super) fn translate_text(text: &str) -> Outcome {
             .filter(|p| !p.contains("is not in the input; served anyway"))
             .collect(),
         backend_conditions,
+        statuses: t.statuses,
     }
 }
 
@@ -349,4 +365,263 @@ fn policies_report_what_they_cannot_apply() {
     let out = translate_text(&manifests(&cases[3].0));
     let c = cluster(&out.bootstrap, "backend_ai_b");
     assert_eq!(c["transport_socket"]["typed_config"]["sni"], "first");
+}
+
+/// A route `/svc` on Gateway `gw` to Service `ai/s`.
+const ROUTE_TO_SERVICE: &str = "\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: to-service, namespace: ai}\nspec:\n  parentRefs: [{name: gw}]\n  rules:\n  - matches: [{path: {type: PathPrefix, value: /svc}}]\n    backendRefs: [{name: s, port: 443}]\n";
+
+/// Backend `ai/idle`, which no route uses.
+const IDLE_BACKEND: &str = "\n---\napiVersion: gateway.kgateway.dev/v1alpha1\nkind: Backend\nmetadata: {name: idle, namespace: ai}\nspec: {type: AI, ai: {llm: {host: idle.internal, port: 8443, openai: {authToken: {kind: Passthrough}}}}}\n";
+
+#[test]
+fn policies_get_a_status_per_ancestor() {
+    struct Case {
+        name: &'static str,
+        extra: String,
+        /// The policy whose status is checked.
+        policy: &'static str,
+        /// (kind, name) of each ancestor, all in namespace `ai`.
+        ancestors: &'static [(&'static str, &'static str)],
+        /// (status, reason, part of the message) of Accepted, then ResolvedRefs.
+        accepted: (&'static str, &'static str, &'static str),
+        resolved_refs: (&'static str, &'static str, &'static str),
+    }
+    let system = "hostname: mock.example.com\nwellKnownCACertificates: System";
+    let config_maps = |names: &[&str]| {
+        let refs: Vec<String> = names
+            .iter()
+            .map(|n| format!("{{group: \"\", kind: ConfigMap, name: {n}}}"))
+            .collect();
+        policy(&format!(
+            "hostname: mock.example.com\ncaCertificateRefs: [{}]",
+            refs.join(", ")
+        ))
+    };
+    let gateway = &[("Gateway", "gw")];
+    let cases = [
+        Case {
+            name: "applied: the Gateway of the route using the Backend is the ancestor",
+            extra: policy(system),
+            policy: "p",
+            ancestors: gateway,
+            accepted: ("True", "Accepted", "applies to Backend ai/b"),
+            resolved_refs: ("True", "ResolvedRefs", ""),
+        },
+        Case {
+            name: "applied with a CA ConfigMap",
+            extra: format!("{}{}", config_maps(&["ca"]), ca_config_map()),
+            policy: "p",
+            ancestors: gateway,
+            accepted: ("True", "Accepted", "applies to Backend ai/b"),
+            resolved_refs: ("True", "ResolvedRefs", "all caCertificateRefs resolved"),
+        },
+        Case {
+            name: "the only ConfigMap is missing",
+            extra: config_maps(&["missing"]),
+            policy: "p",
+            ancestors: gateway,
+            accepted: ("False", "NoValidCACertificate", "spec.targetRefs[0]: no caCertificateRef resolves"),
+            resolved_refs: (
+                "False",
+                "InvalidCACertificateRef",
+                "spec.validation.caCertificateRefs[0]: ConfigMap ai/missing not found",
+            ),
+        },
+        Case {
+            name: "one of two ConfigMaps is missing: accepted, refs not resolved",
+            extra: format!("{}{}", config_maps(&["ca", "missing"]), ca_config_map()),
+            policy: "p",
+            ancestors: gateway,
+            accepted: ("True", "Accepted", "applies to Backend ai/b"),
+            resolved_refs: (
+                "False",
+                "InvalidCACertificateRef",
+                "spec.validation.caCertificateRefs[1]: ConfigMap ai/missing not found",
+            ),
+        },
+        Case {
+            name: "a CA ref of another kind",
+            extra: policy("hostname: mock.example.com\ncaCertificateRefs: [{group: \"\", kind: Secret, name: ca}]"),
+            policy: "p",
+            ancestors: gateway,
+            accepted: ("False", "NoValidCACertificate", "no caCertificateRef resolves"),
+            resolved_refs: ("False", "InvalidKind", "core Secret is not supported"),
+        },
+        Case {
+            name: "target Backend missing: the Backend it names is the ancestor",
+            extra: policy(system).replace("kind: Backend, name: b", "kind: Backend, name: nope"),
+            policy: "p",
+            ancestors: &[("Backend", "nope")],
+            accepted: ("False", "TargetNotFound", "spec.targetRefs[0]: Backend ai/nope not found"),
+            resolved_refs: ("True", "ResolvedRefs", ""),
+        },
+        Case {
+            name: "target section missing",
+            extra: policy(system).replace("name: b}", "name: b, sectionName: primary}"),
+            policy: "p",
+            ancestors: gateway,
+            accepted: ("False", "TargetNotFound", "Backend ai/b has no priority-group provider named \"primary\""),
+            resolved_refs: ("True", "ResolvedRefs", ""),
+        },
+        Case {
+            name: "a Backend no route uses is its own ancestor",
+            extra: format!(
+                "{IDLE_BACKEND}{}",
+                policy(system).replace("kind: Backend, name: b", "kind: Backend, name: idle")
+            ),
+            policy: "p",
+            ancestors: &[("Backend", "idle")],
+            accepted: ("True", "Accepted", "applies to Backend ai/idle"),
+            resolved_refs: ("True", "ResolvedRefs", ""),
+        },
+        Case {
+            name: "conflict: the policy first by name wins, the other is Conflicted",
+            extra: format!("{}{}", policy(system), policy(system).replace("name: p,", "name: q,")),
+            policy: "q",
+            ancestors: gateway,
+            accepted: ("False", "Conflicted", "spec.targetRefs[0]: BackendTLSPolicy ai/p applies to Backend ai/b"),
+            resolved_refs: ("True", "ResolvedRefs", ""),
+        },
+        Case {
+            name: "conflict: the winner is Accepted",
+            extra: format!("{}{}", policy(system), policy(system).replace("name: p,", "name: q,")),
+            policy: "p",
+            ancestors: gateway,
+            accepted: ("True", "Accepted", "applies to Backend ai/b"),
+            resolved_refs: ("True", "ResolvedRefs", ""),
+        },
+        Case {
+            name: "conflict: the older policy wins over the first by name",
+            extra: format!(
+                "{}{}",
+                policy(system).replace("name: p,", "name: p, creationTimestamp: \"2025-02-01T00:00:00Z\","),
+                policy(system).replace("name: p,", "name: q, creationTimestamp: \"2025-01-01T00:00:00Z\","),
+            ),
+            policy: "p",
+            ancestors: gateway,
+            accepted: ("False", "Conflicted", "BackendTLSPolicy ai/q applies to Backend ai/b"),
+            resolved_refs: ("True", "ResolvedRefs", ""),
+        },
+        Case {
+            name: "an invalid policy",
+            extra: policy("hostname: mock.example.com\nwellKnownCACertificates: Mozilla"),
+            policy: "p",
+            ancestors: gateway,
+            accepted: ("False", "Invalid", "spec.validation.wellKnownCACertificates: only System is supported"),
+            resolved_refs: ("True", "ResolvedRefs", "no caCertificateRefs"),
+        },
+        Case {
+            name: "a Service a route of ours uses: not applied, said on that Gateway",
+            extra: format!(
+                "{ROUTE_TO_SERVICE}{}",
+                policy(system).replace("group: gateway.kgateway.dev, kind: Backend, name: b", "group: \"\", kind: Service, name: s")
+            ),
+            policy: "p",
+            ancestors: gateway,
+            accepted: (
+                "False",
+                "Invalid",
+                "spec.targetRefs[0]: llmgate applies BackendTLSPolicy to gateway.kgateway.dev Backends only; connections to core Service ai/s do not use it",
+            ),
+            resolved_refs: ("True", "ResolvedRefs", ""),
+        },
+    ];
+    for case in &cases {
+        let out = translate_text(&manifests(&case.extra));
+        let ancestors = out.ancestors(case.policy);
+        let refs: Vec<(&str, &str, &str, &str)> = ancestors
+            .iter()
+            .map(|a| {
+                let r = &a.ancestor_ref;
+                (
+                    r.group.as_str(),
+                    r.kind.as_str(),
+                    r.namespace.as_str(),
+                    r.name.as_str(),
+                )
+            })
+            .collect();
+        let want: Vec<(&str, &str, &str, &str)> = case
+            .ancestors
+            .iter()
+            .map(|(kind, name)| {
+                let group = if *kind == "Gateway" {
+                    "gateway.networking.k8s.io"
+                } else {
+                    "gateway.kgateway.dev"
+                };
+                (group, *kind, "ai", *name)
+            })
+            .collect();
+        assert_eq!(refs, want, "{}", case.name);
+        for ancestor in &ancestors {
+            assert_eq!(
+                ancestor.controller_name, "llmgate.dev/gateway-controller",
+                "{}",
+                case.name
+            );
+            let c = &ancestor.conditions;
+            assert_eq!(c.len(), 2, "{}: {c:?}", case.name);
+            for (condition, (type_, (status, reason, message))) in c.iter().zip([
+                ("Accepted", case.accepted),
+                ("ResolvedRefs", case.resolved_refs),
+            ]) {
+                assert!(
+                    condition.type_ == type_
+                        && condition.status == status
+                        && condition.reason == reason
+                        && condition.message.contains(message),
+                    "{}: {condition:?}",
+                    case.name
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_policy_for_a_service_no_route_of_ours_uses_has_no_ancestors() {
+    let extra = policy("hostname: h\nwellKnownCACertificates: System").replace(
+        "group: gateway.kgateway.dev, kind: Backend, name: b",
+        "group: \"\", kind: Service, name: s",
+    );
+    let out = translate_text(&manifests(&extra));
+    assert_eq!(out.ancestors("p"), Vec::new());
+    // Still reported to whoever runs llmgate on these files.
+    assert!(
+        out.problems
+            .iter()
+            .any(|p| p.contains("ignored: llmgate applies BackendTLSPolicy")),
+        "{:?}",
+        out.problems
+    );
+}
+
+#[test]
+fn a_policy_lists_at_most_16_ancestors() {
+    // 17 Gateways, each with a route to Backend ai/b.
+    let mut extra = policy("hostname: h\nwellKnownCACertificates: System");
+    for i in 0..17 {
+        extra.push_str(&format!(
+            "\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {{name: gw{i:02}, namespace: ai}}\nspec:\n  gatewayClassName: llmgate\n  listeners: [{{name: http, port: {}, protocol: HTTP}}]\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {{name: r{i:02}, namespace: ai}}\nspec:\n  parentRefs: [{{name: gw{i:02}}}]\n  rules:\n  - backendRefs: [{{name: b, group: gateway.kgateway.dev, kind: Backend}}]\n",
+            9000 + i
+        ));
+    }
+    let out = translate_text(&manifests(&extra));
+    let names: Vec<String> = out
+        .ancestors("p")
+        .into_iter()
+        .map(|a| a.ancestor_ref.name)
+        .collect();
+    assert_eq!(names.len(), 16, "{names:?}");
+    // The base manifests' Gateway first (its route comes first), then gw00…
+    assert_eq!(names[0], "gw");
+    assert_eq!(names[15], "gw14");
+    assert!(
+        out.problems.iter().any(|p| p.contains(
+            "BackendTLSPolicy ai/p: status.ancestors: 18 ancestors; status.ancestors lists the first 16 only"
+        )),
+        "{:?}",
+        out.problems
+    );
 }
