@@ -218,12 +218,41 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
 }
 
 /// `i` at the opening quote → index after the closing quote.
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// Whether any byte of the word is `"`, `\` or a control character — the
+/// only bytes a string scan must look at. Exact as to presence, which is all
+/// the caller uses (a hit falls back to the byte loop). Bytes >= 0x80 are
+/// never flagged: the body is valid UTF-8 already.
+#[inline(always)]
+fn has_string_special(w: u64) -> bool {
+    let zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
+    let quote = zero(w ^ LO.wrapping_mul(u64::from(b'"')));
+    let backslash = zero(w ^ LO.wrapping_mul(u64::from(b'\\')));
+    let control = w.wrapping_sub(LO.wrapping_mul(0x20)) & !w & HI;
+    (quote | backslash | control) != 0
+}
+
+/// Most of a request body is string content (prompts): plain runs are
+/// skipped eight bytes at a time.
+fn skip_plain(b: &[u8], mut i: usize) -> usize {
+    while let Some(word) = b.get(i..i + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
+        if has_string_special(u64::from_le_bytes(word)) {
+            break;
+        }
+        i += 8;
+    }
+    i
+}
+
 fn skip_string(b: &[u8], mut i: usize) -> Option<usize> {
     if b.get(i) != Some(&b'"') {
         return None;
     }
     i += 1;
     loop {
+        i = skip_plain(b, i);
         match *b.get(i)? {
             b'"' => return Some(i + 1),
             b'\\' => {
@@ -351,6 +380,73 @@ fn skip_member_key(b: &[u8], i: usize) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
+    /// The byte-at-a-time string scan the word scan must agree with.
+    fn skip_string_bytewise(b: &[u8], mut i: usize) -> Option<usize> {
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        i += 1;
+        loop {
+            match *b.get(i)? {
+                b'"' => return Some(i + 1),
+                b'\\' => {
+                    i += 1;
+                    match *b.get(i)? {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => i += 1,
+                        b'u' => {
+                            let hex = b.get(i + 1..i + 5)?;
+                            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                                return None;
+                            }
+                            i += 5;
+                        }
+                        _ => return None,
+                    }
+                }
+                c if c < 0x20 => return None,
+                _ => i += 1,
+            }
+        }
+    }
+
+    #[test]
+    fn word_scan_agrees_with_the_byte_scan() {
+        // Every special byte (and a few plain ones, ASCII and not) at every
+        // position of strings of every length up to 40, closed or not.
+        let specials: [&[u8]; 9] = [
+            b"\"",
+            b"\\n",
+            b"\\u00e9",
+            b"\\x",
+            b"\n",
+            b"\x1f",
+            b" ",
+            b"\x7f",
+            "\u{e9}".as_bytes(),
+        ];
+        for len in 0..40 {
+            for at in 0..=len {
+                for special in specials {
+                    for closed in [true, false] {
+                        let mut body = vec![b'"'];
+                        body.extend(std::iter::repeat_n(b'a', at));
+                        body.extend_from_slice(special);
+                        body.extend(std::iter::repeat_n(b'b', len - at));
+                        if closed {
+                            body.push(b'"');
+                        }
+                        assert_eq!(
+                            skip_string(&body, 0),
+                            skip_string_bytewise(&body, 0),
+                            "{:?}",
+                            String::from_utf8_lossy(&body)
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     use super::*;
 
     #[test]
