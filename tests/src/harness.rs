@@ -96,6 +96,40 @@ pub struct Translated {
     pub stderr: String,
 }
 
+/// The manifests most AI tests need: a Gateway `gw` with an HTTP listener on
+/// `$GATEWAY_PORT`, an AI Backend `backend` with `annotations` (a YAML flow
+/// map, `{}` for none) and `spec.ai` = `ai` (YAML indented by four spaces),
+/// and an HTTPRoute `PathPrefix /llm` → that Backend; then `extra` documents.
+pub fn ai_route_manifests(backend: &str, annotations: &str, ai: &str, extra: &str) -> String {
+    format!(
+        r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {{name: gw}}
+spec:
+  gatewayClassName: llmgate
+  listeners: [{{name: http, protocol: HTTP, port: $GATEWAY_PORT}}]
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: Backend
+metadata: {{name: {backend}, annotations: {annotations}}}
+spec:
+  type: AI
+  ai:
+{ai}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: llm}}
+spec:
+  parentRefs: [{{name: gw}}]
+  rules:
+  - matches: [{{path: {{type: PathPrefix, value: /llm}}}}]
+    backendRefs: [{{name: {backend}, group: gateway.kgateway.dev, kind: Backend}}]
+{extra}"#
+    )
+}
+
 /// Writes `manifests` to a fresh folder and runs `llmgate translate` on it.
 pub fn translate(manifests: &str, admin_port: u16) -> Translated {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use llmgate_e2e::harness::{free_port, get, start_gateway, Gateway};
+use llmgate_e2e::harness::{ai_route_manifests, free_port, get, start_gateway, Gateway};
 use llmgate_e2e::mock::{MockConfig, MockProvider};
 
 const PRIMARY_KEY: &str = "azure-primary-key-5d1";
@@ -15,22 +15,8 @@ const BODY: &str = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content
 /// Group 0: Azure (v1, so the filter also rewrites the body's model) on
 /// `$MOCK_PORT`; group 1: OpenAI on `backup_port`.
 fn manifests(backup_port: u16) -> String {
-    format!(
-        r#"
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: gw}}
-spec:
-  gatewayClassName: llmgate
-  listeners: [{{name: http, protocol: HTTP, port: $GATEWAY_PORT}}]
----
-apiVersion: gateway.kgateway.dev/v1alpha1
-kind: Backend
-metadata: {{name: llm}}
-spec:
-  type: AI
-  ai:
-    priorityGroups:
+    let ai = format!(
+        r#"    priorityGroups:
     - providers:
       - name: azure-primary
         host: 127.0.0.1
@@ -46,17 +32,9 @@ spec:
         port: {backup_port}
         openai:
           authToken: {{kind: Inline, inline: {BACKUP_KEY}}}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: llm}}
-spec:
-  parentRefs: [{{name: gw}}]
-  rules:
-  - matches: [{{path: {{type: PathPrefix, value: /llm}}}}]
-    backendRefs: [{{name: llm, group: gateway.kgateway.dev, kind: Backend}}]
 "#
-    )
+    );
+    ai_route_manifests("llm", "{}", &ai, "")
 }
 
 fn post(gateway: &Gateway) -> llmgate_e2e::harness::Reply {

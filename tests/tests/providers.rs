@@ -2,42 +2,10 @@
 //! on its native path with its own auth, the client gets the provider's bytes
 //! unchanged, streams pass through, and the tokens are counted per provider.
 
-use llmgate_e2e::harness::{start_gateway, Gateway, Reply};
+use llmgate_e2e::harness::{ai_route_manifests, start_gateway, Gateway, Reply};
 use llmgate_e2e::mock::{eventstream, AwsCredentials, MockConfig, MockProvider, RecordedRequest};
 
 const KEY: &str = "provider-key-5b1e";
-
-/// A Gateway, an HTTPRoute `/llm` → Backend `llm`, whose `spec.ai` is `ai`
-/// (indented by four spaces), plus `extra` resources.
-fn manifests(ai: &str, extra: &str) -> String {
-    format!(
-        r#"
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: gw}}
-spec:
-  gatewayClassName: llmgate
-  listeners: [{{name: http, protocol: HTTP, port: $GATEWAY_PORT}}]
----
-apiVersion: gateway.kgateway.dev/v1alpha1
-kind: Backend
-metadata: {{name: llm}}
-spec:
-  type: AI
-  ai:
-{ai}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: llm}}
-spec:
-  parentRefs: [{{name: gw}}]
-  rules:
-  - matches: [{{path: {{type: PathPrefix, value: /llm}}}}]
-    backendRefs: [{{name: llm, group: gateway.kgateway.dev, kind: Backend}}]
-{extra}"#
-    )
-}
 
 /// `spec.ai.llm` with `provider` (its YAML at six spaces), pointed at the mock.
 fn single(provider: &str) -> String {
@@ -49,7 +17,10 @@ fn inline_token() -> String {
 }
 
 fn start(mock: &MockProvider, ai: &str, extra: &str) -> Gateway {
-    start_gateway(&manifests(ai, extra), mock.addr().port())
+    start_gateway(
+        &ai_route_manifests("llm", "{}", ai, extra),
+        mock.addr().port(),
+    )
 }
 
 fn mock() -> MockProvider {

@@ -1,7 +1,7 @@
 //! TLS to the provider, verified the way a BackendTLSPolicy says: against a
 //! mock that serves HTTPS with a certificate for `localhost` from a CA of its own.
 
-use llmgate_e2e::harness::{start_gateway, Gateway};
+use llmgate_e2e::harness::{ai_route_manifests, start_gateway, Gateway};
 use llmgate_e2e::mock::{MockConfig, MockProvider};
 
 const KEY: &str = "tls-key-0c4d";
@@ -16,40 +16,13 @@ fn tls_mock() -> MockProvider {
     .expect("start TLS mock")
 }
 
-/// An anthropic Backend at `localhost:<mock port>` with `annotations` (YAML flow
-/// map), routed from `/llm`, plus `extra` resources.
+/// An anthropic Backend `anthropic-tls` at `localhost:<mock port>` with
+/// `annotations` (YAML flow map), routed from `/llm`, plus `extra` resources.
 fn manifests(annotations: &str, extra: &str) -> String {
-    format!(
-        r#"
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: gw}}
-spec:
-  gatewayClassName: llmgate
-  listeners: [{{name: http, protocol: HTTP, port: $GATEWAY_PORT}}]
----
-apiVersion: gateway.kgateway.dev/v1alpha1
-kind: Backend
-metadata: {{name: anthropic-tls, annotations: {annotations}}}
-spec:
-  type: AI
-  ai:
-    llm:
-      host: localhost
-      port: $MOCK_PORT
-      anthropic:
-        authToken: {{kind: Inline, inline: {KEY}}}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: llm}}
-spec:
-  parentRefs: [{{name: gw}}]
-  rules:
-  - matches: [{{path: {{type: PathPrefix, value: /llm}}}}]
-    backendRefs: [{{name: anthropic-tls, group: gateway.kgateway.dev, kind: Backend}}]
-{extra}"#
-    )
+    let ai = format!(
+        "    llm:\n      host: localhost\n      port: $MOCK_PORT\n      anthropic:\n        authToken: {{kind: Inline, inline: {KEY}}}\n"
+    );
+    ai_route_manifests("anthropic-tls", annotations, &ai, extra)
 }
 
 fn policy(validation: &str) -> String {
