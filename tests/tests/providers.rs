@@ -23,6 +23,15 @@ fn start(mock: &MockProvider, ai: &str, extra: &str) -> Gateway {
     )
 }
 
+/// A JSON POST, as the provider's SDKs send it.
+fn post_json(gateway: &Gateway, path: &str, body: &str) -> Reply {
+    gateway.post(
+        path,
+        &[("content-type", "application/json")],
+        body.as_bytes(),
+    )
+}
+
 fn mock() -> MockProvider {
     MockProvider::start_blocking(MockConfig::new(KEY)).expect("start mock")
 }
@@ -133,11 +142,7 @@ fn anthropic_stream_passes_through_and_output_is_not_summed() {
     );
     let gateway = start(&mock, &single(&provider), "");
     let body = MESSAGES.replace(r#""max_tokens":64"#, r#""max_tokens":64,"stream":true"#);
-    let reply = gateway.post(
-        "/llm",
-        &[("content-type", "application/json")],
-        body.as_bytes(),
-    );
+    let reply = post_json(&gateway, "/llm", &body);
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert!(reply
         .text()
@@ -185,11 +190,7 @@ fn gemini() -> String {
 fn gemini_gets_its_path_and_key_header() {
     let mock = mock();
     let gateway = start(&mock, &gemini(), "");
-    let reply = gateway.post(
-        "/llm",
-        &[("content-type", "application/json")],
-        CONTENTS.as_bytes(),
-    );
+    let reply = post_json(&gateway, "/llm", CONTENTS);
     assert_eq!(reply.status, 200, "{}", reply.text());
     let upstream = only_request(&mock);
     assert_eq!(
@@ -206,10 +207,10 @@ fn gemini_gets_its_path_and_key_header() {
 fn gemini_streams_when_the_client_path_asks() {
     let mock = mock();
     let gateway = start(&mock, &gemini(), "");
-    let reply = gateway.post(
+    let reply = post_json(
+        &gateway,
         "/llm/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse",
-        &[("content-type", "application/json")],
-        CONTENTS.as_bytes(),
+        CONTENTS,
     );
     assert_eq!(reply.status, 200, "{}", reply.text());
     let upstream = only_request(&mock);
@@ -228,11 +229,7 @@ fn gemini_streams_when_the_body_says_stream_and_the_field_is_removed() {
     let mock = mock();
     let gateway = start(&mock, &gemini(), "");
     let body = CONTENTS.replacen('{', r#"{"stream":true,"#, 1);
-    let reply = gateway.post(
-        "/llm",
-        &[("content-type", "application/json")],
-        body.as_bytes(),
-    );
+    let reply = post_json(&gateway, "/llm", &body);
     // Gemini rejects an unknown `stream` field with 400: a 200 means it was removed.
     assert_eq!(reply.status, 200, "{}", reply.text());
     let upstream = only_request(&mock);
@@ -351,11 +348,7 @@ fn bedrock_sigv4_converse_and_converse_stream() {
     );
     let gateway = start(&mock, &single(&provider), &bedrock_secret());
 
-    let reply = gateway.post(
-        "/llm",
-        &[("content-type", "application/json")],
-        CONVERSE.as_bytes(),
-    );
+    let reply = post_json(&gateway, "/llm", CONVERSE);
     // The mock recomputes the signature over what arrived: 200 means it matched.
     assert_eq!(reply.status, 200, "{}", reply.text());
     let upstream = &mock.requests()[0];
@@ -375,10 +368,10 @@ fn bedrock_sigv4_converse_and_converse_stream() {
     assert_eq!(upstream.body, CONVERSE.as_bytes());
     assert_unchanged(&reply, &mock, 0);
 
-    let streamed = gateway.post(
+    let streamed = post_json(
+        &gateway,
         &format!("/llm{BEDROCK_PATH}/converse-stream"),
-        &[("content-type", "application/json")],
-        CONVERSE.as_bytes(),
+        CONVERSE,
     );
     assert_eq!(streamed.status, 200, "{}", streamed.text());
     assert_eq!(
@@ -439,11 +432,7 @@ fn azure_openai_v1_and_preview_paths() {
             inline_token()
         );
         let gateway = start(&mock, &single(&provider), "");
-        let reply = gateway.post(
-            "/llm",
-            &[("content-type", "application/json")],
-            CHAT.as_bytes(),
-        );
+        let reply = post_json(&gateway, "/llm", CHAT);
         assert_eq!(reply.status, 200, "{api_version}: {}", reply.text());
         let upstream = only_request(&mock);
         assert_eq!(upstream.path_and_query, want_path, "{api_version}");
@@ -471,11 +460,7 @@ fn openai_compatible_server_with_full_path_and_auth_header() {
         inline_token()
     );
     let gateway = start(&mock, &ai, "");
-    let reply = gateway.post(
-        "/llm",
-        &[("content-type", "application/json")],
-        CHAT.as_bytes(),
-    );
+    let reply = post_json(&gateway, "/llm", CHAT);
     assert_eq!(reply.status, 200, "{}", reply.text());
     let upstream = only_request(&mock);
     assert_eq!(upstream.path_and_query, "/chat/completions");
