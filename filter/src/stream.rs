@@ -140,9 +140,10 @@ impl Held {
 pub struct Stream {
     phase: RequestPhase,
     request_model: Option<String>,
-    /// The model the gateway's path named (Gemini, Vertex AI, Bedrock): the
-    /// request and response model when body and reply do not name one.
-    path_model: Option<String>,
+    /// The gateway chose the provider's path, so the model it names (Gemini,
+    /// Vertex AI, Bedrock) is the request and response model when body and
+    /// reply do not name one.
+    path_names_model: bool,
     /// `include_usage` was added to the request.
     injected: bool,
     route: Option<String>,
@@ -164,7 +165,7 @@ impl Stream {
         Stream {
             phase: RequestPhase::Done,
             request_model: None,
-            path_model: None,
+            path_names_model: false,
             injected: false,
             route: None,
             started_ms: None,
@@ -193,10 +194,7 @@ impl Stream {
         let route_rewrote_path = host.request_header(PATH_REWRITTEN_HEADER).is_some();
         let selects_stream = request::selects_stream_endpoint(cfg, route_rewrote_path);
         // Only when the gateway chose the path (not `path.full`, not the route).
-        self.path_model = selects_stream
-            .then(|| providers::path_model(&cfg.provider))
-            .flatten()
-            .map(str::to_owned);
+        self.path_names_model = selects_stream;
         let client_streams = selects_stream
             && host
                 .request_header(":path")
@@ -448,15 +446,18 @@ impl Stream {
             .take()
             .map(ResponseReader::finish)
             .unwrap_or_default();
-        let configured =
-            providers::model_override(&plugin.cfg.provider).or(self.path_model.as_deref());
+        let path_model = self
+            .path_names_model
+            .then(|| providers::path_model(&plugin.cfg.provider))
+            .flatten();
+        let configured = providers::model_override(&plugin.cfg.provider).or(path_model);
         let mut model_label = |raw: Option<&str>| match raw {
             // The configured model is known and bounded: it never uses the budget.
             Some(m) if Some(m) == configured => metrics::sanitize_label(m),
             _ => host.model_label(&plugin.backend_label, raw),
         };
-        let raw_request_model = self.request_model.as_deref().or(self.path_model.as_deref());
-        let raw_response_model = outcome.model.as_deref().or(self.path_model.as_deref());
+        let raw_request_model = self.request_model.as_deref().or(path_model);
+        let raw_response_model = outcome.model.as_deref().or(path_model);
         let request_model = model_label(raw_request_model);
         let response_model = model_label(raw_response_model);
         let route = self
