@@ -8,6 +8,7 @@ use std::io::Read as _;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 const HOW_TO_FIX: &str = "run `make test` (it builds llmgate and the filter and installs Envoy)";
@@ -54,10 +55,24 @@ pub fn envoy_binary() -> PathBuf {
 
 /// A port that was free a moment ago.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free port")
+    // Not from the kernel's ephemeral range (`127.0.0.1:0`): a port found free
+    // there can be taken as the *source* port of any outgoing connection (the
+    // tests make many) before the server binds it — seen as "Address already
+    // in use" from `llmgate serve`. Below Linux's default ephemeral range,
+    // nothing is assigned implicitly. Each test process starts at its own
+    // offset and never hands out the same port twice.
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let offset = std::process::id().wrapping_mul(7919) % SPAN;
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = u16::try_from(FIRST + (offset + n) % SPAN).expect("below 32000");
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {FIRST}..{}", FIRST + SPAN)
 }
 
 /// The manifests of `manifests/examples/<name>/` (its `.yaml` files in name
