@@ -1,6 +1,6 @@
 #![allow(clippy::type_complexity)]
 //! Replays real recorded OpenAI / Azure OpenAI responses (go-vcr cassettes from
-//! envoyproxy/ai-gateway, kept in `shared/fixtures`) through the response reader
+//! envoyproxy/ai-gateway, kept in `tests/fixtures/recorded/` with their licence) through the response reader
 //! split at every byte position (a property test: the counts must not depend
 //! on how Envoy cuts the body), and in chunks of several sizes.
 
@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/fixtures/recorded-openai-azure/"
+    "/tests/fixtures/recorded/"
 );
 
 #[derive(Deserialize)]
@@ -46,7 +46,7 @@ impl Message {
 fn load(file: &str) -> Interaction {
     let path = format!("{FIXTURES}{file}");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let cassette: Cassette = serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let cassette: Cassette = serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
     cassette
         .interactions
         .into_iter()

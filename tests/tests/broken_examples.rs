@@ -20,7 +20,7 @@ fn statuses() -> (Vec<Value>, String) {
     let docs = yaml
         .split("---\n")
         .filter(|d| !d.trim().is_empty())
-        .map(|d| serde_yaml::from_str(d).unwrap_or_else(|e| panic!("{e}: {d}")))
+        .map(|d| serde_saphyr::from_str(d).unwrap_or_else(|e| panic!("{e}: {d}")))
         .collect();
     (docs, yaml)
 }

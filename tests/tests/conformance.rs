@@ -959,7 +959,7 @@ fn conformance_statuses() {
     let docs: Vec<serde_json::Value> = yaml
         .split("---\n")
         .filter(|d| !d.trim().is_empty())
-        .map(|d| serde_yaml::from_str(d).unwrap())
+        .map(|d| serde_saphyr::from_str(d).unwrap())
         .collect();
     let condition = |kind: &str, name: &str, type_: &str| -> (String, String) {
         let doc = docs

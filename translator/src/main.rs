@@ -49,12 +49,10 @@ enum Command {
 
 #[derive(clap::Args)]
 struct ControllerArgs {
-    /// Port of the xDS (ADS) gRPC server.
+    /// The control plane's one port: xDS (ADS, gRPC) and, over HTTP, the
+    /// filter module, /healthz, /readyz and /metrics.
     #[arg(long, default_value_t = 18000)]
     xds_port: u16,
-    /// Port of the HTTP server: the filter module, /healthz, /readyz, /metrics.
-    #[arg(long, default_value_t = 18001)]
-    filter_port: u16,
     /// Address the control plane listens on.
     #[arg(long, default_value = "0.0.0.0")]
     bind: std::net::IpAddr,
@@ -100,12 +98,10 @@ struct ControlPlaneArgs {
     /// The folder of manifests to watch.
     #[arg(short = 'f', long = "filename")]
     dir: PathBuf,
-    /// Port of the xDS (ADS) gRPC server.
+    /// The control plane's one port: xDS (ADS, gRPC) and, over HTTP, the
+    /// filter module, /healthz, /readyz and /metrics.
     #[arg(long, default_value_t = 18000)]
     xds_port: u16,
-    /// Port of the HTTP server for the filter module, /healthz and /metrics.
-    #[arg(long, default_value_t = 18001)]
-    filter_port: u16,
     /// Address the control plane listens on.
     #[arg(long, default_value = "127.0.0.1")]
     bind: std::net::IpAddr,
@@ -145,12 +141,10 @@ struct RunArgs {
 
 #[derive(clap::Args)]
 struct BootstrapArgs {
-    /// Where `llmgate serve` listens for xDS.
+    /// Where `llmgate serve` (or `controller`) listens: xDS, and the filter
+    /// module Envoy fetches from the same address.
     #[arg(long)]
     xds_address: String,
-    /// Where it serves the filter module (default: the xDS host, port 18001).
-    #[arg(long)]
-    filter_address: Option<String>,
     /// The Envoy's node id (shown in the controller's logs).
     #[arg(long, default_value = "llmgate")]
     node_id: String,
@@ -253,16 +247,7 @@ fn run_controller(args: ControllerArgs) -> ExitCode {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let filter = translate::envoy::FilterCode::Remote {
-        uri: format!(
-            "http://{}:{}{}",
-            args.bind,
-            args.filter_port,
-            serve::FILTER_PATH
-        ),
-        cluster: llmgate_translator::xds::bootstrap::FILTER_CLUSTER.to_string(),
-        sha256,
-    };
+    let filter = llmgate_translator::xds::bootstrap::remote_filter(sha256);
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let lease_namespace = args
         .lease_namespace
@@ -284,7 +269,6 @@ fn run_controller(args: ControllerArgs) -> ExitCode {
         endpoints: serve::Endpoints {
             bind: args.bind,
             xds_port: args.xds_port,
-            filter_port: args.filter_port,
         },
         translate: translate::Options {
             filter,
@@ -340,19 +324,13 @@ fn split_address(address: &str, what: &str) -> Result<(String, u16), String> {
 fn run_bootstrap(args: BootstrapArgs) -> ExitCode {
     use llmgate_translator::xds::bootstrap::{bootstrap, BootstrapOptions};
     let addresses =
-        split_address(&args.xds_address, "--xds-address").and_then(|(xds_host, xds_port)| {
-            let (filter_host, filter_port) = match &args.filter_address {
-                Some(a) => split_address(a, "--filter-address")?,
-                None => (xds_host.clone(), 18001),
-            };
-            Ok(BootstrapOptions {
+        split_address(&args.xds_address, "--xds-address").map(|(xds_host, xds_port)| {
+            BootstrapOptions {
                 xds_host,
                 xds_port,
-                filter_host,
-                filter_port,
                 node_id: args.node_id.clone(),
                 admin_port: args.admin_port,
-            })
+            }
         });
     let options = match addresses {
         Ok(o) => o,
@@ -425,23 +403,13 @@ fn run_control_plane(
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        translate::envoy::FilterCode::Remote {
-            uri: format!(
-                "http://{}:{}{}",
-                args.bind,
-                args.filter_port,
-                serve::FILTER_PATH
-            ),
-            cluster: llmgate_translator::xds::bootstrap::FILTER_CLUSTER.to_string(),
-            sha256,
-        }
+        llmgate_translator::xds::bootstrap::remote_filter(sha256)
     };
     let gateway = args.gateway;
     let options = serve::ServeOptions {
         dir: args.dir,
         bind: args.bind,
         xds_port: args.xds_port,
-        filter_port: args.filter_port,
         debounce: std::time::Duration::from_millis(100),
         translate: translate::Options {
             filter,

@@ -1,7 +1,7 @@
 //! `llmgate serve`: folder mode of the control plane. Watches a folder of
 //! manifests, re-translates on every (debounced) change and pushes the result
-//! to every connected Envoy over ADS; serves the filter module over HTTP so
-//! Envoys need no shared filesystem.
+//! to every connected Envoy over ADS; serves the filter module over HTTP on
+//! the same port, so Envoys need no shared filesystem and no second address.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -23,7 +23,6 @@ pub struct ServeOptions {
     pub dir: PathBuf,
     pub bind: IpAddr,
     pub xds_port: u16,
-    pub filter_port: u16,
     pub translate: translate::Options,
     /// Quiet time after the last file event before re-translating.
     pub debounce: Duration,
@@ -100,7 +99,6 @@ pub async fn serve(options: ServeOptions, wasm: Vec<u8>) -> Result<(), String> {
     let endpoints = Endpoints {
         bind: options.bind,
         xds_port: options.xds_port,
-        filter_port: options.filter_port,
     };
     tracing::info!(dir = %options.dir.display(), "watching");
     let serving = serve_snapshots(&endpoints, snapshots, wasm, stats, None);
@@ -118,25 +116,24 @@ pub async fn serve(options: ServeOptions, wasm: Vec<u8>) -> Result<(), String> {
     tokio::select! {
         r = serving => r,
         _ = watch_loop => Err("file watcher stopped".into()),
-        _ = tokio::signal::ctrl_c() => Ok(()),
+        _ = crate::shutdown::requested() => Ok(()),
     }
 }
 
-/// Where the control plane listens.
+/// Where the control plane listens: one port for everything.
 #[derive(Debug, Clone)]
 pub struct Endpoints {
     pub bind: IpAddr,
     pub xds_port: u16,
-    pub filter_port: u16,
 }
 
 /// More Prometheus text for `/metrics` (the Kubernetes controller's own).
 pub type ExtraMetrics = Arc<dyn Fn() -> String + Send + Sync>;
 
-/// The serving half of every mode (folder and Kubernetes): ADS from whatever
-/// `snapshots` holds, and over HTTP the filter module, `/healthz` (alive),
-/// `/readyz` (a configuration is published) and `/metrics`. Runs until a
-/// server fails.
+/// The serving half of every mode (folder and Kubernetes), on one port: ADS
+/// (gRPC over HTTP/2) from whatever `snapshots` holds, and over HTTP/1.1 or
+/// HTTP/2 the filter module, `/healthz` (alive), `/readyz` (a configuration is
+/// published) and `/metrics`. Runs until the server fails.
 pub async fn serve_snapshots(
     endpoints: &Endpoints,
     snapshots: watch::Receiver<Option<Arc<XdsSnapshot>>>,
@@ -144,26 +141,20 @@ pub async fn serve_snapshots(
     stats: Arc<AdsStats>,
     extra_metrics: Option<ExtraMetrics>,
 ) -> Result<(), String> {
-    let xds_addr = SocketAddr::new(endpoints.bind, endpoints.xds_port);
-    let ads = tonic::transport::Server::builder()
-        .add_service(AggregatedDiscoveryServiceServer::new(AdsServer::new(
-            snapshots.clone(),
-            stats.clone(),
-        )))
-        .serve(xds_addr);
-    let filter_addr = SocketAddr::new(endpoints.bind, endpoints.filter_port);
-    let filter_listener = tokio::net::TcpListener::bind(filter_addr)
+    let addr = SocketAddr::new(endpoints.bind, endpoints.xds_port);
+    let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| format!("cannot listen on {filter_addr}: {e}"))?;
-    let http = axum::serve(
-        filter_listener,
-        http_routes(wasm, stats, snapshots, extra_metrics),
-    );
-    tracing::info!(%xds_addr, %filter_addr, "serving");
-    tokio::select! {
-        r = ads => r.map_err(|e| format!("xDS server on {xds_addr}: {e}")),
-        r = http => r.map_err(|e| format!("HTTP server on {filter_addr}: {e}")),
-    }
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let ads = AggregatedDiscoveryServiceServer::new(AdsServer::new(snapshots.clone(), stats.clone()));
+    let routes = tonic::service::Routes::from(http_routes(wasm, stats, snapshots, extra_metrics))
+        .add_service(ads);
+    tracing::info!(%addr, "serving xDS and the filter module");
+    tonic::transport::Server::builder()
+        .accept_http1(true)
+        .add_routes(routes)
+        .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+        .await
+        .map_err(|e| format!("control plane server on {addr}: {e}"))
 }
 
 fn retranslate(

@@ -223,7 +223,7 @@ pub fn render(statuses: &[ObjectStatus]) -> String {
     let mut out = String::new();
     for status in sorted {
         out.push_str("---\n");
-        out.push_str(&serde_yaml::to_string(status).unwrap_or_default());
+        out.push_str(&crate::yaml::to_string(status));
     }
     out
 }

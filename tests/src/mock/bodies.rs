@@ -1,5 +1,5 @@
 //! Response bodies and headers, shaped like the real providers' (see the recorded
-//! traffic in shared/fixtures/recorded-openai-azure/).
+//! traffic in filter/tests/fixtures/recorded/).
 //!
 //! Azure serialises its JSON with sorted keys (pretty-printed for whole responses,
 //! compact for SSE chunks): `serde_json::Value`'s map is sorted, so `json!` gives

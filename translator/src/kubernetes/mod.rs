@@ -185,7 +185,7 @@ pub async fn controller(options: ControllerOptions, wasm: Vec<u8>) -> Result<(),
     tokio::select! {
         r = serving => r,
         r = run(client, &options, publish, metrics) => r,
-        _ = tokio::signal::ctrl_c() => Ok(()),
+        _ = crate::shutdown::requested() => Ok(()),
     }
 }
 

@@ -514,7 +514,6 @@ fn options(identity: &str) -> ControllerOptions {
         endpoints: Endpoints {
             bind: [127, 0, 0, 1].into(),
             xds_port: 0,
-            filter_port: 0,
         },
         translate: translate::Options::default(),
         namespace: None,
@@ -563,8 +562,7 @@ fn mentions(snapshot: &XdsSnapshot, needle: &str) -> bool {
 /// A cluster as Envoy receives it, decoded back to proto3 JSON with the
 /// proto's field names.
 fn cluster_json(snapshot: &XdsSnapshot, name: &str) -> Value {
-    static DESCRIPTORS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/envoy_descriptors.bin"));
-    let pool = prost_reflect::DescriptorPool::decode(DESCRIPTORS).unwrap();
+    let pool = crate::xds::resources::pool().unwrap();
     let resource = snapshot
         .clusters
         .iter()

@@ -4,9 +4,10 @@ use std::path::Path;
 
 use serde_json::Value;
 
-/// YAML for people to read; Envoy parses it (JSON would do as well).
+/// YAML for people to read; Envoy parses it (JSON would do as well). Every
+/// string is quoted: see `crate::yaml`.
 pub fn render(bootstrap: &Value) -> String {
-    serde_yaml::to_string(bootstrap).unwrap_or_else(|_| bootstrap.to_string())
+    crate::yaml::to_envoy_string(bootstrap)
 }
 
 pub fn write(bootstrap: &Value, path: &Path) -> std::io::Result<()> {

@@ -104,23 +104,14 @@ fn is_blank_document(doc: &str) -> bool {
 }
 
 fn load_document(origin: &Origin, doc: &str, snapshot: &mut Snapshot, problems: &mut Vec<Problem>) {
-    let value: serde_yaml::Value = match serde_yaml::from_str(doc) {
+    let value: serde_json::Value = match crate::yaml::from_str(doc) {
         Ok(v) => v,
         Err(e) => {
-            let at = match e.location() {
-                Some(loc) => Origin {
-                    file: origin.file.clone(),
-                    line: origin.line + loc.line() - 1,
-                },
-                None => origin.clone(),
+            let at = Origin {
+                file: origin.file.clone(),
+                line: origin.line + e.line.unwrap_or(1) - 1,
             };
-            problems.push(
-                Problem::error(format!(
-                    "YAML syntax error: {}",
-                    strip_location(&e.to_string())
-                ))
-                .at(&at),
-            );
+            problems.push(Problem::error(format!("YAML syntax error: {}", e.message)).at(&at));
             return;
         }
     };
@@ -251,7 +242,7 @@ struct DocContext<'a> {
 impl DocContext<'_> {
     fn push<T: DeserializeOwned>(
         self,
-        value: serde_yaml::Value,
+        value: serde_json::Value,
         (into, seen): (&mut Vec<Object<T>>, &mut Seen),
         problems: &mut Vec<Problem>,
     ) {
@@ -310,33 +301,6 @@ pub(crate) fn redact_quoted(message: &str) -> String {
         }
     }
     out
-}
-
-/// serde_yaml appends " at line L column C" relative to the document; the
-/// problem carries the absolute line instead.
-fn strip_location(message: &str) -> String {
-    let Some(i) = message.find(" at line ") else {
-        return message.to_string();
-    };
-    let stripped = strip_one_location(message, i);
-    if stripped.contains(" at line ") {
-        strip_location(&stripped)
-    } else {
-        stripped
-    }
-}
-
-fn strip_one_location(message: &str, i: usize) -> String {
-    let skip_digits = |s: &str| {
-        s.trim_start_matches(|c: char| c.is_ascii_digit())
-            .to_string()
-    };
-    let rest = skip_digits(&message[i + " at line ".len()..]);
-    let rest = match rest.strip_prefix(" column ") {
-        Some(r) => skip_digits(r),
-        None => rest,
-    };
-    format!("{}{}", &message[..i], rest)
 }
 
 #[cfg(test)]

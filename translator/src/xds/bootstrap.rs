@@ -1,22 +1,32 @@
 //! The Envoy bootstrap for xDS mode: node identity, admin, stats tags (they
-//! are bootstrap-only), ADS for clusters and listeners, and where to fetch the
-//! filter module from.
+//! are bootstrap-only), ADS for clusters and listeners. The filter module is
+//! fetched from the same address as xDS, through the same cluster, so the two
+//! cannot disagree.
 
 use serde_json::{json, Value};
 
-use crate::translate::envoy;
+use crate::translate::envoy::{self, FilterCode};
 
+/// The control plane: ADS, and the `code.remote` wasm fetch (which must be
+/// possible before any xDS resource that uses the filter arrives, so the
+/// cluster is static).
 pub const XDS_CLUSTER: &str = "llmgate_xds";
-/// The cluster Envoy fetches `code.remote` wasm through: it must exist before
-/// any xDS resource that uses the filter arrives, so it is static.
-pub const FILTER_CLUSTER: &str = "llmgate_filter_server";
+
+/// The filter as xDS-mode Envoys get it: fetched from the control plane
+/// through `XDS_CLUSTER`, checked against its SHA-256. The URI's host is only
+/// the request's authority; the cluster decides where it goes.
+pub fn remote_filter(sha256: String) -> FilterCode {
+    FilterCode::Remote {
+        uri: format!("http://{XDS_CLUSTER}{}", crate::serve::FILTER_PATH),
+        cluster: XDS_CLUSTER.to_string(),
+        sha256,
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct BootstrapOptions {
     pub xds_host: String,
     pub xds_port: u16,
-    pub filter_host: String,
-    pub filter_port: u16,
     pub node_id: String,
     pub admin_port: u16,
 }
@@ -32,8 +42,7 @@ pub fn bootstrap(o: &BootstrapOptions) -> Value {
             "explicit_http_config": { "http2_protocol_options": {} }
         }
     });
-    let filter = envoy::service_cluster(FILTER_CLUSTER, &o.filter_host, o.filter_port);
-    let mut out = envoy::bootstrap(o.admin_port, Vec::new(), vec![xds, filter]);
+    let mut out = envoy::bootstrap(o.admin_port, Vec::new(), vec![xds]);
     out["node"] = json!({ "id": o.node_id, "cluster": "llmgate" });
     // Any configuration may bring the internal listener that answers 500 for
     // unavailable backends; its extension can only come with the bootstrap.
@@ -64,18 +73,17 @@ mod tests {
             "/../manifests/deploy/30-envoy.yaml"
         );
         let text = std::fs::read_to_string(path).unwrap();
-        let configmap: serde_yaml::Value = serde_yaml::Deserializer::from_str(&text)
-            .map(|d| serde::Deserialize::deserialize(d).unwrap())
-            .find(|d: &serde_yaml::Value| d["kind"] == "ConfigMap")
+        let configmap: Value = text
+            .split("\n---\n")
+            .map(|d| crate::yaml::from_str::<Value>(d).unwrap())
+            .find(|d| d["kind"] == "ConfigMap")
             .unwrap();
         let in_manifest: Value =
-            serde_yaml::from_str(configmap["data"]["bootstrap.yaml"].as_str().unwrap()).unwrap();
+            crate::yaml::from_str(configmap["data"]["bootstrap.yaml"].as_str().unwrap()).unwrap();
         let host = "llmgate-controller.llmgate-system.svc.cluster.local";
         let expected = bootstrap(&BootstrapOptions {
             xds_host: host.into(),
             xds_port: 18000,
-            filter_host: host.into(),
-            filter_port: 18001,
             node_id: "llmgate-envoy".into(),
             admin_port: 19000,
         });

@@ -12,12 +12,15 @@ use prost::Message as _;
 use prost_reflect::{DescriptorPool, DynamicMessage};
 use serde_json::Value;
 
-static DESCRIPTORS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/envoy_descriptors.bin"));
+/// Envoy's API as a protobuf descriptor set: the one envoy-types (pinned
+/// exactly) generates its Rust types from, kept in the repository because the
+/// crate does not export it (translator/descriptors/README.md).
+static DESCRIPTORS: &[u8] = include_bytes!("../../descriptors/envoy.bin");
 
 pub const CLUSTER: &str = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
 pub const LISTENER: &str = "type.googleapis.com/envoy.config.listener.v3.Listener";
 
-fn pool() -> Result<&'static DescriptorPool, String> {
+pub(crate) fn pool() -> Result<&'static DescriptorPool, String> {
     static POOL: OnceLock<Result<DescriptorPool, String>> = OnceLock::new();
     POOL.get_or_init(|| {
         DescriptorPool::decode(DESCRIPTORS).map_err(|e| format!("Envoy descriptors: {e}"))
@@ -182,5 +185,58 @@ mod tests {
         assert!(snapshot_from_bootstrap(&b)
             .unwrap_err()
             .contains("listeners l: "));
+    }
+
+    /// The descriptor copy and envoy-types' Rust types describe the same
+    /// messages: what one encodes, the other decodes and re-encodes to the
+    /// same bytes (a field the Rust types did not know would be dropped).
+    #[test]
+    fn descriptors_match_envoy_types() {
+        use envoy_types::pb::envoy::config::cluster::v3::Cluster;
+        use envoy_types::pb::envoy::config::listener::v3::Listener;
+        use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::HttpConnectionManager;
+        fn round_trip<M: prost::Message + Default>(type_url: &str, json: Value) {
+            let any = encode(type_url, &json).unwrap();
+            let message = M::decode(any.value.as_slice()).unwrap();
+            assert_eq!(message.encode_to_vec(), any.value, "{type_url}");
+        }
+        round_trip::<Cluster>(
+            CLUSTER,
+            json!({
+                "name": "c", "type": "STRICT_DNS", "connect_timeout": "1.5s", "dns_lookup_family": "V4_ONLY",
+                "outlier_detection": { "consecutive_5xx": 3, "base_ejection_time": "30s" },
+                "load_assignment": { "cluster_name": "c", "endpoints": [{ "priority": 1, "lb_endpoints": [{
+                    "endpoint": { "hostname": "h", "address": { "socket_address": { "address": "h", "port_value": 443 } } },
+                    "metadata": { "filter_metadata": { "llmgate": { "provider": "p" } } } }] }] },
+                "transport_socket_matches": [{ "name": "m", "match": { "p": "x" }, "transport_socket": {
+                    "name": "envoy.transport_sockets.tls", "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+                        "sni": "h" } } }],
+                "typed_extension_protocol_options": { "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                    "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                    "explicit_http_config": { "http_protocol_options": {} },
+                    "http_filters": [{ "name": "f", "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec" } }] } }
+            }),
+        );
+        let hcm = json!({
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+            "stat_prefix": "s", "route_config": { "name": "r", "virtual_hosts": [{ "name": "v", "domains": ["*"],
+                "routes": [{ "match": { "safe_regex": { "regex": "/a.*" } }, "route": { "cluster": "c", "timeout": "0s",
+                    "retry_policy": { "retry_on": "5xx", "num_retries": 1 } } }] }] },
+            "http_filters": [{ "name": "envoy.filters.http.router", "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } }]
+        });
+        let mut bare_hcm = hcm.clone();
+        bare_hcm.as_object_mut().unwrap().remove("@type");
+        round_trip::<HttpConnectionManager>(
+            "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+            bare_hcm,
+        );
+        round_trip::<Listener>(
+            LISTENER,
+            json!({ "name": "l", "address": { "socket_address": { "address": "0.0.0.0", "port_value": 8080 } },
+                "filter_chains": [{ "filters": [{ "name": "envoy.filters.network.http_connection_manager", "typed_config": hcm }] }] }),
+        );
     }
 }
