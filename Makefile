@@ -5,10 +5,12 @@ ENVOY ?= $(VENV)/bin/envoy
 LLMGATE := target/release/llmgate
 WASM := target/wasm32-wasip1/release/llmgate_filter.wasm
 
-.PHONY: build envoy run test unit e2e clean fuzz fuzz-smoke fuzz-tools bench-translate bench-push bench
+.PHONY: wasm-target build envoy run test unit e2e lint descriptors clean fuzz fuzz-smoke fuzz-tools bench-translate bench-push bench
 
-build:
+wasm-target:
 	@rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
+
+build: wasm-target
 	cargo build --release -p llmgate-filter --target wasm32-wasip1
 	cargo build --release -p llmgate-translator -p llmgate-e2e --bins
 
@@ -22,6 +24,27 @@ run: build envoy
 
 test: build envoy
 	cargo test --workspace
+
+# The tests that need no Envoy: the filter's and the translator's (and the
+# mock provider's own).
+unit:
+	cargo test -p llmgate-filter -p llmgate-translator
+	cargo test -p llmgate-e2e --lib --bins
+
+# The end-to-end tests: real Envoy, the real filter, the mock providers.
+e2e: build envoy
+	cargo test -p llmgate-e2e --tests
+
+# Formatting, and clippy with warnings as errors on the host and, for the
+# filter, on the target Envoy runs it on.
+lint: wasm-target
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy -p llmgate-filter --target wasm32-wasip1 -- -D warnings
+
+# Refresh translator/descriptors/envoy.bin after changing envoy-types' version.
+descriptors:
+	translator/descriptors/refresh.sh
 
 # The filter's fuzz targets (filter/fuzz, its own workspace; nightly +
 # cargo-fuzz). Not part of `make test`: on a fresh machine installing

@@ -18,6 +18,18 @@ if [[ ! -d $examples || $example == broken ]]; then
   exit 2
 fi
 
+# Refuse to start next to something that already holds the demo's ports (an
+# earlier gateway, say): its answers would pass for ours.
+busy=0
+for port in 8080 8081 18000 19000 $([[ $example == providers ]] && echo 8082); do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    who=$(ss -Hltnp "sport = :$port" 2>/dev/null | grep -o 'users:(([^)]*))' | head -1 || true)
+    echo "run-demo: port $port is already in use${who:+ by $who}; stop it first" >&2
+    busy=1
+  fi
+done
+(( busy == 0 )) || exit 1
+
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
@@ -90,7 +102,7 @@ Try:
 
 $(try_lines "$example")
 
-Token counts: curl -s localhost:19000/stats/prometheus | grep llmgate_
+Token counts: curl -s localhost:19000/stats/prometheus | grep '^llmgate_tokens' 
 Ctrl-C stops the gateway and the mock provider.
 MSG
 wait -n "${pids[@]}"

@@ -68,22 +68,22 @@ try:
     routes_path = os.path.join(manifests, "routes.yaml")
     original_routes = open(routes_path).read()
 
-    xds, filt, admin = free_port(), free_port(), free_port()
+    xds, admin = free_port(), free_port()
     llmgate = os.path.join(ROOT, "target/release/llmgate")
     log = open(os.path.join(work, "serve.log"), "w")
-    procs.append(subprocess.Popen([llmgate, "serve", "-f", manifests, "--xds-port", str(xds), "--filter-port", str(filt),
+    procs.append(subprocess.Popen([llmgate, "serve", "-f", manifests, "--xds-port", str(xds),
                                    "--listen-address", "127.0.0.1"], stdout=log, stderr=log))
     bootstrap = os.path.join(work, "bootstrap.yaml")
     deadline = time.monotonic() + 60
     while True:
         try:
-            get(f"http://127.0.0.1:{filt}/healthz")
+            get(f"http://127.0.0.1:{xds}/healthz")
             break
         except OSError:
             if time.monotonic() > deadline:
                 sys.exit("llmgate serve did not start: " + open(os.path.join(work, "serve.log")).read())
             time.sleep(0.05)
-    subprocess.run([llmgate, "bootstrap", "--xds-address", f"127.0.0.1:{xds}", "--filter-address", f"127.0.0.1:{filt}",
+    subprocess.run([llmgate, "bootstrap", "--xds-address", f"127.0.0.1:{xds}",
                     "--admin-port", str(admin), "-o", bootstrap], check=True)
     start = time.monotonic()
     procs.append(subprocess.Popen([os.path.join(ROOT, ".venv/bin/envoy"), "-c", bootstrap, "--disable-hot-restart",

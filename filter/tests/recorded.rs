@@ -1,4 +1,7 @@
 #![allow(clippy::type_complexity)]
+// A test file: its helpers panic to fail the test (clippy.toml allows that only
+// inside #[test] functions).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 //! Replays real recorded OpenAI / Azure OpenAI responses (go-vcr cassettes from
 //! envoyproxy/ai-gateway, kept in `tests/fixtures/recorded/` with their licence) through the response reader
 //! split at every byte position (a property test: the counts must not depend

@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 
 use crate::harness::{envoy_binary, filter_module, free_port, get, llmgate_binary};
 
-/// A running `llmgate serve`. Stopping and starting it again keeps its ports.
+/// A running `llmgate serve`. Stopping and starting it again keeps its port
+/// (one, not the default: xDS, the filter module, health and metrics).
 pub struct Controller {
     pub dir: PathBuf,
     pub xds_port: u16,
-    pub filter_port: u16,
     log: PathBuf,
     child: Option<Child>,
 }
@@ -23,7 +23,6 @@ impl Controller {
         let mut c = Controller {
             dir: dir.to_path_buf(),
             xds_port: free_port(),
-            filter_port: free_port(),
             log,
             child: None,
         };
@@ -42,7 +41,6 @@ impl Controller {
             .arg("serve")
             .args(["-f", &self.dir.display().to_string()])
             .args(["--xds-port", &self.xds_port.to_string()])
-            .args(["--filter-port", &self.filter_port.to_string()])
             .args(["--filter", &filter_module().display().to_string()])
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
@@ -51,7 +49,7 @@ impl Controller {
             .expect("start llmgate serve");
         self.child = Some(child);
         wait_for(
-            || health(self.filter_port),
+            || health(self.xds_port),
             "llmgate serve to answer /healthz",
             || self.log(),
         );
@@ -70,7 +68,7 @@ impl Controller {
 
     /// The controller's own Prometheus metrics.
     pub fn metrics(&self) -> String {
-        get(&format!("http://127.0.0.1:{}/metrics", self.filter_port))
+        get(&format!("http://127.0.0.1:{}/metrics", self.xds_port))
             .map(|(_, b)| b)
             .unwrap_or_default()
     }
@@ -116,10 +114,6 @@ impl XdsEnvoy {
             .args([
                 "--xds-address",
                 &format!("127.0.0.1:{}", controller.xds_port),
-            ])
-            .args([
-                "--filter-address",
-                &format!("127.0.0.1:{}", controller.filter_port),
             ])
             .args(["--node-id", node_id])
             .args(["--admin-port", &admin_port.to_string()])

@@ -273,7 +273,7 @@ mod tests {
         let yaml = render(&[status]);
         assert_eq!(
             yaml,
-            "---\nkind: HTTPRoute\nnamespace: ai\nname: r\nstatus:\n  parents:\n  - parentRef:\n      group: gateway.networking.k8s.io\n      kind: Gateway\n      namespace: ai\n      name: gw\n      sectionName: http\n    controllerName: llmgate.dev/gateway-controller\n    conditions:\n    - type: ResolvedRefs\n      status: 'False'\n      reason: BackendNotFound\n      message: 'spec.rules[0].backendRefs[0]: Service ai/s not found'\n"
+            "---\nkind: HTTPRoute\nnamespace: ai\nname: r\nstatus:\n  parents:\n  - parentRef:\n      group: gateway.networking.k8s.io\n      kind: Gateway\n      namespace: ai\n      name: gw\n      sectionName: http\n    controllerName: llmgate.dev/gateway-controller\n    conditions:\n    - type: ResolvedRefs\n      status: \"False\"\n      reason: BackendNotFound\n      message: \"spec.rules[0].backendRefs[0]: Service ai/s not found\"\n"
         );
     }
 
@@ -312,7 +312,7 @@ mod tests {
         let yaml = render(&[policy, backend]);
         assert_eq!(
             yaml,
-            "---\nkind: Backend\nnamespace: ai\nname: z\nstatus:\n  conditions: []\n---\nkind: BackendTLSPolicy\nnamespace: ai\nname: p\nstatus:\n  ancestors:\n  - ancestorRef:\n      group: gateway.networking.k8s.io\n      kind: Gateway\n      namespace: ai\n      name: gw\n    controllerName: llmgate.dev/gateway-controller\n    conditions:\n    - type: Accepted\n      status: 'False'\n      reason: Conflicted\n      message: 'spec.targetRefs[0]: BackendTLSPolicy ai/o applies to Backend ai/b'\n"
+            "---\nkind: Backend\nnamespace: ai\nname: z\nstatus:\n  conditions: []\n---\nkind: BackendTLSPolicy\nnamespace: ai\nname: p\nstatus:\n  ancestors:\n  - ancestorRef:\n      group: gateway.networking.k8s.io\n      kind: Gateway\n      namespace: ai\n      name: gw\n    controllerName: llmgate.dev/gateway-controller\n    conditions:\n    - type: Accepted\n      status: \"False\"\n      reason: Conflicted\n      message: \"spec.targetRefs[0]: BackendTLSPolicy ai/o applies to Backend ai/b\"\n"
         );
     }
 

@@ -39,9 +39,11 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, SyntaxError> {
 }
 
 /// YAML for people (CRDs, status): plain where unambiguous, and strings that
-/// YAML 1.1 would read as something else quoted.
+/// YAML 1.1 would read as something else quoted. Long strings stay on one
+/// line (no folded blocks to misread).
 pub fn to_string<T: Serialize>(value: &T) -> String {
-    serde_saphyr::to_string(value).unwrap_or_default()
+    let options = serde_saphyr::ser_options! { prefer_block_scalars: false };
+    serde_saphyr::to_string_with_options(value, options).unwrap_or_default()
 }
 
 /// YAML for Envoy: every string quoted, so yaml-cpp reads each as the string

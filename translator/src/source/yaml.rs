@@ -325,7 +325,7 @@ mod tests {
         let cases: &[(&str, &str)] = &[
             (
                 "kind: Secret\napiVersion: v1\nmetadata: {name: a\n",
-                "error: m.yaml:4: YAML syntax error: did not find expected ',' or '}', while parsing a flow mapping",
+                "error: m.yaml:3: YAML syntax error: unclosed bracket '{'",
             ),
             (
                 "apiVersion: gateway.kgateway.dev/v1alpha1\nkind: Backend\nmetadata: {name: b, namespace: ns}\nspec:\n  type: AI\n  ai:\n    llm:\n      azureopenai: {endpoint: e, deploymentName: d, apiVersion: v, authToken: {kind: Passthrough}, colour: red}\n",
