@@ -23,7 +23,7 @@ run: build envoy
 	@envoy/run-demo.sh $(EXAMPLE)
 
 test: build envoy
-	cargo test --workspace
+	cargo test --workspace --no-fail-fast
 
 # The tests that need no Envoy: the filter's and the translator's (and the
 # mock provider's own).

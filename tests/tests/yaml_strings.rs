@@ -12,13 +12,15 @@ const TRICKY: &[&str] = &[
 
 /// Each value as a header value (set by the route, and matched), a query
 /// value, a model and an API key. Every document quotes it, as a manifest
-/// must for Kubernetes to read a string.
+/// must for Kubernetes to read a string. A blank model or key is an error of
+/// its own (`must not be empty`), so blank values are not used for those.
 fn manifests() -> String {
     let mut out = String::from(
         "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: gw}\nspec:\n  gatewayClassName: llmgate\n  listeners: [{name: http, protocol: HTTP, port: $GATEWAY_PORT}]\n",
     );
     for (i, value) in TRICKY.iter().enumerate() {
         let v = serde_json::to_string(value).unwrap();
+        let model_or_key = if value.trim().is_empty() { "\"m\"".to_string() } else { v.clone() };
         out.push_str(&format!(
             r#"---
 apiVersion: gateway.kgateway.dev/v1alpha1
@@ -30,7 +32,7 @@ spec:
     llm:
       host: 127.0.0.1
       port: $MOCK_PORT
-      openai: {{model: {v}, authToken: {{kind: Inline, inline: {v}}}}}
+      openai: {{model: {model_or_key}, authToken: {{kind: Inline, inline: {model_or_key}}}}}
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
