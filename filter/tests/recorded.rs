@@ -1,7 +1,12 @@
 #![allow(clippy::type_complexity)]
 // A test file: its helpers panic to fail the test (clippy.toml allows that only
 // inside #[test] functions).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 //! Replays real recorded OpenAI / Azure OpenAI responses (go-vcr cassettes from
 //! envoyproxy/ai-gateway, kept in `tests/fixtures/recorded/` with their licence) through the response reader
 //! split at every byte position (a property test: the counts must not depend
@@ -12,10 +17,7 @@ use llmgate_filter::response::{is_event_stream, Outcome, ResponseReader};
 use llmgate_filter::usage::{TokenUsage, UsageFormat};
 use serde::Deserialize;
 
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/recorded/"
-);
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/recorded/");
 
 #[derive(Deserialize)]
 struct Cassette {
@@ -49,7 +51,8 @@ impl Message {
 fn load(file: &str) -> Interaction {
     let path = format!("{FIXTURES}{file}");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let cassette: Cassette = serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let cassette: Cassette =
+        serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
     cassette
         .interactions
         .into_iter()

@@ -62,9 +62,13 @@ fn start(mock_port: u16) -> Run {
 
 impl Run {
     fn post(&self) -> Option<u16> {
-        try_post(&format!("http://127.0.0.1:{}/llm", self.gateway_port), &[], BODY)
-            .ok()
-            .map(|r| r.status)
+        try_post(
+            &format!("http://127.0.0.1:{}/llm", self.gateway_port),
+            &[],
+            BODY,
+        )
+        .ok()
+        .map(|r| r.status)
     }
 
     fn access_log_lines(&self) -> usize {
@@ -77,18 +81,22 @@ impl Run {
 
     /// The Envoy `llmgate run` started: its only child process.
     fn envoy_pid(&self) -> u32 {
-        let children = std::fs::read_to_string(format!(
-            "/proc/{0}/task/{0}/children",
-            self.child.id()
-        ))
-        .unwrap_or_default();
-        let mut pids: Vec<u32> = children.split_whitespace().filter_map(|p| p.parse().ok()).collect();
+        let children =
+            std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", self.child.id()))
+                .unwrap_or_default();
+        let mut pids: Vec<u32> = children
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
         if pids.is_empty() {
             // Spawned from a runtime worker thread: look through every task.
             for task in std::fs::read_dir(format!("/proc/{}/task", self.child.id())).unwrap() {
                 let path = task.unwrap().path().join("children");
                 let text = std::fs::read_to_string(path).unwrap_or_default();
-                pids.extend(text.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
+                pids.extend(
+                    text.split_whitespace()
+                        .filter_map(|p| p.parse::<u32>().ok()),
+                );
             }
         }
         assert_eq!(pids.len(), 1, "children of llmgate run: {pids:?}");
@@ -117,12 +125,25 @@ fn assert_stops_cleanly(signal: &str) {
     run.signal(signal);
     let exited = Instant::now();
     while run.child.try_wait().unwrap().is_none() {
-        assert!(exited.elapsed() < Duration::from_secs(15), "llmgate run ignored SIG{signal}");
+        assert!(
+            exited.elapsed() < Duration::from_secs(15),
+            "llmgate run ignored SIG{signal}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
-    eventually(&format!("Envoy {envoy} gone after SIG{signal}"), Duration::from_secs(10), || !alive(envoy));
-    assert!(!port_in_use(run.gateway_port), "the gateway port is still taken");
-    assert!(!port_in_use(run.admin_port), "the admin port is still taken");
+    eventually(
+        &format!("Envoy {envoy} gone after SIG{signal}"),
+        Duration::from_secs(10),
+        || !alive(envoy),
+    );
+    assert!(
+        !port_in_use(run.gateway_port),
+        "the gateway port is still taken"
+    );
+    assert!(
+        !port_in_use(run.admin_port),
+        "the admin port is still taken"
+    );
 }
 
 #[test]
@@ -156,8 +177,10 @@ fn the_access_log_line_appears_when_the_request_ends() {
     let before = run.access_log_lines();
     assert_eq!(run.post(), Some(200));
     // Envoy's default flush interval is 10 s; `run` sets 0.5 s.
-    let took = eventually("the request's access log line", Duration::from_secs(3), || {
-        run.access_log_lines() > before
-    });
+    let took = eventually(
+        "the request's access log line",
+        Duration::from_secs(3),
+        || run.access_log_lines() > before,
+    );
     eprintln!("access log line written {took:?} after the response");
 }

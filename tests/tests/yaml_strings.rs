@@ -7,7 +7,18 @@ use std::process::Command;
 use llmgate_e2e::harness::{envoy_binary, get, start_gateway, translate};
 
 const TRICKY: &[&str] = &[
-    "yes", "no", "on", "off", "y", "n", "~", "1e3", "0x10", "2024-01-01", "", "  ",
+    "yes",
+    "no",
+    "on",
+    "off",
+    "y",
+    "n",
+    "~",
+    "1e3",
+    "0x10",
+    "2024-01-01",
+    "",
+    "  ",
 ];
 
 /// Each value as a header value (set by the route, and matched), a query
@@ -20,7 +31,11 @@ fn manifests() -> String {
     );
     for (i, value) in TRICKY.iter().enumerate() {
         let v = serde_json::to_string(value).unwrap();
-        let model_or_key = if value.trim().is_empty() { "\"m\"".to_string() } else { v.clone() };
+        let model_or_key = if value.trim().is_empty() {
+            "\"m\"".to_string()
+        } else {
+            v.clone()
+        };
         out.push_str(&format!(
             r#"---
 apiVersion: gateway.kgateway.dev/v1alpha1
@@ -74,7 +89,9 @@ fn envoy_validates(bootstrap: &std::path::Path) -> Result<(), String> {
 
 #[test]
 fn tricky_strings_survive_in_yaml_and_json_bootstraps() {
-    let manifests = manifests().replace("$GATEWAY_PORT", "18080").replace("$MOCK_PORT", "18081");
+    let manifests = manifests()
+        .replace("$GATEWAY_PORT", "18080")
+        .replace("$MOCK_PORT", "18081");
     let yaml = translate(&manifests, 19000);
     assert!(yaml.status.success(), "{}", yaml.stderr);
     envoy_validates(&yaml.bootstrap).unwrap_or_else(|e| panic!("YAML bootstrap refused: {e}"));
@@ -82,12 +99,22 @@ fn tricky_strings_survive_in_yaml_and_json_bootstraps() {
     let json_path = yaml.dir.path().join("envoy.json");
     let out = Command::new(llmgate_e2e::harness::llmgate_binary())
         .arg("translate")
-        .args(["-f", &yaml.dir.path().join("manifests.yaml").display().to_string()])
-        .args(["--filter", &llmgate_e2e::harness::filter_module().display().to_string()])
+        .args([
+            "-f",
+            &yaml.dir.path().join("manifests.yaml").display().to_string(),
+        ])
+        .args([
+            "--filter",
+            &llmgate_e2e::harness::filter_module().display().to_string(),
+        ])
         .args(["-o", &json_path.display().to_string()])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     envoy_validates(&json_path).unwrap_or_else(|e| panic!("JSON bootstrap refused: {e}"));
 }
 
@@ -109,18 +136,28 @@ fn objects(value: &serde_json::Value, out: &mut Vec<serde_json::Map<String, serd
 #[test]
 fn envoy_holds_the_strings_unchanged() {
     let gateway = start_gateway(&manifests(), 9);
-    let (status, dump) =
-        get(&format!("http://127.0.0.1:{}/config_dump", gateway.admin_port)).unwrap();
+    let (status, dump) = get(&format!(
+        "http://127.0.0.1:{}/config_dump",
+        gateway.admin_port
+    ))
+    .unwrap();
     assert_eq!(status, 200);
     let mut all = Vec::new();
     objects(&serde_json::from_str(&dump).unwrap(), &mut all);
-    let has = |key: &str, value: &str| all.iter().any(|o| o.get(key).and_then(|v| v.as_str()) == Some(value));
+    let has = |key: &str, value: &str| {
+        all.iter()
+            .any(|o| o.get(key).and_then(|v| v.as_str()) == Some(value))
+    };
     for value in TRICKY.iter().filter(|v| !v.is_empty()) {
         assert!(
-            all.iter().any(|o| o.get("key").and_then(|v| v.as_str()) == Some("x-set")
-                && o.get("value").and_then(|v| v.as_str()) == Some(value)),
+            all.iter()
+                .any(|o| o.get("key").and_then(|v| v.as_str()) == Some("x-set")
+                    && o.get("value").and_then(|v| v.as_str()) == Some(value)),
             "header value {value:?} not in Envoy's configuration"
         );
-        assert!(has("exact", value), "match value {value:?} not in Envoy's configuration");
+        assert!(
+            has("exact", value),
+            "match value {value:?} not in Envoy's configuration"
+        );
     }
 }

@@ -73,7 +73,9 @@ async fn stop(envoy: &mut tokio::process::Child) {
     if let Some(pid) = envoy.id() {
         // SAFETY: a plain syscall on our own child's pid, not yet reaped.
         unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
-        if let Ok(Ok(status)) = tokio::time::timeout(std::time::Duration::from_secs(5), envoy.wait()).await {
+        if let Ok(Ok(status)) =
+            tokio::time::timeout(std::time::Duration::from_secs(5), envoy.wait()).await
+        {
             tracing::info!(%status, "Envoy stopped");
             return;
         }

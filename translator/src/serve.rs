@@ -145,7 +145,8 @@ pub async fn serve_snapshots(
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    let ads = AggregatedDiscoveryServiceServer::new(AdsServer::new(snapshots.clone(), stats.clone()));
+    let ads =
+        AggregatedDiscoveryServiceServer::new(AdsServer::new(snapshots.clone(), stats.clone()));
     let routes = tonic::service::Routes::from(http_routes(wasm, stats, snapshots, extra_metrics))
         .add_service(ads);
     tracing::info!(%addr, "serving xDS and the filter module");

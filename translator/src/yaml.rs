@@ -59,7 +59,10 @@ fn strip_location(message: &str) -> String {
     if let Some(i) = message.rfind(" at line ") {
         let at = &message[i + " at line ".len()..];
         let numbers = at.split(", column ");
-        if numbers.into_iter().all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())) {
+        if numbers
+            .into_iter()
+            .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        {
             return message[..i].to_string();
         }
     }
@@ -73,12 +76,68 @@ mod tests {
 
     /// The strings YAML 1.1 (and so Envoy's yaml-cpp) reads as something else.
     const TRICKY: &[&str] = &[
-        "yes", "no", "on", "off", "y", "n", "Y", "N", "YES", "Off", "true", "False", "~", "null",
-        "Null", "", "  ", " x", "x ", "1e3", "0x10", "0o17", "017", "0b101", "1_000", "+1", "-1",
-        ".5", ".inf", "-.inf", ".nan", "NaN", "2024-01-01", "2024-01-01T10:00:00Z", "12:30:00",
-        "1:20", "=", "<<", "- x", "a: b", "#x", "x #y", "&a", "*a", "!tag", "%x", "@x", "`x",
-        "'q'", "\"q\"", "{a}", "[a]", "|", ">", "?", ",", "line\nbreak", "tab\there", "back\\slash",
-        "ünïcödé", "---", "...",
+        "yes",
+        "no",
+        "on",
+        "off",
+        "y",
+        "n",
+        "Y",
+        "N",
+        "YES",
+        "Off",
+        "true",
+        "False",
+        "~",
+        "null",
+        "Null",
+        "",
+        "  ",
+        " x",
+        "x ",
+        "1e3",
+        "0x10",
+        "0o17",
+        "017",
+        "0b101",
+        "1_000",
+        "+1",
+        "-1",
+        ".5",
+        ".inf",
+        "-.inf",
+        ".nan",
+        "NaN",
+        "2024-01-01",
+        "2024-01-01T10:00:00Z",
+        "12:30:00",
+        "1:20",
+        "=",
+        "<<",
+        "- x",
+        "a: b",
+        "#x",
+        "x #y",
+        "&a",
+        "*a",
+        "!tag",
+        "%x",
+        "@x",
+        "`x",
+        "'q'",
+        "\"q\"",
+        "{a}",
+        "[a]",
+        "|",
+        ">",
+        "?",
+        ",",
+        "line\nbreak",
+        "tab\there",
+        "back\\slash",
+        "ünïcödé",
+        "---",
+        "...",
     ];
 
     /// Envoy's reading, approximated by the YAML 1.1 rules yaml-cpp applies to
