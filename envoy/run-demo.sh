@@ -102,7 +102,7 @@ Try:
 
 $(try_lines "$example")
 
-Token counts: curl -s localhost:19000/stats/prometheus | grep '^llmgate_tokens' 
+Token counts: curl -s localhost:19000/stats/prometheus | grep -E '^llmgate_tokens.*token_type="(input|output|total)"'
 Ctrl-C stops the gateway and the mock provider.
 MSG
 wait -n "${pids[@]}"

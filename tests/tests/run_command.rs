@@ -112,6 +112,16 @@ impl Run {
     }
 }
 
+impl Drop for Run {
+    fn drop(&mut self) {
+        // SIGTERM, so `run` takes its Envoy down with it.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
 fn alive(pid: u32) -> bool {
     // A zombie has exited; only its parent has not looked yet.
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
