@@ -92,14 +92,23 @@ fn run(name: &str, n: usize, body: &[u8], f: Parse) {
     );
 }
 
+/// A fixture that cannot be read ends the run, as a panic did, without the
+/// panic (the workspace denies it outside tests).
+fn read(path: &str) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| {
+        eprintln!("{path}: {e}");
+        std::process::exit(1)
+    })
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() < 3 {
+    let (Some(json_path), Some(sse_path)) = (args.get(1), args.get(2)) else {
         eprintln!("usage: usage_scan CHAT_JSON STREAM_SSE [N] [filter|naive|both]");
         std::process::exit(2);
-    }
-    let json = std::fs::read(&args[1]).unwrap_or_else(|e| panic!("{}: {e}", args[1]));
-    let sse = std::fs::read(&args[2]).unwrap_or_else(|e| panic!("{}: {e}", args[2]));
+    };
+    let json = read(json_path);
+    let sse = read(sse_path);
     let n: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1000);
     let mode = args.get(4).map_or("both", String::as_str);
     let (who, what) = mode.split_once('-').unwrap_or((mode, "all"));

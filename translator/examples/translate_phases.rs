@@ -7,9 +7,10 @@ use std::time::Instant;
 use llmgate_translator::{sink, source, translate};
 
 fn main() {
-    let dir = std::env::args()
-        .nth(1)
-        .expect("usage: translate_phases DIR");
+    let Some(dir) = std::env::args().nth(1) else {
+        eprintln!("usage: translate_phases DIR");
+        std::process::exit(2);
+    };
     let start = Instant::now();
     let (snapshot, problems) = source::yaml::load_paths(&[dir.into()]);
     let loaded = start.elapsed();

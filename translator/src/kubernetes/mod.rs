@@ -123,9 +123,9 @@ impl Metrics {
     pub fn observe_translation(&self, seconds: f64) {
         self.translations.fetch_add(1, Relaxed);
         if let Ok(mut h) = self.duration.lock() {
-            for (i, bound) in BUCKETS.iter().enumerate() {
-                if seconds <= *bound {
-                    h.counts[i] += 1;
+            for (count, bound) in h.counts.iter_mut().zip(BUCKETS) {
+                if seconds <= bound {
+                    *count += 1;
                 }
             }
             h.count += 1;

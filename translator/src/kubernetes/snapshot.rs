@@ -175,9 +175,14 @@ pub fn referenced_secrets(
     }
     for gateway in gateways {
         let namespace = gateway.namespace().unwrap_or_default();
-        let listeners = gateway.data["spec"]["listeners"].as_array();
+        let listeners = gateway
+            .data
+            .pointer("/spec/listeners")
+            .and_then(Value::as_array);
         for listener in listeners.into_iter().flatten() {
-            let refs = listener["tls"]["certificateRefs"].as_array();
+            let refs = listener
+                .pointer("/tls/certificateRefs")
+                .and_then(Value::as_array);
             for r in refs.into_iter().flatten() {
                 let group = r["group"].as_str().unwrap_or("");
                 let kind = r["kind"].as_str().unwrap_or("Secret");
@@ -202,7 +207,7 @@ pub fn referenced_secrets(
 pub fn referenced_config_maps(policies: &[Arc<DynamicObject>]) -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
     for policy in policies {
-        let spec = &policy.data["spec"];
+        let spec = policy.data.get("spec").unwrap_or(&Value::Null);
         let targets_a_backend = spec["targetRefs"]
             .as_array()
             .into_iter()
@@ -212,7 +217,9 @@ pub fn referenced_config_maps(policies: &[Arc<DynamicObject>]) -> BTreeSet<(Stri
             continue;
         }
         let namespace = policy.namespace().unwrap_or_default();
-        let refs = spec["validation"]["caCertificateRefs"].as_array();
+        let refs = spec
+            .pointer("/validation/caCertificateRefs")
+            .and_then(Value::as_array);
         for r in refs.into_iter().flatten() {
             let group = r["group"].as_str().unwrap_or("");
             let (Some("ConfigMap"), Some(name)) = (r["kind"].as_str(), r["name"].as_str()) else {

@@ -21,6 +21,7 @@ use serde_json::{json, Map, Value};
 use super::snapshot::ClusterState;
 use super::Kind;
 use crate::status::{Condition, ObjectStatus, ParentRef, Status, MAX_POLICY_ANCESTORS};
+use crate::translate::envoy::set_member;
 
 /// One status-subresource merge patch.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,7 +60,7 @@ pub fn plan(
         if !owned(kind, object, our_gateways, controller_name) {
             continue;
         }
-        let current = &object.data["status"];
+        let current = object.data.get("status").unwrap_or(&Value::Null);
         let generation = object.metadata.generation;
         let mut desired = Map::new();
         match &status.status {
@@ -121,8 +122,10 @@ pub fn plan(
                         .contains(&(p.parent_ref.namespace.clone(), p.parent_ref.name.clone()))
             })
             .collect();
-        let current = route.data["status"]["parents"]
-            .as_array()
+        let current = route
+            .data
+            .pointer("/status/parents")
+            .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
         let ours = ours
@@ -158,8 +161,10 @@ pub fn plan(
                     ))
             })
             .map(|a| (&a.ancestor_ref, a.conditions.as_slice()));
-        let current = policy.data["status"]["ancestors"]
-            .as_array()
+        let current = policy
+            .data
+            .pointer("/status/ancestors")
+            .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
         let entries = Entries {
@@ -244,7 +249,13 @@ fn owned(
     controller_name: &str,
 ) -> bool {
     match kind {
-        Kind::GatewayClass => object.data["spec"]["controllerName"] == controller_name,
+        Kind::GatewayClass => {
+            object
+                .data
+                .pointer("/spec/controllerName")
+                .and_then(Value::as_str)
+                == Some(controller_name)
+        }
         Kind::Gateway => {
             our_gateways.contains(&(object.namespace().unwrap_or_default(), object.name_any()))
         }
@@ -298,7 +309,7 @@ pub fn conditions_json(
                 "lastTransitionTime": since,
             });
             if let Some(generation) = generation {
-                out["observedGeneration"] = json!(generation);
+                set_member(&mut out, "observedGeneration", json!(generation));
             }
             out
         })

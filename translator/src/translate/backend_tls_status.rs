@@ -166,8 +166,10 @@ fn policy_ancestors(
         for ancestor_ref in refs {
             match entries.iter_mut().find(|e| e.ancestor_ref == ancestor_ref) {
                 Some(entry) => {
-                    if entry.conditions[0].is_true() && !accepted.is_true() {
-                        entry.conditions[0] = accepted.clone();
+                    if let Some(first) = entry.conditions.first_mut() {
+                        if first.is_true() && !accepted.is_true() {
+                            *first = accepted.clone();
+                        }
                     }
                 }
                 None => entries.push(PolicyAncestorStatus {

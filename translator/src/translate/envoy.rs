@@ -8,6 +8,15 @@ use serde_json::{json, Value};
 use super::ai_backend::{ResolvedBackend, Upstream};
 use super::backend_tls::{SubjectAltName, TrustedCa, Validation};
 
+/// `object[key] = member` without its panic: IndexMut panics when `object`
+/// is not a JSON object. Every caller passes an object it built itself, so
+/// anything else is left unchanged rather than taking the gateway down.
+pub fn set_member(object: &mut Value, key: &str, member: Value) {
+    if let Some(members) = object.as_object_mut() {
+        members.insert(key.to_owned(), member);
+    }
+}
+
 /// Prometheus labels for the filter's metrics. The filter names its stats
 /// `<metric>;key=value;…`; each regex's group 1 is cut from the name and
 /// group 2 becomes the label value, leaving `<metric>` as the name. The `;`
@@ -218,7 +227,7 @@ pub fn ai_cluster(
         )
     });
     if let Some(socket) = upstream_transport_socket(up, ca_bundle) {
-        cluster["transport_socket"] = socket;
+        set_member(&mut cluster, "transport_socket", socket);
     }
     cluster
 }
@@ -226,12 +235,14 @@ pub fn ai_cluster(
 /// The TLS transport socket to a provider; `None` when it is plaintext.
 pub fn upstream_transport_socket(upstream: &Upstream, ca_bundle: &Path) -> Option<Value> {
     let tls = upstream.tls.as_ref()?;
-    let mut common_tls_context = json!({});
     // No validation context: Envoy then accepts any certificate, which only
     // the skip-verify annotation asks for.
-    if let Some(validation) = &tls.validation {
-        common_tls_context["validation_context"] = validation_context(validation, ca_bundle);
-    }
+    let common_tls_context = match &tls.validation {
+        Some(validation) => {
+            json!({ "validation_context": validation_context(validation, ca_bundle) })
+        }
+        None => json!({}),
+    };
     Some(json!({
         "name": "envoy.transport_sockets.tls",
         "typed_config": {
@@ -350,20 +361,20 @@ pub fn endpoints_cluster(name: &str, endpoints: &[(String, u16)]) -> Value {
 /// passing them through `json!` (which serializes its arguments: a deep copy)
 /// cost a third of the translation; this moves them instead.
 pub fn set_virtual_hosts(listener: &mut Value, virtual_hosts: Vec<Value>) {
-    if let Some(chain) = listener["filter_chains"]
-        .as_array_mut()
-        .and_then(|c| c.first_mut())
+    if let Some(route_config) =
+        listener.pointer_mut("/filter_chains/0/filters/0/typed_config/route_config")
     {
-        chain["filters"][0]["typed_config"]["route_config"]["virtual_hosts"] =
-            Value::Array(virtual_hosts);
+        set_member(route_config, "virtual_hosts", Value::Array(virtual_hosts));
     }
 }
 
 /// Puts listeners and clusters into a bootstrap built by `bootstrap()`,
 /// moving them (see `set_virtual_hosts`).
 pub fn set_static_resources(bootstrap: &mut Value, listeners: Vec<Value>, clusters: Vec<Value>) {
-    bootstrap["static_resources"]["listeners"] = Value::Array(listeners);
-    bootstrap["static_resources"]["clusters"] = Value::Array(clusters);
+    if let Some(resources) = bootstrap.get_mut("static_resources") {
+        set_member(resources, "listeners", Value::Array(listeners));
+        set_member(resources, "clusters", Value::Array(clusters));
+    }
 }
 
 /// One HTTPS listener's server certificate (PEM). Debug never shows the key.
@@ -400,10 +411,15 @@ pub fn tls_listener(name: &str, bind: &str, port: u16, chains: Vec<TlsChain>) ->
             };
             let mut built = listener(name, bind, port, Vec::new());
             set_virtual_hosts(&mut built, chain.virtual_hosts);
-            let mut fc = built["filter_chains"][0].take();
-            fc["filters"][0]["typed_config"]["route_config"]["name"] = json!(route_config_name);
+            let mut fc = built
+                .pointer_mut("/filter_chains/0")
+                .map(Value::take)
+                .unwrap_or_default();
+            if let Some(route_config) = fc.pointer_mut("/filters/0/typed_config/route_config") {
+                set_member(route_config, "name", json!(route_config_name));
+            }
             if let Some(sni) = &chain.server_name {
-                fc["filter_chain_match"] = json!({ "server_names": [sni] });
+                set_member(&mut fc, "filter_chain_match", json!({ "server_names": [sni] }));
             }
             let certificates: Vec<Value> = chain
                 .certificates
@@ -415,7 +431,7 @@ pub fn tls_listener(name: &str, bind: &str, port: u16, chains: Vec<TlsChain>) ->
                     })
                 })
                 .collect();
-            fc["transport_socket"] = json!({
+            let transport_socket = json!({
                 "name": "envoy.transport_sockets.tls",
                 "typed_config": {
                     "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
@@ -425,16 +441,18 @@ pub fn tls_listener(name: &str, bind: &str, port: u16, chains: Vec<TlsChain>) ->
                     }
                 }
             });
+            set_member(&mut fc, "transport_socket", transport_socket);
             fc
         })
         .collect();
-    out["filter_chains"] = Value::Array(filter_chains);
-    out["listener_filters"] = json!([{
+    set_member(&mut out, "filter_chains", Value::Array(filter_chains));
+    let listener_filters = json!([{
         "name": "envoy.filters.listener.tls_inspector",
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"
         }
     }]);
+    set_member(&mut out, "listener_filters", listener_filters);
     out
 }
 

@@ -132,7 +132,10 @@ pub fn translate(snapshot: &Snapshot, options: &Options) -> Translation {
                     ),
                 ),
             };
-            for parent in parents.iter_mut().filter(|p| p.conditions[0].is_true()) {
+            for parent in parents
+                .iter_mut()
+                .filter(|p| p.conditions.first().is_some_and(Condition::is_true))
+            {
                 parent.conditions.push(resolved.clone());
                 if !built.invalid.is_empty() {
                     parent.conditions.push(Condition::new(
@@ -200,9 +203,11 @@ pub fn translate(snapshot: &Snapshot, options: &Options) -> Translation {
 
 /// "first; and N more" keeps a condition message readable.
 fn summarize(messages: Vec<String>, _first_field: &str) -> String {
-    match messages.len() {
-        0 | 1 => messages.into_iter().next().unwrap_or_default(),
-        n => format!("{} (and {} more)", messages[0], n - 1),
+    let more = messages.len().saturating_sub(1);
+    let first = messages.into_iter().next().unwrap_or_default();
+    match more {
+        0 => first,
+        n => format!("{first} (and {n} more)"),
     }
 }
 
@@ -543,7 +548,9 @@ fn virtual_hosts(hosts: Vhosts, port: u16, well_known_port: u16) -> Vec<Value> {
                 .into_iter()
                 .map(|mut e| {
                     if e.redirect_port_from_listener && port != well_known_port {
-                        e.route["redirect"]["port_redirect"] = json!(port);
+                        if let Some(redirect) = e.route.get_mut("redirect") {
+                            envoy::set_member(redirect, "port_redirect", json!(port));
+                        }
                     }
                     e.route
                 })

@@ -49,7 +49,10 @@ pub fn attach(
             continue;
         }
         let namespace = parent.namespace.as_deref().unwrap_or(&route.namespace);
-        let (accepted, why) = match gateways.find(namespace, &parent.name) {
+        let found = gateways
+            .find(namespace, &parent.name)
+            .and_then(|g| Some((g, gateways.served.get_mut(g)?)));
+        let (accepted, why) = match found {
             None => (
                 false,
                 (
@@ -60,8 +63,7 @@ pub fn attach(
                     ),
                 ),
             ),
-            Some(g) => {
-                let gateway = &mut gateways.served[g];
+            Some((g, gateway)) => {
                 let gateway_namespace = gateway.object.namespace.as_str();
                 let mut selected = 0;
                 let mut allowed = 0;

@@ -185,13 +185,9 @@ pub fn plugin_configuration(groups: &ResolvedGroups) -> String {
 pub fn load_assignment(cluster_name: &str, groups: &ResolvedGroups) -> Value {
     let mut by_priority: Vec<Vec<Value>> = Vec::new();
     for m in &groups.members {
-        let p = m.priority as usize;
-        if by_priority.len() <= p {
-            by_priority.resize_with(p + 1, Vec::new);
-        }
         let name = m.resolved.filter.provider_name.clone().unwrap_or_default();
         let up = &m.resolved.upstream;
-        by_priority[p].push(json!({
+        let endpoint = json!({
             "endpoint": {
                 "address": { "socket_address": { "address": up.host, "port_value": up.port } },
                 // Shown in admin output and used as the health-check host.
@@ -201,7 +197,14 @@ pub fn load_assignment(cluster_name: &str, groups: &ResolvedGroups) -> Value {
                 HOST_METADATA_NAMESPACE: { HOST_METADATA_KEY: name },
                 "envoy.transport_socket_match": { TLS_MATCH_KEY: name }
             }}
-        }));
+        });
+        let p = m.priority as usize;
+        if by_priority.len() <= p {
+            by_priority.resize_with(p + 1, Vec::new);
+        }
+        if let Some(locality) = by_priority.get_mut(p) {
+            locality.push(endpoint);
+        }
     }
     let endpoints: Vec<Value> = by_priority
         .into_iter()
@@ -284,7 +287,7 @@ pub fn retry_policy(retries: u32, per_try_timeout: Option<&str>) -> Value {
         "retry_back_off": { "base_interval": "0.001s", "max_interval": "0.005s" }
     });
     if let Some(d) = per_try_timeout {
-        policy["per_try_timeout"] = json!(d);
+        envoy::set_member(&mut policy, "per_try_timeout", json!(d));
     }
     policy
 }
@@ -322,7 +325,7 @@ pub fn cluster(
         envoy::upstream_transport_socket(&r.upstream, ca_bundle)
     });
     if matches.as_array().is_some_and(|m| !m.is_empty()) {
-        cluster["transport_socket_matches"] = matches;
+        envoy::set_member(&mut cluster, "transport_socket_matches", matches);
     }
     cluster
 }

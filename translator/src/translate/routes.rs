@@ -344,11 +344,11 @@ fn action(
         let mut weighted: Vec<Value> = clusters
             .iter()
             .map(|(n, w, ai)| {
-                let mut entry = json!({ "name": n, "weight": w });
                 if *ai && path_rewritten {
-                    entry["request_headers_to_add"] = json!([rewritten_header()]);
+                    json!({ "name": n, "weight": w, "request_headers_to_add": [rewritten_header()] })
+                } else {
+                    json!({ "name": n, "weight": w })
                 }
-                entry
             })
             .collect();
         if unavailable_weight > 0 {

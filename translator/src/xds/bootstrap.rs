@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use crate::translate::envoy::{self, FilterCode};
+use crate::translate::envoy::{self, set_member, FilterCode};
 
 /// The control plane: ADS, and the `code.remote` wasm fetch (which must be
 /// possible before any xDS resource that uses the filter arrives, so the
@@ -34,20 +34,23 @@ pub struct BootstrapOptions {
 pub fn bootstrap(o: &BootstrapOptions) -> Value {
     let ads = json!({ "ads": {}, "resource_api_version": "V3" });
     let mut xds = envoy::service_cluster(XDS_CLUSTER, &o.xds_host, o.xds_port);
-    xds["connect_timeout"] = json!("1s");
+    set_member(&mut xds, "connect_timeout", json!("1s"));
     // gRPC needs HTTP/2.
-    xds["typed_extension_protocol_options"] = json!({
+    let http2 = json!({
         "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
             "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
             "explicit_http_config": { "http2_protocol_options": {} }
         }
     });
+    set_member(&mut xds, "typed_extension_protocol_options", http2);
     let mut out = envoy::bootstrap(o.admin_port, Vec::new(), vec![xds]);
-    out["node"] = json!({ "id": o.node_id, "cluster": "llmgate" });
+    let node = json!({ "id": o.node_id, "cluster": "llmgate" });
+    set_member(&mut out, "node", node);
     // Any configuration may bring the internal listener that answers 500 for
     // unavailable backends; its extension can only come with the bootstrap.
-    out["bootstrap_extensions"] = json!([envoy::internal_listener_extension()]);
-    out["dynamic_resources"] = json!({
+    let extensions = json!([envoy::internal_listener_extension()]);
+    set_member(&mut out, "bootstrap_extensions", extensions);
+    let dynamic_resources = json!({
         "ads_config": {
             "api_type": "GRPC",
             "transport_api_version": "V3",
@@ -57,6 +60,7 @@ pub fn bootstrap(o: &BootstrapOptions) -> Value {
         "cds_config": ads,
         "lds_config": ads
     });
+    set_member(&mut out, "dynamic_resources", dynamic_resources);
     out
 }
 
