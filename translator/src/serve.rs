@@ -79,7 +79,7 @@ pub async fn serve(options: ServeOptions, wasm: Vec<u8>) -> Result<(), String> {
     let (publish, snapshots) = watch::channel::<Option<Arc<XdsSnapshot>>>(None);
     let stats = Arc::new(AdsStats::default());
     let mut encoder = Encoder::default();
-    retranslate(&options, &mut encoder, &publish);
+    retranslate(&options, &mut encoder, &publish).await;
 
     let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
@@ -110,7 +110,7 @@ pub async fn serve(options: ServeOptions, wasm: Vec<u8>) -> Result<(), String> {
             }
             // Debounce: an editor's save or a `git checkout` is many events.
             while let Ok(Some(_)) = tokio::time::timeout(options.debounce, events.recv()).await {}
-            retranslate(&options, &mut encoder, &publish);
+            retranslate(&options, &mut encoder, &publish).await;
         }
     };
     tokio::select! {
@@ -158,12 +158,31 @@ pub async fn serve_snapshots(
         .map_err(|e| format!("control plane server on {addr}: {e}"))
 }
 
-fn retranslate(
+/// Reads, translates and encodes on a blocking thread: at thousands of routes
+/// that is a second of CPU, which must not stall the tasks serving xDS,
+/// health and metrics. The encoder (its cache) goes along and comes back.
+async fn retranslate(
     options: &ServeOptions,
     encoder: &mut Encoder,
     publish: &watch::Sender<Option<Arc<XdsSnapshot>>>,
 ) {
-    let pass = translate_folder(options, encoder);
+    let job = options.clone();
+    let mut cache = std::mem::take(encoder);
+    let done = tokio::task::spawn_blocking(move || {
+        let pass = translate_folder(&job, &mut cache);
+        (pass, cache)
+    })
+    .await;
+    match done {
+        Ok((pass, cache)) => {
+            *encoder = cache;
+            publish_pass(pass, publish);
+        }
+        Err(e) => tracing::error!("configuration not updated, the translation failed: {e}"),
+    }
+}
+
+fn publish_pass(pass: Pass, publish: &watch::Sender<Option<Arc<XdsSnapshot>>>) {
     for line in &pass.report {
         tracing::warn!("{line}");
     }

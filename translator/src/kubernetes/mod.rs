@@ -223,9 +223,32 @@ pub async fn run(
             config_maps
                 .refresh(&client, &stores.config_maps, &cas)
                 .await;
-            let state = stores.state(&secrets, &config_maps);
+            let state = Arc::new(stores.state(&secrets, &config_maps));
             let started = Instant::now();
-            let outcome = translate_state(&state, &options.translate, &mut encoder);
+            // On a blocking thread: a large translation must not stall the
+            // tasks serving xDS, health and metrics.
+            let (job, translate_options, mut cache) = (
+                state.clone(),
+                options.translate.clone(),
+                std::mem::take(&mut encoder),
+            );
+            let done = tokio::task::spawn_blocking(move || {
+                let outcome = translate_state(&job, &translate_options, &mut cache);
+                (outcome, cache)
+            })
+            .await;
+            let outcome = match done {
+                Ok((outcome, cache)) => {
+                    encoder = cache;
+                    outcome
+                }
+                Err(e) => {
+                    metrics.translation_failures.fetch_add(1, Relaxed);
+                    tracing::error!("configuration not updated, the translation failed: {e}");
+                    wait_for_change(&changed, options).await;
+                    continue;
+                }
+            };
             metrics.observe_translation(started.elapsed().as_secs_f64());
             let report: Vec<String> = outcome.problems.iter().map(ToString::to_string).collect();
             if report != last_report {
@@ -254,15 +277,7 @@ pub async fn run(
                 let written = status_writer::write(&client, &patches).await;
                 metrics.status_writes.fetch_add(written as u64, Relaxed);
             }
-            tokio::select! {
-                _ = changed.notified() => {}
-                _ = tokio::time::sleep(options.resync) => {}
-            }
-            // Debounce: an `kubectl apply -f dir/` is many events.
-            while tokio::time::timeout(options.debounce, changed.notified())
-                .await
-                .is_ok()
-            {}
+            wait_for_change(&changed, options).await;
         }
     };
     tokio::select! {
@@ -270,6 +285,19 @@ pub async fn run(
         _ = leading => Err("leader election stopped".into()),
         () = translating => Err("the translation loop stopped".into()),
     }
+}
+
+/// Until something changed (or the resync period passed), then quiet.
+async fn wait_for_change(changed: &Notify, options: &ControllerOptions) {
+    tokio::select! {
+        _ = changed.notified() => {}
+        _ = tokio::time::sleep(options.resync) => {}
+    }
+    // Debounce: an `kubectl apply -f dir/` is many events.
+    while tokio::time::timeout(options.debounce, changed.notified())
+        .await
+        .is_ok()
+    {}
 }
 
 /// What one translation of the cluster produced.

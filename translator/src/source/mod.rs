@@ -1,6 +1,7 @@
 //! Where resources come from. Each source produces a `Snapshot`; the
 //! translator never does IO itself.
 
+pub mod files;
 pub mod yaml;
 
 use gateway_api::backendtlspolicies::BackendTlsPolicy;
@@ -48,6 +49,8 @@ pub struct Snapshot {
     /// (kind, namespace, name) → where it was first read: the loader's
     /// duplicate check, which a linear search made quadratic.
     pub(crate) seen: std::collections::HashMap<(String, String, String), Origin>,
+    /// Keys defined again after `seen`, with where: left out at the end.
+    pub(crate) duplicates: std::collections::HashMap<(String, String, String), Vec<Origin>>,
 }
 
 impl Snapshot {

@@ -13,54 +13,26 @@ use crate::problem::{ObjectRef, Origin, Problem};
 const DEFAULT_NAMESPACE: &str = "default";
 
 /// Reads every `.yaml`/`.yml`/`.json` file under `paths` (folders recursively,
-/// in name order so the result is stable).
+/// in name order so the result is stable). What cannot be read is reported
+/// and skipped, never fatal to the rest: an unreadable file or subfolder, a
+/// FIFO, socket or device (reading one could block forever), a symlink loop.
+/// Objects defined twice are errors at both places and neither is used, so
+/// the result does not depend on which one was read first.
 pub fn load_paths(paths: &[PathBuf]) -> (Snapshot, Vec<Problem>) {
     let mut snapshot = Snapshot::default();
     let mut problems = Vec::new();
-    for path in paths {
-        let mut files = Vec::new();
-        if let Err(e) = collect_files(path, &mut files) {
-            problems.push(Problem::error(format!(
+    let files = super::files::manifest_files(paths, &mut problems);
+    for file in files {
+        match std::fs::read_to_string(&file) {
+            Ok(text) => load_str(&file, &text, &mut snapshot, &mut problems),
+            Err(e) => problems.push(Problem::error(format!(
                 "cannot read {}: {e}",
-                path.display()
-            )));
-            continue;
-        }
-        for file in files {
-            match std::fs::read_to_string(&file) {
-                Ok(text) => load_str(&file, &text, &mut snapshot, &mut problems),
-                Err(e) => problems.push(Problem::error(format!(
-                    "cannot read {}: {e}",
-                    file.display()
-                ))),
-            }
+                file.display()
+            ))),
         }
     }
+    drop_duplicates(&mut snapshot, &mut problems);
     (snapshot, problems)
-}
-
-fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    if !path.is_dir() {
-        // An explicitly named file is read whatever its extension.
-        std::fs::metadata(path)?;
-        out.push(path.to_path_buf());
-        return Ok(());
-    }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
-    entries.sort();
-    for entry in entries {
-        if entry.is_dir() {
-            collect_files(&entry, out)?;
-        } else if matches!(
-            entry.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml" | "json")
-        ) {
-            out.push(entry);
-        }
-    }
-    Ok(())
 }
 
 /// Parses one file's text into `snapshot`, reporting problems per document.
@@ -167,57 +139,105 @@ fn load_document(origin: &Origin, doc: &str, snapshot: &mut Snapshot, problems: 
         object,
     };
     match (group, kind.as_str()) {
-        ("", "Secret") => ctx.push(value, (&mut snapshot.secrets, &mut snapshot.seen), problems),
+        ("", "Secret") => ctx.push(
+            value,
+            (
+                &mut snapshot.secrets,
+                &mut snapshot.seen,
+                &mut snapshot.duplicates,
+            ),
+            problems,
+        ),
         ("", "ConfigMap") => ctx.push(
             value,
-            (&mut snapshot.config_maps, &mut snapshot.seen),
+            (
+                &mut snapshot.config_maps,
+                &mut snapshot.seen,
+                &mut snapshot.duplicates,
+            ),
             problems,
         ),
         ("", "Service") => ctx.push(
             value,
-            (&mut snapshot.services, &mut snapshot.seen),
+            (
+                &mut snapshot.services,
+                &mut snapshot.seen,
+                &mut snapshot.duplicates,
+            ),
             problems,
         ),
         ("", "Namespace") => ctx.push(
             value,
-            (&mut snapshot.namespaces, &mut snapshot.seen),
+            (
+                &mut snapshot.namespaces,
+                &mut snapshot.seen,
+                &mut snapshot.duplicates,
+            ),
             problems,
         ),
         ("discovery.k8s.io", "EndpointSlice") => ctx.push(
             value,
-            (&mut snapshot.endpoint_slices, &mut snapshot.seen),
+            (
+                &mut snapshot.endpoint_slices,
+                &mut snapshot.seen,
+                &mut snapshot.duplicates,
+            ),
             problems,
         ),
         // v1beta1 and v1 have the same shape.
         ("gateway.networking.k8s.io", "ReferenceGrant") => ctx.push(
             value,
-            (&mut snapshot.reference_grants, &mut snapshot.seen),
+            (
+                &mut snapshot.reference_grants,
+                &mut snapshot.seen,
+                &mut snapshot.duplicates,
+            ),
             problems,
         ),
         // v1alpha3 and v1 have the same shape.
         ("gateway.networking.k8s.io", "BackendTLSPolicy") => ctx.push(
             value,
-            (&mut snapshot.backend_tls_policies, &mut snapshot.seen),
+            (
+                &mut snapshot.backend_tls_policies,
+                &mut snapshot.seen,
+                &mut snapshot.duplicates,
+            ),
             problems,
         ),
         ("gateway.networking.k8s.io", "GatewayClass") => ctx.push(
             value,
-            (&mut snapshot.gateway_classes, &mut snapshot.seen),
+            (
+                &mut snapshot.gateway_classes,
+                &mut snapshot.seen,
+                &mut snapshot.duplicates,
+            ),
             problems,
         ),
         ("gateway.networking.k8s.io", "Gateway") => ctx.push(
             value,
-            (&mut snapshot.gateways, &mut snapshot.seen),
+            (
+                &mut snapshot.gateways,
+                &mut snapshot.seen,
+                &mut snapshot.duplicates,
+            ),
             problems,
         ),
         ("gateway.networking.k8s.io", "HTTPRoute") => ctx.push(
             value,
-            (&mut snapshot.http_routes, &mut snapshot.seen),
+            (
+                &mut snapshot.http_routes,
+                &mut snapshot.seen,
+                &mut snapshot.duplicates,
+            ),
             problems,
         ),
         ("gateway.kgateway.dev", "Backend") => ctx.push(
             value,
-            (&mut snapshot.backends, &mut snapshot.seen),
+            (
+                &mut snapshot.backends,
+                &mut snapshot.seen,
+                &mut snapshot.duplicates,
+            ),
             problems,
         ),
         _ => problems.push(
@@ -231,6 +251,48 @@ fn load_document(origin: &Origin, doc: &str, snapshot: &mut Snapshot, problems: 
 }
 
 type Seen = std::collections::HashMap<(String, String, String), Origin>;
+type Duplicates = std::collections::HashMap<(String, String, String), Vec<Origin>>;
+
+/// Leaves out every object defined more than once, with an error at its
+/// first definition too (the later ones were reported as they were read).
+pub fn drop_duplicates(snapshot: &mut Snapshot, problems: &mut Vec<Problem>) {
+    let duplicates = std::mem::take(&mut snapshot.duplicates);
+    if duplicates.is_empty() {
+        return;
+    }
+    for (key, later) in &duplicates {
+        let (kind, namespace, name) = key;
+        let Some(first) = snapshot.seen.get(key) else {
+            continue;
+        };
+        let others: Vec<String> = later.iter().map(ToString::to_string).collect();
+        problems.push(
+            Problem::error(format!(
+                "duplicate object, also at {}; neither is used",
+                others.join(", ")
+            ))
+            .at(first)
+            .object(ObjectRef::new(kind, namespace, name)),
+        );
+    }
+    fn retain<T>(kind: &str, objects: &mut Vec<Object<T>>, duplicates: &Duplicates) {
+        objects.retain(|o| {
+            !duplicates.contains_key(&(kind.to_string(), o.namespace.clone(), o.name.clone()))
+        });
+    }
+    let s = snapshot;
+    retain("Secret", &mut s.secrets, &duplicates);
+    retain("ConfigMap", &mut s.config_maps, &duplicates);
+    retain("Service", &mut s.services, &duplicates);
+    retain("Namespace", &mut s.namespaces, &duplicates);
+    retain("EndpointSlice", &mut s.endpoint_slices, &duplicates);
+    retain("ReferenceGrant", &mut s.reference_grants, &duplicates);
+    retain("BackendTLSPolicy", &mut s.backend_tls_policies, &duplicates);
+    retain("GatewayClass", &mut s.gateway_classes, &duplicates);
+    retain("Gateway", &mut s.gateways, &duplicates);
+    retain("HTTPRoute", &mut s.http_routes, &duplicates);
+    retain("Backend", &mut s.backends, &duplicates);
+}
 
 struct DocContext<'a> {
     origin: &'a Origin,
@@ -243,7 +305,7 @@ impl DocContext<'_> {
     fn push<T: DeserializeOwned>(
         self,
         value: serde_json::Value,
-        (into, seen): (&mut Vec<Object<T>>, &mut Seen),
+        (into, seen, duplicates): (&mut Vec<Object<T>>, &mut Seen, &mut Duplicates),
         problems: &mut Vec<Problem>,
     ) {
         let key = (
@@ -253,10 +315,13 @@ impl DocContext<'_> {
         );
         if let Some(first) = seen.get(&key) {
             problems.push(
-                Problem::error(format!("duplicate object; the one at {first} is used"))
-                    .at(self.origin)
-                    .object(self.object),
+                Problem::error(format!(
+                    "duplicate object, also at {first}; neither is used"
+                ))
+                .at(self.origin)
+                .object(self.object),
             );
+            duplicates.entry(key).or_default().push(self.origin.clone());
             return;
         }
         match serde_path_to_error::deserialize::<_, T>(value) {
@@ -398,13 +463,24 @@ mod tests {
     }
 
     #[test]
-    fn duplicates_keep_the_first() {
+    fn duplicates_are_errors_at_both_places_and_neither_is_used() {
         let doc = "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {Authorization: first}\n";
-        let (snapshot, problems) = load(&format!("{doc}---\n{}", doc.replace("first", "second")));
-        assert_eq!(snapshot.secrets.len(), 1);
-        assert!(
-            problems[0].contains("duplicate object; the one at m.yaml:1 is used"),
-            "{problems:?}"
+        let other =
+            "apiVersion: v1\nkind: Secret\nmetadata: {name: t}\nstringData: {Authorization: t}\n";
+        let text = format!("{doc}---\n{}---\n{other}", doc.replace("first", "second"));
+        let mut snapshot = Snapshot::default();
+        let mut problems = Vec::new();
+        load_str(Path::new("m.yaml"), &text, &mut snapshot, &mut problems);
+        drop_duplicates(&mut snapshot, &mut problems);
+        let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        let names: Vec<&str> = snapshot.secrets.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["t"]);
+        assert_eq!(
+            problems,
+            [
+                "error: m.yaml:6: Secret default/s: duplicate object, also at m.yaml:1; neither is used",
+                "error: m.yaml:1: Secret default/s: duplicate object, also at m.yaml:6; neither is used",
+            ]
         );
     }
 }
