@@ -117,7 +117,8 @@ mod tests {
         std::fs::create_dir(root.join("locked")).unwrap();
         std::fs::write(root.join("locked/c.yaml"), secret("c")).unwrap();
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(root.join("locked"), std::fs::Permissions::from_mode(0)).unwrap();
+        std::fs::set_permissions(root.join("locked"), std::fs::Permissions::from_mode(0o000))
+            .unwrap();
         let locked_readable = std::fs::read_dir(root.join("locked")).is_ok();
 
         let (snapshot, problems) = {
