@@ -2,6 +2,7 @@
 //! Envoy configuration out.
 
 pub mod backend;
+pub mod certs;
 pub mod kubernetes;
 pub mod problem;
 pub mod run;

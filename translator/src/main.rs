@@ -40,6 +40,9 @@ enum Command {
     Run(RunArgs),
     /// Print the Backend CustomResourceDefinition (generated from llmgate's types).
     Crds,
+    /// Create the CA and certificates for mutual TLS between Envoys and the
+    /// control plane.
+    Certs(CertsArgs),
     /// Kubernetes mode: watch the cluster's Gateway API objects, Backends,
     /// Services, EndpointSlices and the Secrets in use; serve them to any
     /// number of Envoys over xDS (every replica); write statuses back (the
@@ -56,6 +59,14 @@ struct ControllerArgs {
     /// Address the control plane listens on.
     #[arg(long, default_value = "0.0.0.0")]
     bind: std::net::IpAddr,
+    /// Mutual TLS on that port: `ca.crt`, `tls.crt`, `tls.key` in this
+    /// folder (`llmgate certs` makes them); only Envoys with a certificate
+    /// from that CA are served.
+    #[arg(long)]
+    tls_dir: Option<PathBuf>,
+    /// Allow plaintext, unauthenticated xDS on a non-loopback address.
+    #[arg(long)]
+    insecure_xds: bool,
     /// The llmgate filter module to serve (default as for `translate`).
     #[arg(long)]
     filter: Option<PathBuf>,
@@ -105,6 +116,14 @@ struct ControlPlaneArgs {
     /// Address the control plane listens on.
     #[arg(long, default_value = "127.0.0.1")]
     bind: std::net::IpAddr,
+    /// Mutual TLS on that port: `ca.crt`, `tls.crt`, `tls.key` in this
+    /// folder (`llmgate certs` makes them); only Envoys with a certificate
+    /// from that CA are served.
+    #[arg(long)]
+    tls_dir: Option<PathBuf>,
+    /// Allow plaintext, unauthenticated xDS on a non-loopback address.
+    #[arg(long)]
+    insecure_xds: bool,
     /// The llmgate filter module to serve (default as for `translate`).
     #[arg(long)]
     filter: Option<PathBuf>,
@@ -154,6 +173,35 @@ struct BootstrapArgs {
     /// Write the bootstrap here instead of stdout.
     #[arg(short = 'o', long)]
     output: Option<PathBuf>,
+    /// Mutual TLS to the control plane: the folder, on Envoy's machine,
+    /// holding `ca.crt`, `tls.crt` and `tls.key` (the `envoy/` folder of
+    /// `llmgate certs`).
+    #[arg(long)]
+    tls_dir: Option<PathBuf>,
+    /// Allow plaintext, unauthenticated xDS to a non-loopback address.
+    #[arg(long)]
+    insecure_xds: bool,
+}
+
+#[derive(clap::Args)]
+struct CertsArgs {
+    /// Folder to create: ca.crt, ca.key, server/ and envoy/ (each ca.crt,
+    /// tls.crt, tls.key). Existing files are never overwritten.
+    #[arg(short = 'o', long, required_unless_present = "kubernetes")]
+    output: Option<PathBuf>,
+    /// A name the Envoys dial the control plane by (repeatable); localhost,
+    /// 127.0.0.1 and ::1 are always included.
+    #[arg(long = "server-name")]
+    server_names: Vec<String>,
+    /// The Envoys' node id: their certificate's common name.
+    #[arg(long, default_value = "llmgate-envoy")]
+    node_id: String,
+    /// Print the two Kubernetes TLS Secrets (llmgate-xds-server,
+    /// llmgate-xds-client) in this namespace instead of writing files; the
+    /// server certificate then also names llmgate-controller.NAMESPACE.svc
+    /// and .svc.cluster.local.
+    #[arg(long, value_name = "NAMESPACE")]
+    kubernetes: Option<String>,
 }
 
 /// What decides which Gateways are llmgate's and how Services are reached.
@@ -222,6 +270,7 @@ fn main() -> ExitCode {
         }
         Command::Bootstrap(args) => run_bootstrap(args),
         Command::Controller(args) => run_controller(args),
+        Command::Certs(args) => run_certs(args),
         Command::Crds => {
             print!("{}", llmgate_translator::backend::crd_yaml());
             ExitCode::SUCCESS
@@ -269,6 +318,7 @@ fn run_controller(args: ControllerArgs) -> ExitCode {
         endpoints: serve::Endpoints {
             bind: args.bind,
             xds_port: args.xds_port,
+            tls: args.tls_dir,
         },
         translate: translate::Options {
             filter,
@@ -285,6 +335,10 @@ fn run_controller(args: ControllerArgs) -> ExitCode {
         debounce: std::time::Duration::from_millis(100),
         resync: std::time::Duration::from_secs(300),
     };
+    if let Err(e) = options.endpoints.check(args.insecure_xds) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     let result = tokio::runtime::Runtime::new()
         .map_err(|e| format!("cannot start the async runtime: {e}"))
         .and_then(|runtime| runtime.block_on(kubernetes::controller(options, wasm)));
@@ -321,17 +375,64 @@ fn split_address(address: &str, what: &str) -> Result<(String, u16), String> {
     ))
 }
 
+fn run_certs(args: CertsArgs) -> ExitCode {
+    use llmgate_translator::certs;
+    let mut server_names = args.server_names.clone();
+    if let Some(namespace) = &args.kubernetes {
+        // The names the deploy manifests' Envoys dial the controller by.
+        server_names.push(format!("llmgate-controller.{namespace}.svc.cluster.local"));
+        server_names.push(format!("llmgate-controller.{namespace}.svc"));
+    }
+    let issued = match certs::issue(&server_names, &args.node_id) {
+        Ok(issued) => issued,
+        Err(e) => {
+            eprintln!("error: cannot create certificates: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(namespace) = &args.kubernetes {
+        print!("{}", certs::kubernetes_secrets(&issued, namespace));
+        return ExitCode::SUCCESS;
+    }
+    let Some(dir) = args.output else {
+        eprintln!("error: give -o DIR or --kubernetes NAMESPACE");
+        return ExitCode::from(2);
+    };
+    match certs::write(&issued, &dir) {
+        Ok(()) => {
+            eprintln!(
+                "wrote {0}/ca.crt, {0}/ca.key, {0}/server/ (llmgate serve --tls-dir) and {0}/envoy/ (llmgate bootstrap --tls-dir)",
+                dir.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn run_bootstrap(args: BootstrapArgs) -> ExitCode {
     use llmgate_translator::xds::bootstrap::{bootstrap, BootstrapOptions};
-    let addresses =
-        split_address(&args.xds_address, "--xds-address").map(|(xds_host, xds_port)| {
-            BootstrapOptions {
+    let addresses = split_address(&args.xds_address, "--xds-address").and_then(
+        |(xds_host, xds_port)| {
+            let loopback = xds_host == "localhost"
+                || xds_host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+            if args.tls_dir.is_none() && !loopback && !args.insecure_xds {
+                return Err(format!(
+                    "refusing plaintext xDS to {xds_host}: give --tls-dir (see `llmgate certs`) or, on a network you trust, --insecure-xds"
+                ));
+            }
+            Ok(BootstrapOptions {
                 xds_host,
                 xds_port,
                 node_id: args.node_id.clone(),
                 admin_port: args.admin_port,
-            }
-        });
+                tls: args.tls_dir.clone(),
+            })
+        },
+    );
     let options = match addresses {
         Ok(o) => o,
         Err(e) => {
@@ -382,6 +483,10 @@ fn run_control_plane(
     use llmgate_translator::{run, serve};
     use sha2::Digest as _;
     init_logging();
+    if envoy.is_some() && args.tls_dir.is_some() {
+        eprintln!("error: `run` talks to its own Envoy over loopback; --tls-dir is for `serve`");
+        return ExitCode::from(2);
+    }
     let located = locate_filter(args.filter.as_deref()).and_then(|p| {
         std::fs::read(&p)
             .map(|bytes| (p.clone(), bytes))
@@ -410,6 +515,8 @@ fn run_control_plane(
         dir: args.dir,
         bind: args.bind,
         xds_port: args.xds_port,
+        tls: args.tls_dir,
+        insecure_xds: args.insecure_xds,
         debounce: std::time::Duration::from_millis(100),
         translate: translate::Options {
             filter,

@@ -22,6 +22,8 @@ pub async fn run(options: RunOptions, wasm: Vec<u8>) -> Result<(), String> {
         xds_port: options.serve.xds_port,
         node_id: "llmgate-run".into(),
         admin_port: options.admin_port,
+        // Its own child, over loopback.
+        tls: None,
     });
     let dir = std::env::temp_dir().join(format!("llmgate-run-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;

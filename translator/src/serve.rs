@@ -23,6 +23,10 @@ pub struct ServeOptions {
     pub dir: PathBuf,
     pub bind: IpAddr,
     pub xds_port: u16,
+    /// Mutual TLS on the control plane's port (see `Endpoints::tls`).
+    pub tls: Option<PathBuf>,
+    /// Plaintext on a non-loopback address, knowingly.
+    pub insecure_xds: bool,
     pub translate: translate::Options,
     /// Quiet time after the last file event before re-translating.
     pub debounce: Duration,
@@ -99,7 +103,9 @@ pub async fn serve(options: ServeOptions, wasm: Vec<u8>) -> Result<(), String> {
     let endpoints = Endpoints {
         bind: options.bind,
         xds_port: options.xds_port,
+        tls: options.tls.clone(),
     };
+    endpoints.check(options.insecure_xds)?;
     tracing::info!(dir = %options.dir.display(), "watching");
     let serving = serve_snapshots(&endpoints, snapshots, wasm, stats, None);
 
@@ -125,6 +131,26 @@ pub async fn serve(options: ServeOptions, wasm: Vec<u8>) -> Result<(), String> {
 pub struct Endpoints {
     pub bind: IpAddr,
     pub xds_port: u16,
+    /// Mutual TLS with the credentials in this folder (`ca.crt`, `tls.crt`,
+    /// `tls.key`); plaintext when `None`.
+    pub tls: Option<PathBuf>,
+}
+
+impl Endpoints {
+    /// Plaintext is for loopback, or for whoever says `--insecure-xds`: xDS
+    /// carries every provider key.
+    pub fn check(&self, insecure: bool) -> Result<(), String> {
+        if self.tls.is_none() && !self.bind.is_loopback() {
+            if !insecure {
+                return Err(format!(
+                    "refusing plaintext xDS on {}: every provider key travels over it; give --tls-dir (see `llmgate certs`) or, on a network you trust, --insecure-xds",
+                    self.bind
+                ));
+            }
+            tracing::warn!(bind = %self.bind, "xDS in plaintext and unauthenticated (--insecure-xds): anyone who reaches this port gets every provider key");
+        }
+        Ok(())
+    }
 }
 
 /// More Prometheus text for `/metrics` (the Kubernetes controller's own).
@@ -145,17 +171,32 @@ pub async fn serve_snapshots(
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let tls = match &endpoints.tls {
+        Some(dir) => Some(crate::xds::tls::server_config(dir)?),
+        None => None,
+    };
+    let rejected = stats.rejected.clone();
     let ads =
         AggregatedDiscoveryServiceServer::new(AdsServer::new(snapshots.clone(), stats.clone()));
     let routes = tonic::service::Routes::from(http_routes(wasm, stats, snapshots, extra_metrics))
         .add_service(ads);
-    tracing::info!(%addr, "serving xDS and the filter module");
-    tonic::transport::Server::builder()
+    tracing::info!(%addr, mutual_tls = tls.is_some(), "serving xDS and the filter module");
+    let server = tonic::transport::Server::builder()
         .accept_http1(true)
-        .add_routes(routes)
-        .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
-        .await
-        .map_err(|e| format!("control plane server on {addr}: {e}"))
+        .add_routes(routes);
+    let served = match tls {
+        Some(config) => {
+            server
+                .serve_with_incoming(crate::xds::tls::incoming(listener, config, rejected))
+                .await
+        }
+        None => {
+            server
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+                .await
+        }
+    };
+    served.map_err(|e| format!("control plane server on {addr}: {e}"))
 }
 
 /// Reads, translates and encodes on a blocking thread: at thousands of routes
@@ -246,10 +287,12 @@ fn http_routes(
                 let mut body = format!(
                     "# TYPE llmgate_xds_connected_envoys gauge\nllmgate_xds_connected_envoys {}\n\
                      # TYPE llmgate_xds_responses counter\nllmgate_xds_responses {}\n\
-                     # TYPE llmgate_xds_nacks counter\nllmgate_xds_nacks {}\n",
+                     # TYPE llmgate_xds_nacks counter\nllmgate_xds_nacks {}\n\
+                     # TYPE llmgate_xds_rejected_connections counter\nllmgate_xds_rejected_connections {}\n",
                     stats.connected.load(Relaxed),
                     stats.responses.load(Relaxed),
-                    stats.nacks.load(Relaxed)
+                    stats.nacks.load(Relaxed),
+                    stats.rejected.load(Relaxed)
                 );
                 if let Some(extra) = &extra_metrics {
                     body.push_str(&extra());

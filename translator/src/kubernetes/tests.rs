@@ -514,6 +514,7 @@ fn options(identity: &str) -> ControllerOptions {
         endpoints: Endpoints {
             bind: [127, 0, 0, 1].into(),
             xds_port: 0,
+            tls: None,
         },
         translate: translate::Options::default(),
         namespace: None,

@@ -29,6 +29,38 @@ pub struct BootstrapOptions {
     pub xds_port: u16,
     pub node_id: String,
     pub admin_port: u16,
+    /// Mutual TLS to the control plane with the credentials in this folder
+    /// on Envoy's machine (`ca.crt`, `tls.crt`, `tls.key`); plaintext when
+    /// `None`.
+    pub tls: Option<std::path::PathBuf>,
+}
+
+/// Envoy's side of the control plane's mutual TLS: its client certificate,
+/// and the server's verified against the CA and the name Envoy dials.
+fn xds_transport_socket(host: &str, dir: &std::path::Path) -> Value {
+    use crate::xds::tls::{CA_FILE, CERT_FILE, KEY_FILE};
+    let file = |name: &str| json!({ "filename": dir.join(name).display().to_string() });
+    let is_ip = host.parse::<std::net::IpAddr>().is_ok();
+    let san_type = if is_ip { "IP_ADDRESS" } else { "DNS" };
+    let mut context = json!({
+        "common_tls_context": {
+            "alpn_protocols": ["h2"],
+            "tls_certificates": [{ "certificate_chain": file(CERT_FILE), "private_key": file(KEY_FILE) }],
+            "validation_context": {
+                "trusted_ca": file(CA_FILE),
+                "match_typed_subject_alt_names": [{ "san_type": san_type, "matcher": { "exact": host } }]
+            }
+        }
+    });
+    if !is_ip {
+        set_member(&mut context, "sni", json!(host));
+    }
+    set_member(
+        &mut context,
+        "@type",
+        json!("type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"),
+    );
+    json!({ "name": "envoy.transport_sockets.tls", "typed_config": context })
 }
 
 pub fn bootstrap(o: &BootstrapOptions) -> Value {
@@ -43,6 +75,13 @@ pub fn bootstrap(o: &BootstrapOptions) -> Value {
         }
     });
     set_member(&mut xds, "typed_extension_protocol_options", http2);
+    if let Some(dir) = &o.tls {
+        set_member(
+            &mut xds,
+            "transport_socket",
+            xds_transport_socket(&o.xds_host, dir),
+        );
+    }
     let mut out = envoy::bootstrap(o.admin_port, Vec::new(), vec![xds]);
     let node = json!({ "id": o.node_id, "cluster": "llmgate" });
     set_member(&mut out, "node", node);
@@ -90,6 +129,7 @@ mod tests {
             xds_port: 18000,
             node_id: "llmgate-envoy".into(),
             admin_port: 19000,
+            tls: Some("/etc/llmgate/xds-tls".into()),
         });
         assert!(
             in_manifest == expected,

@@ -4,3 +4,4 @@
 pub mod bootstrap;
 pub mod resources;
 pub mod server;
+pub mod tls;

@@ -24,6 +24,8 @@ pub struct AdsStats {
     pub connected: AtomicU64,
     pub responses: AtomicU64,
     pub nacks: AtomicU64,
+    /// Connections refused before xDS: no or an untrusted client certificate.
+    pub rejected: Arc<AtomicU64>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -38,6 +40,8 @@ struct TypeState {
 #[derive(Debug, Default)]
 pub struct Connection {
     pub node_id: String,
+    /// The node id is the client certificate's name, not what the node says.
+    node_from_certificate: bool,
     next_nonce: u64,
     clusters: TypeState,
     listeners: TypeState,
@@ -70,6 +74,17 @@ impl Connection {
         }
     }
 
+    /// A connection authenticated by a client certificate: its name is the
+    /// node id, whatever id the requests claim.
+    pub fn authenticated(current: Option<Arc<XdsSnapshot>>, identity: String) -> Self {
+        Connection {
+            current,
+            node_id: identity,
+            node_from_certificate: true,
+            ..Connection::default()
+        }
+    }
+
     fn state(&mut self, type_url: &str) -> Option<&mut TypeState> {
         match type_url {
             CLUSTER => Some(&mut self.clusters),
@@ -81,7 +96,7 @@ impl Connection {
     pub fn on_request(&mut self, request: DiscoveryRequest) -> Output {
         let mut out = Output::default();
         if let Some(node) = &request.node {
-            if !node.id.is_empty() {
+            if !node.id.is_empty() && !self.node_from_certificate {
                 self.node_id = node.id.clone();
             }
         }
@@ -206,17 +221,44 @@ impl AggregatedDiscoveryService for AdsServer {
         &self,
         request: Request<Streaming<DiscoveryRequest>>,
     ) -> Result<Response<Self::StreamAggregatedResourcesStream>, Status> {
+        use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+        let tls = request.extensions().get::<TlsConnectInfo<TcpConnectInfo>>();
+        let peer = tls
+            .map(TlsConnectInfo::get_ref)
+            .or_else(|| request.extensions().get::<TcpConnectInfo>())
+            .and_then(TcpConnectInfo::remote_addr)
+            .map_or_else(|| "?".to_string(), |a| a.to_string());
+        let identity = tls
+            .and_then(TlsConnectInfo::peer_certs)
+            .and_then(|certs| certs.first().and_then(super::tls::common_name));
         let mut inbound = request.into_inner();
         let mut snapshots = self.snapshots.clone();
         let stats = self.stats.clone();
         let (tx, rx) = mpsc::channel(16);
         tokio::spawn(async move {
             stats.connected.fetch_add(1, Ordering::Relaxed);
-            let mut connection = Connection::new(snapshots.borrow_and_update().clone());
+            let current = snapshots.borrow_and_update().clone();
+            let mut connection = match identity {
+                Some(name) => Connection::authenticated(current, name),
+                None => Connection::new(current),
+            };
+            let mut announced = false;
             loop {
                 let output = tokio::select! {
                     message = inbound.message() => match message {
-                        Ok(Some(request)) => connection.on_request(request),
+                        Ok(Some(request)) => {
+                            if !announced {
+                                announced = true;
+                                let claimed = request.node.as_ref().map(|n| n.id.as_str()).unwrap_or("");
+                                if connection.node_from_certificate && claimed != connection.node_id {
+                                    tracing::warn!(node = %connection.node_id, claimed, %peer,
+                                        "an Envoy claims another node id than its certificate's; the certificate's is used");
+                                }
+                                tracing::info!(node = %connection.node_id, %peer,
+                                    authenticated = connection.node_from_certificate, "Envoy connected");
+                            }
+                            connection.on_request(request)
+                        }
                         Ok(None) | Err(_) => break,
                     },
                     changed = snapshots.changed() => {
