@@ -89,16 +89,10 @@ pub struct BedrockGuardrail {
 }
 
 impl ProviderConfig {
-    /// The provider's name as used in metrics labels and logs.
+    /// The provider's name as used in metrics labels and logs (the `name`
+    /// tag above; [`crate::providers`] checks they agree).
     pub fn name(&self) -> &'static str {
-        match self {
-            ProviderConfig::Openai { .. } => "openai",
-            ProviderConfig::Azureopenai { .. } => "azureopenai",
-            ProviderConfig::Anthropic { .. } => "anthropic",
-            ProviderConfig::Gemini { .. } => "gemini",
-            ProviderConfig::Vertexai { .. } => "vertexai",
-            ProviderConfig::Bedrock { .. } => "bedrock",
-        }
+        crate::providers::of(self).name()
     }
 }
 

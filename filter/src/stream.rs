@@ -8,8 +8,7 @@
 use crate::access_log;
 use crate::body_edits::{self, Edit};
 use crate::capped::CappedCopy;
-use crate::config::{BedrockGuardrail, FilterConfig, ProviderConfig, PATH_REWRITTEN_HEADER};
-use crate::include_usage;
+use crate::config::{FilterConfig, PATH_REWRITTEN_HEADER};
 use crate::json_model;
 use crate::metrics::{self, Kind, Labels, Timings};
 use crate::providers;
@@ -86,12 +85,14 @@ impl Plugin {
                 .as_deref()
                 .unwrap_or_else(|| cfg.provider.name()),
         );
-        let format = providers::usage_format(&cfg.provider);
+        let (format, accepts_stream_options) = {
+            let provider = providers::of(&cfg.provider);
+            (provider.usage_format(), provider.accepts_stream_options())
+        };
         // `path.full` may point anywhere (embeddings, a proxy's own API): only
         // the provider's own chat path is known to accept `stream_options`.
-        let inject_usage = cfg.path_full.is_none()
-            && format == UsageFormat::OpenAiChat
-            && include_usage::api_accepts_stream_options(&cfg.provider);
+        let inject_usage =
+            cfg.path_full.is_none() && format == UsageFormat::OpenAiChat && accepts_stream_options;
         Plugin {
             cfg,
             backend_label,
@@ -183,6 +184,7 @@ impl Stream {
         end_of_stream: bool,
     ) -> Flow {
         let cfg = &plugin.cfg;
+        let provider = providers::of(&cfg.provider);
         self.started_ms = Some(host.now_ms());
         self.route = Some(metrics::route_label(
             host.property(&["xds", "route_name"])
@@ -198,7 +200,7 @@ impl Stream {
         let client_streams = selects_stream
             && host
                 .request_header(":path")
-                .is_some_and(|p| providers::client_path_streams(&cfg.provider, &p));
+                .is_some_and(|p| provider.client_path_streams(&p));
         let client = request::Client {
             authorization: authorization.as_deref(),
             anthropic_version: anthropic_version.as_deref(),
@@ -221,13 +223,13 @@ impl Stream {
             return Flow::Continue;
         }
         let held = Held {
-            model: providers::model_override(&cfg.provider).map(str::to_owned),
+            model: provider.model_override().map(str::to_owned),
             inject_usage: plugin.inject_usage,
             remove_stream: selects_stream,
             // A client on the native streaming path speaks the native API,
             // which has no `stream` field: no need to wait for the body.
             stream_from_body: selects_stream && !client_streams,
-            guardrail: bedrock_guardrail(cfg).is_some(),
+            guardrail: provider.required_edit().is_some(),
             sign,
             buffered: 0,
             had_content_length: host.request_header("content-length").is_some(),
@@ -329,11 +331,9 @@ impl Stream {
         if held.remove_stream {
             edits.push(Edit::RemoveStream);
         }
-        if let Some(g) = bedrock_guardrail(&plugin.cfg) {
-            edits.push(Edit::AddGuardrail {
-                identifier: &g.identifier,
-                version: &g.version,
-            });
+        let provider = providers::of(&plugin.cfg.provider);
+        if let Some(edit) = provider.required_edit() {
+            edits.push(edit);
         }
         if held.inject_usage {
             edits.push(Edit::IncludeUsage);
@@ -350,7 +350,7 @@ impl Stream {
         }
         if streams {
             // Only chosen when neither `path.full` nor the route set the path.
-            let path = providers::upstream_path(&plugin.cfg.provider, true);
+            let path = provider.path(true);
             host.set_request_header(":path", &path);
         }
         if held.sign {
@@ -446,11 +446,12 @@ impl Stream {
             .take()
             .map(ResponseReader::finish)
             .unwrap_or_default();
+        let provider = providers::of(&plugin.cfg.provider);
         let path_model = self
             .path_names_model
-            .then(|| providers::path_model(&plugin.cfg.provider))
+            .then(|| provider.path_model())
             .flatten();
-        let configured = providers::model_override(&plugin.cfg.provider).or(path_model);
+        let configured = provider.model_override().or(path_model);
         let mut model_label = |raw: Option<&str>| match raw {
             // The configured model is known and bounded: it never uses the budget.
             Some(m) if Some(m) == configured => metrics::sanitize_label(m),
@@ -526,17 +527,10 @@ fn sign_request(plugin: &Plugin, host: &mut impl Host, body: &[u8]) {
     }
 }
 
-fn bedrock_guardrail(cfg: &FilterConfig) -> Option<&BedrockGuardrail> {
-    match &cfg.provider {
-        ProviderConfig::Bedrock { guardrail, .. } => guardrail.as_ref(),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{AuthConfig, ProviderConfig, TokenSource};
+    use crate::config::{AuthConfig, BedrockGuardrail, ProviderConfig, TokenSource};
     use crate::metrics::ModelCap;
     use std::cell::Cell;
     use std::collections::BTreeMap;
