@@ -3,7 +3,8 @@
 //! API (`apiVersion` `v1` or `preview`) has one path for every deployment and
 //! selects it by the body's `model`.
 
-use super::{encode_component, AuthDefaults, Provider};
+use super::{AuthDefaults, Provider};
+use crate::uri;
 use crate::usage::UsageFormat;
 
 pub const AUTH: AuthDefaults = AuthDefaults {
@@ -65,8 +66,8 @@ pub fn path(deployment_name: &str, api_version: &str) -> String {
     }
     format!(
         "/openai/deployments/{}/chat/completions?api-version={}",
-        encode_component(deployment_name),
-        encode_component(api_version)
+        uri::encode(deployment_name),
+        uri::encode(api_version)
     )
 }
 

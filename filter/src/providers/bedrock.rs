@@ -1,9 +1,10 @@
 //! Amazon Bedrock Converse API. Requests are signed with SigV4 (AWS
 //! credentials) or carry a Bedrock API key as a bearer token.
 
-use super::{encode_component, AuthDefaults, Provider, Signing};
+use super::{AuthDefaults, Provider, Signing};
 use crate::body_edits::Edit;
 use crate::config::BedrockGuardrail;
+use crate::uri;
 use crate::usage::UsageFormat;
 
 /// Where a Bedrock API key goes; SigV4 credentials replace it with a signature.
@@ -48,7 +49,7 @@ impl<'a> Provider<'a> for Bedrock<'a> {
         } else {
             "converse"
         };
-        format!("/model/{}/{method}", encode_component(self.model))
+        format!("/model/{}/{method}", uri::encode(self.model))
     }
     fn streams_by_path(&self) -> bool {
         true

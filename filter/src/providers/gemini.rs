@@ -1,7 +1,8 @@
 //! Google Gemini API (`generativelanguage.googleapis.com`): the model is in
 //! the path, and streaming is a different method, not a body field.
 
-use super::{encode_component, AuthDefaults, Provider};
+use super::{AuthDefaults, Provider};
+use crate::uri;
 use crate::usage::UsageFormat;
 
 /// The header keeps the key out of URLs and so out of access logs (the API
@@ -35,8 +36,8 @@ impl<'a> Provider<'a> for Gemini<'a> {
     fn path(&self, streaming: bool) -> String {
         format!(
             "/{}/models/{}:{}",
-            encode_component(self.api_version),
-            encode_component(self.model),
+            uri::encode(self.api_version),
+            uri::encode(self.model),
             method(None, streaming)
         )
     }
@@ -57,7 +58,7 @@ pub(crate) fn method(non_streaming: Option<&str>, streaming: bool) -> String {
     if streaming {
         "streamGenerateContent?alt=sse".to_owned()
     } else {
-        encode_component(non_streaming.unwrap_or("generateContent"))
+        uri::encode(non_streaming.unwrap_or("generateContent"))
     }
 }
 

@@ -122,42 +122,9 @@ pub fn of(cfg: &ProviderConfig) -> Box<dyn Provider<'_> + '_> {
     }
 }
 
-/// Percent-encodes everything outside RFC 3986 "unreserved", so a value can sit
-/// in a path segment or a query value without changing the URL's structure.
-/// Real deployment names and api-versions pass through unchanged.
-pub(crate) fn encode_component(value: &str) -> String {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            // Writing to a String cannot fail.
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn encodes_only_what_would_break_the_url() {
-        let cases = [
-            ("gpt-4o-mini", "gpt-4o-mini"),
-            ("2024-02-15-preview", "2024-02-15-preview"),
-            ("a.b_c~d", "a.b_c~d"),
-            ("a/b", "a%2Fb"),
-            ("a b?c&d#e", "a%20b%3Fc%26d%23e"),
-            ("é", "%C3%A9"),
-            ("", ""),
-        ];
-        for (input, want) in cases {
-            assert_eq!(encode_component(input), want, "{input:?}");
-        }
-    }
 
     #[test]
     fn configured_models_override_the_body() {

@@ -1,7 +1,8 @@
 //! Vertex AI, Gemini models published by Google: a Gemini-format API whose path
 //! names the project and region.
 
-use super::{encode_component, gemini, AuthDefaults, Provider};
+use super::{gemini, AuthDefaults, Provider};
+use crate::uri;
 use crate::usage::UsageFormat;
 
 pub const AUTH: AuthDefaults = AuthDefaults {
@@ -33,10 +34,10 @@ impl<'a> Provider<'a> for VertexAi<'a> {
     fn path(&self, streaming: bool) -> String {
         format!(
             "/{}/projects/{}/locations/{}/publishers/google/models/{}:{}",
-            encode_component(self.api_version),
-            encode_component(self.project_id),
-            encode_component(self.location),
-            encode_component(self.model),
+            uri::encode(self.api_version),
+            uri::encode(self.project_id),
+            uri::encode(self.location),
+            uri::encode(self.model),
             gemini::method(self.model_path, streaming)
         )
     }
