@@ -52,7 +52,8 @@ struct Held {
     remove_stream: bool,
     /// The body's `"stream": true` selects the streaming endpoint.
     stream_from_body: bool,
-    guardrail: bool,
+    /// The provider's required body edit (a Bedrock guardrail).
+    provider_edit: bool,
     /// Sign with SigV4 over the final path and body.
     sign: bool,
     buffered: usize,
@@ -64,7 +65,7 @@ impl Held {
     /// send the wrong model, skip the guardrail or leave it unsigned. The
     /// rest are improvements a too-big body may go without.
     fn required(&self) -> bool {
-        self.model.is_some() || self.guardrail || self.sign
+        self.model.is_some() || self.provider_edit || self.sign
     }
 }
 
@@ -160,7 +161,7 @@ impl Stream {
             // A client on the native streaming path speaks the native API,
             // which has no `stream` field: no need to wait for the body.
             stream_from_body: selects_stream && !client_streams,
-            guardrail: provider.required_edit().is_some(),
+            provider_edit: provider.required_edit().is_some(),
             sign,
             buffered: 0,
             had_content_length: host.request_header("content-length").is_some(),
