@@ -14,6 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::{FilterConfig, TokenSource, PATH_REWRITTEN_HEADER};
+use crate::providers;
 use crate::request::{self, HeaderOp};
 
 /// Filter state name (Envoy stores it as `wasm.llmgate.first_attempt`).
@@ -25,7 +26,7 @@ const ALWAYS_TOUCHED: [&str; 8] = [
     "content-length",
     PATH_REWRITTEN_HEADER,
     "authorization",
-    "anthropic-version",
+    providers::anthropic::VERSION_HEADER,
     "x-amz-date",
     "x-amz-security-token",
     "x-amz-content-sha256",

@@ -89,16 +89,10 @@ pub struct BedrockGuardrail {
 }
 
 impl ProviderConfig {
-    /// The provider's name as used in metrics labels and logs.
+    /// The provider's name as used in metrics labels and logs (the `name`
+    /// tag above; [`crate::providers`] checks they agree).
     pub fn name(&self) -> &'static str {
-        match self {
-            ProviderConfig::Openai { .. } => "openai",
-            ProviderConfig::Azureopenai { .. } => "azureopenai",
-            ProviderConfig::Anthropic { .. } => "anthropic",
-            ProviderConfig::Gemini { .. } => "gemini",
-            ProviderConfig::Vertexai { .. } => "vertexai",
-            ProviderConfig::Bedrock { .. } => "bedrock",
-        }
+        crate::providers::of(self).name()
     }
 }
 
@@ -149,9 +143,60 @@ impl std::fmt::Debug for TokenSource {
 }
 
 impl FilterConfig {
-    pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
-        serde_json::from_slice(bytes)
-            .map_err(|e| format!("invalid llmgate filter configuration: {}", redacted(&e)))
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
+        serde_json::from_slice(bytes).map_err(|e| ConfigError::Invalid(redacted(&e)))
+    }
+}
+
+/// Why a plugin configuration was rejected. Messages never quote values (a
+/// key may sit in the wrong field); [`ConfigError::label`] is stable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    /// Not a configuration: serde's message, with any value it echoed removed.
+    Invalid(String),
+    /// A member list with other top-level keys, or `members` not a list.
+    MembersShape {
+        line: usize,
+        column: usize,
+    },
+    EmptyMembers,
+    /// `members[i]` has no `providerName` to be chosen by.
+    UnnamedMember(usize),
+    /// `members[i]` is not a configuration.
+    Member {
+        index: usize,
+        error: Box<ConfigError>,
+    },
+}
+
+impl ConfigError {
+    /// A short name for the kind of error, fit for a metric label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            ConfigError::Invalid(_) => "invalid",
+            ConfigError::MembersShape { .. } => "members_shape",
+            ConfigError::EmptyMembers => "empty_members",
+            ConfigError::UnnamedMember(_) => "unnamed_member",
+            ConfigError::Member { .. } => "invalid_member",
+        }
+    }
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const PREFIX: &str = "invalid llmgate filter configuration";
+        match self {
+            ConfigError::Invalid(reason) => write!(f, "{PREFIX}: {reason}"),
+            ConfigError::MembersShape { line, column } => write!(
+                f,
+                "{PREFIX}: expected only `members` at line {line} column {column}"
+            ),
+            ConfigError::EmptyMembers => write!(f, "{PREFIX}: members is empty"),
+            ConfigError::UnnamedMember(i) => {
+                write!(f, "{PREFIX}: members[{i}] has no providerName")
+            }
+            ConfigError::Member { index, error } => write!(f, "members[{index}]: {error}"),
+        }
     }
 }
 
@@ -212,7 +257,8 @@ mod tests {
         let err = FilterConfig::from_json(
             br#"{"backend":"a/b","provider":{"name":"openai"},"host":"h","auth":{"token":{"kind":"value","value":"sk-secret"}},"bogus":1}"#,
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("bogus"), "{err}");
         assert!(!err.contains("sk-secret"));
     }
@@ -225,17 +271,42 @@ mod tests {
             r#"{"backend":"a/b","provider":{"name":"openai"},"host":"h","auth":{"headerName":"sk-secret","token":{"kind":"value","value":7}}}"#,
         ];
         for json in cases {
-            let err = FilterConfig::from_json(json.as_bytes()).unwrap_err();
+            let err = FilterConfig::from_json(json.as_bytes())
+                .unwrap_err()
+                .to_string();
             assert!(!err.contains("sk-secret"), "{err}");
             assert!(
                 err.contains("invalid type") && err.contains("line 1 column"),
                 "{err}"
             );
         }
-        let err = FilterConfig::from_json(cases[0].as_bytes()).unwrap_err();
+        let err = FilterConfig::from_json(cases[0].as_bytes())
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("expected"),
             "still says what was expected: {err}"
         );
+    }
+
+    #[test]
+    fn error_labels_are_distinct_metric_labels() {
+        let errors = [
+            ConfigError::Invalid("x".into()),
+            ConfigError::MembersShape { line: 1, column: 2 },
+            ConfigError::EmptyMembers,
+            ConfigError::UnnamedMember(0),
+            ConfigError::Member {
+                index: 0,
+                error: Box::new(ConfigError::EmptyMembers),
+            },
+        ];
+        let mut seen = Vec::new();
+        for e in &errors {
+            let label = e.label();
+            assert_eq!(crate::metrics::sanitize_label(label), label);
+            assert!(!seen.contains(&label), "{label} twice");
+            seen.push(label);
+        }
     }
 }

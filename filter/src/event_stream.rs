@@ -79,6 +79,29 @@ pub enum Failure {
     BadHeaders,
 }
 
+impl Failure {
+    /// A short name for the failure, fit for a metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Failure::BadLength => "bad_length",
+            Failure::PreludeCrc => "prelude_crc",
+            Failure::MessageCrc => "message_crc",
+            Failure::BadHeaders => "bad_headers",
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Failure::BadLength => "event-stream message length out of range",
+            Failure::PreludeCrc => "event-stream prelude CRC mismatch",
+            Failure::MessageCrc => "event-stream message CRC mismatch",
+            Failure::BadHeaders => "event-stream headers do not parse",
+        })
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct EventStreamReader {
     /// The unfinished message, when a chunk ended inside one.
@@ -593,6 +616,24 @@ mod tests {
             reader.feed(&[0; 1024], &mut |_: Message<'_>| panic!("no message"));
             assert_eq!(reader.failed(), failed);
             assert_eq!(reader.unfinished(), failed.is_none());
+        }
+    }
+
+    #[test]
+    fn failure_labels_are_distinct_metric_labels() {
+        let failures = [
+            Failure::BadLength,
+            Failure::PreludeCrc,
+            Failure::MessageCrc,
+            Failure::BadHeaders,
+        ];
+        let mut seen = Vec::new();
+        for f in failures {
+            let label = f.label();
+            assert_eq!(crate::metrics::sanitize_label(label), label);
+            assert!(!seen.contains(&label), "{label} twice");
+            assert!(!f.to_string().is_empty());
+            seen.push(label);
         }
     }
 }

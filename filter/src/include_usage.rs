@@ -2,52 +2,15 @@
 //!
 //! OpenAI-format streams report usage only when the request asks for it. When
 //! a client did not, the gateway adds `"stream_options":{"include_usage":true}`
-//! to the request (where the API accepts it) and then removes what that
-//! changed from the response ([`crate::rewrite`]), so the client receives the
-//! stream it would have received without the gateway.
+//! to the request (where the API accepts it, see
+//! [`crate::providers::Provider::accepts_stream_options`]) and then removes
+//! what that changed from the response ([`crate::rewrite`]), so the client
+//! receives the stream it would have received without the gateway.
 //!
 //! The request edit is surgical like the `model` override: every other byte of
 //! the body stays as sent.
 
-use crate::config::ProviderConfig;
 use crate::json_model::{self, Member};
-
-/// The first Azure api-version date that accepts `stream_options`
-/// (`2024-09-01-preview`); older versions answer 400 `unknown_parameter`.
-const AZURE_STREAM_OPTIONS_SINCE: &str = "2024-09-01";
-
-/// Whether the provider's API accepts `stream_options` on chat completions.
-pub fn api_accepts_stream_options(provider: &ProviderConfig) -> bool {
-    match provider {
-        ProviderConfig::Openai { .. } => true,
-        ProviderConfig::Azureopenai { api_version, .. } => azure_accepts(api_version),
-        // Not OpenAI-format APIs: their streams report usage unasked.
-        ProviderConfig::Anthropic { .. }
-        | ProviderConfig::Gemini { .. }
-        | ProviderConfig::Vertexai { .. }
-        | ProviderConfig::Bedrock { .. } => false,
-    }
-}
-
-/// `v1`, `preview`, `latest`, or a dated version (`YYYY-MM-DD[-preview]`) from
-/// 2024-09-01 on. Anything unrecognised is treated as not accepting: a missed
-/// count is better than a request the provider refuses.
-fn azure_accepts(api_version: &str) -> bool {
-    if matches!(api_version, "v1" | "preview" | "latest") {
-        return true;
-    }
-    let date = api_version.strip_suffix("-preview").unwrap_or(api_version);
-    let dated = date.len() == 10
-        && date.bytes().enumerate().all(|(i, c)| {
-            if i == 4 || i == 7 {
-                c == b'-'
-            } else {
-                c.is_ascii_digit()
-            }
-        });
-    // ISO dates compare correctly as strings.
-    dated && date >= AZURE_STREAM_OPTIONS_SINCE
-}
 
 /// The body with `include_usage: true` added, when it is a JSON object with
 /// `"stream": true` whose `stream_options.include_usage` is not already true.
@@ -124,36 +87,6 @@ fn splice(body: &[u8], range: std::ops::Range<usize>, with: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn which_apis_accept_stream_options() {
-        let cases = [
-            ("2024-02-15-preview", false),
-            ("2024-06-01", false),
-            ("2024-08-01-preview", false),
-            ("2024-09-01-preview", true),
-            ("2024-09-01", true),
-            ("2024-10-21", true),
-            ("2025-04-01-preview", true),
-            ("v1", true),
-            ("preview", true),
-            ("latest", true),
-            ("2024-10-2", false),
-            ("2024-1x-21", false),
-            ("", false),
-            ("v2", false),
-        ];
-        for (version, want) in cases {
-            let provider = ProviderConfig::Azureopenai {
-                deployment_name: "d".into(),
-                api_version: version.into(),
-            };
-            assert_eq!(api_accepts_stream_options(&provider), want, "{version}");
-        }
-        assert!(api_accepts_stream_options(&ProviderConfig::Openai {
-            model: None
-        }));
-    }
 
     #[test]
     fn injects_only_where_missing() {

@@ -25,6 +25,7 @@ pub mod rewrite;
 pub mod sigv4;
 pub mod sse;
 pub mod stream;
+pub mod uri;
 pub mod usage;
 
 #[cfg(target_arch = "wasm32")]

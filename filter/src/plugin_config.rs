@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::FilterConfig;
+use crate::config::{ConfigError, FilterConfig};
 
 /// Endpoint metadata (`filter_metadata`) namespace and key naming the provider.
 pub const HOST_METADATA_NAMESPACE: &str = "llmgate";
@@ -29,7 +29,7 @@ pub enum PluginConfig {
 }
 
 impl PluginConfig {
-    pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
         // Peek at the top-level keys only; each shape then gets serde's own
         // precise errors (an untagged enum would only say "no variant matched").
         #[derive(Deserialize)]
@@ -48,32 +48,31 @@ impl PluginConfig {
         struct RawMembers {
             members: Vec<serde_json::Value>,
         }
-        let raw: RawMembers = serde_json::from_slice(bytes).map_err(|e| {
-            format!(
-                "invalid llmgate filter configuration: expected only `members` at line {} column {}",
-                e.line(),
-                e.column()
-            )
-        })?;
+        let raw: RawMembers =
+            serde_json::from_slice(bytes).map_err(|e| ConfigError::MembersShape {
+                line: e.line(),
+                column: e.column(),
+            })?;
         // Each member through FilterConfig's own (redacting) error messages.
         let mut list = Vec::with_capacity(raw.members.len());
         for (i, value) in raw.members.iter().enumerate() {
             let text = serde_json::to_vec(value).unwrap_or_default();
-            let cfg = FilterConfig::from_json(&text).map_err(|e| format!("members[{i}]: {e}"))?;
+            let cfg = FilterConfig::from_json(&text).map_err(|e| ConfigError::Member {
+                index: i,
+                error: Box::new(e),
+            })?;
             list.push(cfg);
         }
         let members = Members { members: list };
         if members.members.is_empty() {
-            return Err("invalid llmgate filter configuration: members is empty".into());
+            return Err(ConfigError::EmptyMembers);
         }
         if let Some(unnamed) = members
             .members
             .iter()
             .position(|m| m.provider_name.is_none())
         {
-            return Err(format!(
-                "invalid llmgate filter configuration: members[{unnamed}] has no providerName"
-            ));
+            return Err(ConfigError::UnnamedMember(unnamed));
         }
         Ok(PluginConfig::Members(members.members))
     }
@@ -155,7 +154,9 @@ mod tests {
             ),
         ];
         for (json, want) in cases {
-            let err = PluginConfig::from_json(json.as_bytes()).unwrap_err();
+            let err = PluginConfig::from_json(json.as_bytes())
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(want), "{json}: {err}");
         }
     }

@@ -2,8 +2,8 @@
 //! upstream host and the credential. Pure, so every auth combination is tested
 //! without a host.
 
-use crate::config::{FilterConfig, ProviderConfig, TokenSource, PATH_REWRITTEN_HEADER};
-use crate::providers::{self, anthropic, bedrock};
+use crate::config::{FilterConfig, TokenSource, PATH_REWRITTEN_HEADER};
+use crate::providers;
 use crate::sigv4;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,13 +61,7 @@ pub fn plan(
     if aws_signing(cfg).is_some() {
         headers.extend(AWS_SIGNING_HEADERS.map(|h| HeaderOp::Remove(h.to_owned())));
     }
-    if let ProviderConfig::Anthropic { api_version, .. } = &cfg.provider {
-        let version = anthropic::version(api_version.as_deref(), client.anthropic_version);
-        headers.push(HeaderOp::Set(
-            anthropic::VERSION_HEADER.to_owned(),
-            version.to_owned(),
-        ));
-    }
+    headers.extend(providers::of(&cfg.provider).headers(client));
     RequestEdits {
         path: path(cfg, route_rewrote_path, streaming),
         headers,
@@ -80,7 +74,7 @@ pub fn path(cfg: &FilterConfig, route_rewrote_path: bool, streaming: bool) -> Op
     (!route_rewrote_path).then(|| {
         cfg.path_full
             .clone()
-            .unwrap_or_else(|| providers::upstream_path(&cfg.provider, streaming))
+            .unwrap_or_else(|| providers::of(&cfg.provider).path(streaming))
     })
 }
 
@@ -88,17 +82,13 @@ pub fn path(cfg: &FilterConfig, route_rewrote_path: bool, streaming: bool) -> Op
 /// non-streaming endpoints. A path from `path.full` or the route is kept as
 /// it is, and so is the body's `stream` (that path may well expect it).
 pub fn selects_stream_endpoint(cfg: &FilterConfig, route_rewrote_path: bool) -> bool {
-    !route_rewrote_path
-        && cfg.path_full.is_none()
-        && providers::path_depends_on_streaming(&cfg.provider)
+    !route_rewrote_path && cfg.path_full.is_none() && providers::of(&cfg.provider).streams_by_path()
 }
 
-/// AWS credentials and region when requests are signed with SigV4 (Bedrock
-/// only; the translator configures AWS credentials for nothing else).
-pub fn aws_signing(cfg: &FilterConfig) -> Option<(sigv4::Credentials<'_>, &str)> {
-    let ProviderConfig::Bedrock { region, .. } = &cfg.provider else {
-        return None;
-    };
+/// AWS credentials and SigV4 scope when requests are signed (Bedrock only;
+/// the translator configures AWS credentials for nothing else).
+pub fn aws_signing(cfg: &FilterConfig) -> Option<(sigv4::Credentials<'_>, providers::Signing<'_>)> {
+    let scope = providers::of(&cfg.provider).signing()?;
     match &cfg.auth.token {
         TokenSource::Aws {
             access_key_id,
@@ -110,7 +100,7 @@ pub fn aws_signing(cfg: &FilterConfig) -> Option<(sigv4::Credentials<'_>, &str)>
                 secret_access_key,
                 session_token: session_token.as_deref(),
             },
-            region.as_str(),
+            scope,
         )),
         TokenSource::Value { .. } | TokenSource::Passthrough => None,
     }
@@ -132,7 +122,7 @@ pub fn sigv4_headers(
     req: &Outgoing<'_>,
     unix_seconds: u64,
 ) -> Option<Vec<(String, String)>> {
-    let (creds, region) = aws_signing(cfg)?;
+    let (creds, scope) = aws_signing(cfg)?;
     let mut signed = vec![("host", cfg.host.as_str())];
     if let Some(content_type) = req.content_type {
         signed.push(("content-type", content_type));
@@ -145,8 +135,8 @@ pub fn sigv4_headers(
             body: req.body,
         },
         &creds,
-        region,
-        bedrock::SIGNING_SERVICE,
+        scope.region,
+        scope.service,
         unix_seconds,
     ))
 }
@@ -154,7 +144,7 @@ pub fn sigv4_headers(
 pub fn auth_header(cfg: &FilterConfig) -> String {
     match &cfg.auth.header_name {
         Some(name) => name.to_ascii_lowercase(),
-        None => providers::auth_defaults(&cfg.provider).header.to_owned(),
+        None => providers::of(&cfg.provider).auth().header.to_owned(),
     }
 }
 
@@ -164,7 +154,7 @@ fn auth_prefix(cfg: &FilterConfig) -> Option<&str> {
     match (&cfg.auth.prefix, &cfg.auth.header_name) {
         (Some(prefix), _) => Some(prefix.as_str()),
         (None, Some(_)) => None,
-        (None, None) => providers::auth_defaults(&cfg.provider).prefix,
+        (None, None) => providers::of(&cfg.provider).auth().prefix,
     }
 }
 
@@ -186,7 +176,7 @@ fn auth_value(cfg: &FilterConfig, client_authorization: Option<&str>) -> Option<
 
 /// `Bearer <t>` → `<t>` (scheme case-insensitive, RFC 9110); anything else is
 /// taken as the bare token. A scheme with no token is no token.
-fn strip_bearer(header: &str) -> &str {
+pub fn strip_bearer(header: &str) -> &str {
     let header = header.trim();
     let scheme_len = "bearer".len();
     match (header.get(..scheme_len), header.get(scheme_len..)) {

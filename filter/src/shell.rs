@@ -300,16 +300,27 @@ fn action(flow: Flow) -> Action {
 }
 
 impl HttpStream {
-    fn plugin(&self) -> Option<(Rc<Plugins>, usize)> {
-        Some((self.plugins.clone()?, self.chosen?))
+    /// Runs one callback of the stream with the plugin chosen for this
+    /// attempt; without one (a rejected configuration, or before the request
+    /// headers chose it) the request passes untouched.
+    fn dispatch(
+        &mut self,
+        callback: impl FnOnce(&mut Stream, &Plugin, &mut EnvoyHost) -> Flow,
+    ) -> Action {
+        let Some(plugins) = self.plugins.clone() else {
+            return Action::Continue;
+        };
+        match self.chosen.and_then(|i| plugins.plugins.get(i)) {
+            Some(plugin) => action(callback(&mut self.stream, plugin, &mut EnvoyHost)),
+            None => Action::Continue,
+        }
     }
 
     fn finish(&mut self) {
-        if let Some((plugins, i)) = self.plugin() {
-            if let Some(plugin) = plugins.plugins.get(i) {
-                self.stream.finish(plugin, &mut EnvoyHost);
-            }
-        }
+        self.dispatch(|stream, plugin, host| {
+            stream.finish(plugin, host);
+            Flow::Continue
+        });
     }
 }
 
@@ -335,68 +346,33 @@ impl HttpContext for HttpStream {
         };
         plugins.prepare_attempt(&mut EnvoyHost);
         self.chosen = Some(index);
-        match plugins.plugins.get(index) {
-            Some(plugin) => action(self.stream.on_request_headers(
-                plugin,
-                &mut EnvoyHost,
-                end_of_stream,
-            )),
-            None => Action::Continue,
-        }
+        self.dispatch(|stream, plugin, host| stream.on_request_headers(plugin, host, end_of_stream))
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let chosen = self.plugin();
-        match chosen.as_ref().and_then(|(p, i)| p.plugins.get(*i)) {
-            Some(plugin) => action(self.stream.on_request_body(
-                plugin,
-                &mut EnvoyHost,
-                body_size,
-                end_of_stream,
-            )),
-            None => Action::Continue,
-        }
+        self.dispatch(|stream, plugin, host| {
+            stream.on_request_body(plugin, host, body_size, end_of_stream)
+        })
     }
 
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
-        let chosen = self.plugin();
-        match chosen.as_ref().and_then(|(p, i)| p.plugins.get(*i)) {
-            Some(plugin) => action(self.stream.on_request_trailers(plugin, &mut EnvoyHost)),
-            None => Action::Continue,
-        }
+        self.dispatch(|stream, plugin, host| stream.on_request_trailers(plugin, host))
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        let chosen = self.plugin();
-        match chosen.as_ref().and_then(|(p, i)| p.plugins.get(*i)) {
-            Some(plugin) => action(self.stream.on_response_headers(
-                plugin,
-                &mut EnvoyHost,
-                end_of_stream,
-            )),
-            None => Action::Continue,
-        }
+        self.dispatch(|stream, plugin, host| {
+            stream.on_response_headers(plugin, host, end_of_stream)
+        })
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let chosen = self.plugin();
-        match chosen.as_ref().and_then(|(p, i)| p.plugins.get(*i)) {
-            Some(plugin) => action(self.stream.on_response_body(
-                plugin,
-                &mut EnvoyHost,
-                body_size,
-                end_of_stream,
-            )),
-            None => Action::Continue,
-        }
+        self.dispatch(|stream, plugin, host| {
+            stream.on_response_body(plugin, host, body_size, end_of_stream)
+        })
     }
 
     fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
-        let chosen = self.plugin();
-        match chosen.as_ref().and_then(|(p, i)| p.plugins.get(*i)) {
-            Some(plugin) => action(self.stream.on_response_trailers(plugin, &mut EnvoyHost)),
-            None => Action::Continue,
-        }
+        self.dispatch(|stream, plugin, host| stream.on_response_trailers(plugin, host))
     }
 
     fn on_log(&mut self) {

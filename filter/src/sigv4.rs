@@ -12,6 +12,8 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use std::fmt;
 
+use crate::uri;
+
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 
 pub struct Credentials<'a> {
@@ -115,7 +117,7 @@ pub fn canonical_uri(path: &str) -> String {
         return "/".to_owned();
     }
     path.split('/')
-        .map(uri_encode)
+        .map(uri::encode)
         .collect::<Vec<_>>()
         .join("/")
 }
@@ -128,8 +130,8 @@ pub fn canonical_query(query: &str) -> String {
         .map(|p| {
             let (name, value) = p.split_once('=').unwrap_or((p, ""));
             (
-                uri_encode(&percent_decode(name)),
-                uri_encode(&percent_decode(value)),
+                uri::encode(&uri::decode_lossy(name)),
+                uri::encode(&uri::decode_lossy(value)),
             )
         })
         .collect();
@@ -168,52 +170,6 @@ fn canonical_headers(given: &[(&str, &str)], added: &[(String, String)]) -> Vec<
 
 fn collapse_whitespace(value: &str) -> String {
     value.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// Every byte but the unreserved `A-Za-z0-9-._~` as `%XX`, upper-case hex.
-fn uri_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(hex_digit(b >> 4, b"0123456789ABCDEF"));
-            out.push(hex_digit(b & 0xf, b"0123456789ABCDEF"));
-        }
-    }
-    out
-}
-
-/// `%XX` sequences to bytes; anything else, a malformed `%` included, kept
-/// as is. `+` stays `+`: SigV4 treats it as a literal.
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        let escaped = match (b, bytes.get(i + 1), bytes.get(i + 2)) {
-            (b'%', Some(&h), Some(&l)) => hex_value(h).zip(hex_value(l)),
-            _ => None,
-        };
-        match escaped {
-            Some((h, l)) => {
-                out.push(h << 4 | l);
-                i += 3;
-            }
-            None => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex_value(c: u8) -> Option<u8> {
-    char::from(c)
-        .to_digit(16)
-        .and_then(|d| u8::try_from(d).ok())
 }
 
 fn hex_digit(nibble: u8, alphabet: &[u8; 16]) -> char {

@@ -5,7 +5,9 @@
 //! may rely on that version's behaviour), and only a request without any gets
 //! `2023-06-01`, the version every current model accepts.
 
-use super::AuthDefaults;
+use super::{AuthDefaults, Provider};
+use crate::request::{Client, HeaderOp};
+use crate::usage::UsageFormat;
 
 pub const PATH: &str = "/v1/messages";
 
@@ -17,6 +19,40 @@ pub const AUTH: AuthDefaults = AuthDefaults {
 pub const VERSION_HEADER: &str = "anthropic-version";
 pub const DEFAULT_VERSION: &str = "2023-06-01";
 
+pub struct Anthropic<'a> {
+    /// When set, overwrites the body's `model`.
+    model: Option<&'a str>,
+    api_version: Option<&'a str>,
+}
+
+impl<'a> Anthropic<'a> {
+    pub fn new(model: Option<&'a str>, api_version: Option<&'a str>) -> Self {
+        Anthropic { model, api_version }
+    }
+}
+
+impl<'a> Provider<'a> for Anthropic<'a> {
+    fn name(&self) -> &'static str {
+        "anthropic"
+    }
+    fn auth(&self) -> AuthDefaults {
+        AUTH
+    }
+    fn usage_format(&self) -> UsageFormat {
+        UsageFormat::Anthropic
+    }
+    fn path(&self, _streaming: bool) -> String {
+        PATH.to_owned()
+    }
+    fn model_override(&self) -> Option<&'a str> {
+        self.model
+    }
+    fn headers(&self, client: &Client<'_>) -> Vec<HeaderOp> {
+        let version = version(self.api_version, client.anthropic_version);
+        vec![HeaderOp::Set(VERSION_HEADER.to_owned(), version.to_owned())]
+    }
+}
+
 /// The `anthropic-version` to send.
 pub fn version<'a>(configured: Option<&'a str>, client: Option<&'a str>) -> &'a str {
     configured
@@ -27,7 +63,7 @@ pub fn version<'a>(configured: Option<&'a str>, client: Option<&'a str>) -> &'a 
 
 #[cfg(test)]
 mod tests {
-    use super::super::{auth_defaults, model_override, upstream_path, usage_format};
+    use super::super::of;
     use super::*;
     use crate::config::ProviderConfig;
     use crate::usage::UsageFormat;
@@ -63,13 +99,14 @@ mod tests {
                 api_version: None,
             };
             for streaming in [false, true] {
-                assert_eq!(upstream_path(&provider, streaming), "/v1/messages");
+                assert_eq!(of(&provider).path(streaming), "/v1/messages");
             }
-            assert_eq!(auth_defaults(&provider), AUTH);
+            assert_eq!(of(&provider).auth(), AUTH);
             assert_eq!(AUTH.header, "x-api-key");
             assert_eq!(AUTH.prefix, None);
-            assert_eq!(usage_format(&provider), UsageFormat::Anthropic);
-            assert_eq!(model_override(&provider), want_override);
+            assert_eq!(of(&provider).usage_format(), UsageFormat::Anthropic);
+            assert_eq!(of(&provider).model_override(), want_override);
+            assert!(!of(&provider).accepts_stream_options());
         }
     }
 }

@@ -3,12 +3,55 @@
 //! API (`apiVersion` `v1` or `preview`) has one path for every deployment and
 //! selects it by the body's `model`.
 
-use super::{encode_component, AuthDefaults};
+use super::{AuthDefaults, Provider};
+use crate::uri;
+use crate::usage::UsageFormat;
 
 pub const AUTH: AuthDefaults = AuthDefaults {
     header: "api-key",
     prefix: None,
 };
+
+/// The first api-version date that accepts `stream_options`
+/// (`2024-09-01-preview`); older versions answer 400 `unknown_parameter`.
+const STREAM_OPTIONS_SINCE: &str = "2024-09-01";
+
+pub struct AzureOpenAi<'a> {
+    deployment_name: &'a str,
+    api_version: &'a str,
+}
+
+impl<'a> AzureOpenAi<'a> {
+    pub fn new(deployment_name: &'a str, api_version: &'a str) -> Self {
+        AzureOpenAi {
+            deployment_name,
+            api_version,
+        }
+    }
+}
+
+impl<'a> Provider<'a> for AzureOpenAi<'a> {
+    fn name(&self) -> &'static str {
+        "azureopenai"
+    }
+    fn auth(&self) -> AuthDefaults {
+        AUTH
+    }
+    fn usage_format(&self) -> UsageFormat {
+        UsageFormat::OpenAiChat
+    }
+    fn path(&self, _streaming: bool) -> String {
+        path(self.deployment_name, self.api_version)
+    }
+    /// The v1 API picks the deployment from the body; the classic API from
+    /// the path and ignores the body's model.
+    fn model_override(&self) -> Option<&'a str> {
+        is_v1(self.api_version).then_some(self.deployment_name)
+    }
+    fn accepts_stream_options(&self) -> bool {
+        accepts_stream_options(self.api_version)
+    }
+}
 
 /// The v1 API: the deployment goes into the body's `model`.
 pub fn is_v1(api_version: &str) -> bool {
@@ -23,14 +66,34 @@ pub fn path(deployment_name: &str, api_version: &str) -> String {
     }
     format!(
         "/openai/deployments/{}/chat/completions?api-version={}",
-        encode_component(deployment_name),
-        encode_component(api_version)
+        uri::encode(deployment_name),
+        uri::encode(api_version)
     )
+}
+
+/// `v1`, `preview`, `latest`, or a dated version (`YYYY-MM-DD[-preview]`) from
+/// 2024-09-01 on. Anything unrecognised is treated as not accepting: a missed
+/// count is better than a request the provider refuses.
+fn accepts_stream_options(api_version: &str) -> bool {
+    if matches!(api_version, "v1" | "preview" | "latest") {
+        return true;
+    }
+    let date = api_version.strip_suffix("-preview").unwrap_or(api_version);
+    let dated = date.len() == 10
+        && date.bytes().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    // ISO dates compare correctly as strings.
+    dated && date >= STREAM_OPTIONS_SINCE
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::{auth_defaults, model_override, upstream_path};
+    use super::super::of;
     use crate::config::ProviderConfig;
 
     #[test]
@@ -64,7 +127,7 @@ mod tests {
                 api_version: version.into(),
             };
             for streaming in [false, true] {
-                assert_eq!(upstream_path(&provider, streaming), want);
+                assert_eq!(of(&provider).path(streaming), want);
             }
         }
     }
@@ -75,7 +138,7 @@ mod tests {
             deployment_name: "d".into(),
             api_version: "v".into(),
         };
-        let auth = auth_defaults(&provider);
+        let auth = of(&provider).auth();
         assert_eq!(auth.header, "api-key");
         assert_eq!(auth.prefix, None);
     }
@@ -93,7 +156,35 @@ mod tests {
                 deployment_name: "gpt-4o-mini".into(),
                 api_version: version.into(),
             };
-            assert_eq!(model_override(&provider), want, "{version}");
+            assert_eq!(of(&provider).model_override(), want, "{version}");
         }
+    }
+
+    #[test]
+    fn which_apis_accept_stream_options() {
+        let cases = [
+            ("2024-02-15-preview", false),
+            ("2024-06-01", false),
+            ("2024-08-01-preview", false),
+            ("2024-09-01-preview", true),
+            ("2024-09-01", true),
+            ("2024-10-21", true),
+            ("2025-04-01-preview", true),
+            ("v1", true),
+            ("preview", true),
+            ("latest", true),
+            ("2024-10-2", false),
+            ("2024-1x-21", false),
+            ("", false),
+            ("v2", false),
+        ];
+        for (version, want) in cases {
+            let provider = ProviderConfig::Azureopenai {
+                deployment_name: "d".into(),
+                api_version: version.into(),
+            };
+            assert_eq!(of(&provider).accepts_stream_options(), want, "{version}");
+        }
+        assert!(of(&ProviderConfig::Openai { model: None }).accepts_stream_options());
     }
 }

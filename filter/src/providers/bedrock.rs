@@ -1,7 +1,11 @@
 //! Amazon Bedrock Converse API. Requests are signed with SigV4 (AWS
 //! credentials) or carry a Bedrock API key as a bearer token.
 
-use super::{encode_component, AuthDefaults};
+use super::{AuthDefaults, Provider, Signing};
+use crate::body_edits::Edit;
+use crate::config::BedrockGuardrail;
+use crate::uri;
+use crate::usage::UsageFormat;
 
 /// Where a Bedrock API key goes; SigV4 credentials replace it with a signature.
 pub const AUTH: AuthDefaults = AuthDefaults {
@@ -12,13 +16,63 @@ pub const AUTH: AuthDefaults = AuthDefaults {
 /// The SigV4 service name of the Bedrock runtime.
 pub const SIGNING_SERVICE: &str = "bedrock";
 
-pub fn path(model: &str, streaming: bool) -> String {
-    let method = if streaming {
-        "converse-stream"
-    } else {
-        "converse"
-    };
-    format!("/model/{}/{method}", encode_component(model))
+pub struct Bedrock<'a> {
+    /// As the user wrote it, not yet URL-encoded.
+    model: &'a str,
+    region: &'a str,
+    guardrail: Option<&'a BedrockGuardrail>,
+}
+
+impl<'a> Bedrock<'a> {
+    pub fn new(model: &'a str, region: &'a str, guardrail: Option<&'a BedrockGuardrail>) -> Self {
+        Bedrock {
+            model,
+            region,
+            guardrail,
+        }
+    }
+}
+
+impl<'a> Provider<'a> for Bedrock<'a> {
+    fn name(&self) -> &'static str {
+        "bedrock"
+    }
+    fn auth(&self) -> AuthDefaults {
+        AUTH
+    }
+    fn usage_format(&self) -> UsageFormat {
+        UsageFormat::Bedrock
+    }
+    fn path(&self, streaming: bool) -> String {
+        let method = if streaming {
+            "converse-stream"
+        } else {
+            "converse"
+        };
+        format!("/model/{}/{method}", uri::encode(self.model))
+    }
+    fn streams_by_path(&self) -> bool {
+        true
+    }
+    fn client_path_streams(&self, client_path: &str) -> bool {
+        path_streams(client_path)
+    }
+    fn path_model(&self) -> Option<&'a str> {
+        Some(self.model)
+    }
+    /// The configured guardrail, unless the client chose one.
+    fn required_edit(&self) -> Option<Edit<'a>> {
+        self.guardrail.map(|g| Edit::AddGuardrail {
+            identifier: &g.identifier,
+            version: &g.version,
+        })
+    }
+    fn signing(&self) -> Option<Signing<'a>> {
+        Some(Signing {
+            region: self.region,
+            service: SIGNING_SERVICE,
+        })
+    }
 }
 
 /// Whether the client's own path asks for a stream.
@@ -29,7 +83,7 @@ pub fn path_streams(client_path: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{auth_defaults, model_override, upstream_path, usage_format};
+    use super::super::of;
     use super::*;
     use crate::config::ProviderConfig;
     use crate::usage::UsageFormat;
@@ -59,11 +113,42 @@ mod tests {
                 region: "us-east-1".into(),
                 guardrail: None,
             };
-            assert_eq!(upstream_path(&provider, streaming), want);
-            assert_eq!(auth_defaults(&provider), AUTH);
-            assert_eq!(usage_format(&provider), UsageFormat::Bedrock);
-            assert_eq!(model_override(&provider), None, "the model is in the path");
+            assert_eq!(of(&provider).path(streaming), want);
+            assert_eq!(of(&provider).auth(), AUTH);
+            assert_eq!(of(&provider).usage_format(), UsageFormat::Bedrock);
+            assert_eq!(
+                of(&provider).model_override(),
+                None,
+                "the model is in the path"
+            );
+            assert_eq!(of(&provider).required_edit(), None);
+            assert_eq!(
+                of(&provider).signing(),
+                Some(Signing {
+                    region: "us-east-1",
+                    service: "bedrock"
+                })
+            );
         }
+    }
+
+    #[test]
+    fn a_configured_guardrail_is_a_required_edit() {
+        let provider = ProviderConfig::Bedrock {
+            model: "m".into(),
+            region: "us-east-1".into(),
+            guardrail: Some(BedrockGuardrail {
+                identifier: "gr-1".into(),
+                version: "2".into(),
+            }),
+        };
+        assert_eq!(
+            of(&provider).required_edit(),
+            Some(Edit::AddGuardrail {
+                identifier: "gr-1",
+                version: "2"
+            })
+        );
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Google Gemini API (`generativelanguage.googleapis.com`): the model is in
 //! the path, and streaming is a different method, not a body field.
 
-use super::{encode_component, AuthDefaults};
+use super::{AuthDefaults, Provider};
+use crate::uri;
+use crate::usage::UsageFormat;
 
 /// The header keeps the key out of URLs and so out of access logs (the API
 /// also accepts `?key=`).
@@ -10,13 +12,44 @@ pub const AUTH: AuthDefaults = AuthDefaults {
     prefix: None,
 };
 
-pub fn path(api_version: &str, model: &str, streaming: bool) -> String {
-    format!(
-        "/{}/models/{}:{}",
-        encode_component(api_version),
-        encode_component(model),
-        method(None, streaming)
-    )
+pub struct Gemini<'a> {
+    model: &'a str,
+    api_version: &'a str,
+}
+
+impl<'a> Gemini<'a> {
+    pub fn new(model: &'a str, api_version: &'a str) -> Self {
+        Gemini { model, api_version }
+    }
+}
+
+impl<'a> Provider<'a> for Gemini<'a> {
+    fn name(&self) -> &'static str {
+        "gemini"
+    }
+    fn auth(&self) -> AuthDefaults {
+        AUTH
+    }
+    fn usage_format(&self) -> UsageFormat {
+        UsageFormat::Gemini
+    }
+    fn path(&self, streaming: bool) -> String {
+        format!(
+            "/{}/models/{}:{}",
+            uri::encode(self.api_version),
+            uri::encode(self.model),
+            method(None, streaming)
+        )
+    }
+    fn streams_by_path(&self) -> bool {
+        true
+    }
+    fn client_path_streams(&self, client_path: &str) -> bool {
+        path_streams(client_path)
+    }
+    fn path_model(&self) -> Option<&'a str> {
+        Some(self.model)
+    }
 }
 
 /// The method after `:`. Without `alt=sse` the stream is one JSON array, which
@@ -25,7 +58,7 @@ pub(crate) fn method(non_streaming: Option<&str>, streaming: bool) -> String {
     if streaming {
         "streamGenerateContent?alt=sse".to_owned()
     } else {
-        encode_component(non_streaming.unwrap_or("generateContent"))
+        uri::encode(non_streaming.unwrap_or("generateContent"))
     }
 }
 
@@ -41,7 +74,7 @@ pub fn path_streams(client_path: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{auth_defaults, model_override, upstream_path, usage_format};
+    use super::super::of;
     use super::*;
     use crate::config::ProviderConfig;
     use crate::usage::UsageFormat;
@@ -68,10 +101,15 @@ mod tests {
                 model: model.into(),
                 api_version: version.into(),
             };
-            assert_eq!(upstream_path(&provider, streaming), want);
-            assert_eq!(auth_defaults(&provider), AUTH);
-            assert_eq!(usage_format(&provider), UsageFormat::Gemini);
-            assert_eq!(model_override(&provider), None, "the model is in the path");
+            assert_eq!(of(&provider).path(streaming), want);
+            assert_eq!(of(&provider).auth(), AUTH);
+            assert_eq!(of(&provider).usage_format(), UsageFormat::Gemini);
+            assert_eq!(
+                of(&provider).model_override(),
+                None,
+                "the model is in the path"
+            );
+            assert_eq!(of(&provider).path_model(), Some(model));
         }
     }
 

@@ -1,5 +1,10 @@
-//! Per-provider facts: where the chat endpoint lives, how the key is sent and
-//! which usage format the responses are in.
+//! Per-provider facts: where the chat endpoint lives, how the key is sent,
+//! which usage format the responses are in, and what a request needs on top.
+//!
+//! Each provider is one type in its own file, a borrowed view of its
+//! [`ProviderConfig`] variant implementing [`Provider`]; [`of`] is the
+//! registry that picks it. Adding a provider is a config variant, a file
+//! here and one line in [`of`].
 
 pub mod anthropic;
 pub mod azureopenai;
@@ -8,7 +13,9 @@ pub mod gemini;
 pub mod openai;
 pub mod vertexai;
 
+use crate::body_edits::Edit;
 use crate::config::ProviderConfig;
+use crate::request::{Client, HeaderOp};
 use crate::usage::UsageFormat;
 
 /// Where a provider expects the key when the Backend does not say otherwise.
@@ -19,18 +26,80 @@ pub struct AuthDefaults {
     pub prefix: Option<&'static str>,
 }
 
-/// The provider's chat endpoint. `streaming` matters only where the provider
-/// streams from another method ([`path_depends_on_streaming`]).
-pub fn upstream_path(provider: &ProviderConfig, streaming: bool) -> String {
-    match provider {
-        ProviderConfig::Openai { .. } => openai::PATH.to_owned(),
+/// Region and service a provider's requests are signed for when the Backend
+/// gives AWS credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Signing<'a> {
+    pub region: &'a str,
+    pub service: &'static str,
+}
+
+/// Everything the filter knows about one provider. `'a` is the lifetime of
+/// the configuration the view borrows from. The upstream host comes from the
+/// configuration (the translator resolves it), so it is not here.
+pub trait Provider<'a> {
+    /// The provider type as in metrics labels and logs, and as the
+    /// configuration's `name`.
+    fn name(&self) -> &'static str;
+    /// Where the key goes unless the Backend's `authHeader` says otherwise.
+    fn auth(&self) -> AuthDefaults;
+    /// How responses report usage.
+    fn usage_format(&self) -> UsageFormat;
+    /// The chat endpoint. `streaming` matters only where the provider streams
+    /// from another method ([`Provider::streams_by_path`]).
+    fn path(&self, streaming: bool) -> String;
+    /// Whether streaming is a different endpoint rather than a body field.
+    fn streams_by_path(&self) -> bool {
+        false
+    }
+    /// Whether the client's own `:path` (before the gateway rewrites it) asks
+    /// for the provider's streaming endpoint.
+    fn client_path_streams(&self, _client_path: &str) -> bool {
+        false
+    }
+    /// The model the gateway forces into the request body, if any.
+    fn model_override(&self) -> Option<&'a str> {
+        None
+    }
+    /// The model the provider's own path names: what the request went to when
+    /// the body does not say.
+    fn path_model(&self) -> Option<&'a str> {
+        None
+    }
+    /// Whether the API accepts `stream_options.include_usage` on chat
+    /// completions (OpenAI-format streams report usage only when asked).
+    fn accepts_stream_options(&self) -> bool {
+        false
+    }
+    /// Request headers the provider needs besides the credential.
+    fn headers(&self, _client: &Client<'_>) -> Vec<HeaderOp> {
+        Vec::new()
+    }
+    /// A body edit the provider cannot go without (the request is held until
+    /// its body is complete to apply it).
+    fn required_edit(&self) -> Option<Edit<'a>> {
+        None
+    }
+    /// SigV4 scope, for providers whose requests AWS credentials sign.
+    fn signing(&self) -> Option<Signing<'a>> {
+        None
+    }
+}
+
+/// The registry: the provider type of a configuration.
+pub fn of(cfg: &ProviderConfig) -> Box<dyn Provider<'_> + '_> {
+    match cfg {
+        ProviderConfig::Openai { model } => Box::new(openai::OpenAi::new(model.as_deref())),
         ProviderConfig::Azureopenai {
             deployment_name,
             api_version,
-        } => azureopenai::path(deployment_name, api_version),
-        ProviderConfig::Anthropic { .. } => anthropic::PATH.to_owned(),
+        } => Box::new(azureopenai::AzureOpenAi::new(deployment_name, api_version)),
+        ProviderConfig::Anthropic { model, api_version } => Box::new(anthropic::Anthropic::new(
+            model.as_deref(),
+            api_version.as_deref(),
+        )),
         ProviderConfig::Gemini { model, api_version } => {
-            gemini::path(api_version, model, streaming)
+            Box::new(gemini::Gemini::new(model, api_version))
         }
         ProviderConfig::Vertexai {
             model,
@@ -38,135 +107,24 @@ pub fn upstream_path(provider: &ProviderConfig, streaming: bool) -> String {
             project_id,
             location,
             model_path,
-        } => vertexai::path(
-            &vertexai::Target {
-                api_version,
-                project_id,
-                location,
-                model,
-                model_path: model_path.as_deref(),
-            },
-            streaming,
-        ),
-        ProviderConfig::Bedrock { model, .. } => bedrock::path(model, streaming),
-    }
-}
-
-/// Whether streaming is a different endpoint rather than a body field.
-pub fn path_depends_on_streaming(provider: &ProviderConfig) -> bool {
-    matches!(
-        provider,
-        ProviderConfig::Gemini { .. }
-            | ProviderConfig::Vertexai { .. }
-            | ProviderConfig::Bedrock { .. }
-    )
-}
-
-/// Whether the client's own `:path` (before the gateway rewrites it) asks for
-/// the provider's streaming endpoint.
-pub fn client_path_streams(provider: &ProviderConfig, client_path: &str) -> bool {
-    match provider {
-        ProviderConfig::Gemini { .. } | ProviderConfig::Vertexai { .. } => {
-            gemini::path_streams(client_path)
-        }
-        ProviderConfig::Bedrock { .. } => bedrock::path_streams(client_path),
-        ProviderConfig::Openai { .. }
-        | ProviderConfig::Azureopenai { .. }
-        | ProviderConfig::Anthropic { .. } => false,
-    }
-}
-
-pub fn auth_defaults(provider: &ProviderConfig) -> AuthDefaults {
-    match provider {
-        ProviderConfig::Openai { .. } => openai::AUTH,
-        ProviderConfig::Azureopenai { .. } => azureopenai::AUTH,
-        ProviderConfig::Anthropic { .. } => anthropic::AUTH,
-        ProviderConfig::Gemini { .. } => gemini::AUTH,
-        ProviderConfig::Vertexai { .. } => vertexai::AUTH,
-        ProviderConfig::Bedrock { .. } => bedrock::AUTH,
-    }
-}
-
-/// How the provider reports usage.
-pub fn usage_format(provider: &ProviderConfig) -> UsageFormat {
-    match provider {
-        ProviderConfig::Openai { .. } | ProviderConfig::Azureopenai { .. } => {
-            UsageFormat::OpenAiChat
-        }
-        ProviderConfig::Anthropic { .. } => UsageFormat::Anthropic,
-        ProviderConfig::Gemini { .. } | ProviderConfig::Vertexai { .. } => UsageFormat::Gemini,
-        ProviderConfig::Bedrock { .. } => UsageFormat::Bedrock,
-    }
-}
-
-/// The model the gateway forces into the request body, if any.
-pub fn model_override(provider: &ProviderConfig) -> Option<&str> {
-    match provider {
-        ProviderConfig::Openai { model } | ProviderConfig::Anthropic { model, .. } => {
-            model.as_deref()
-        }
-        // The v1 API picks the deployment from the body; the classic API
-        // from the path and ignores the body's model.
-        ProviderConfig::Azureopenai {
-            deployment_name,
+        } => Box::new(vertexai::VertexAi {
             api_version,
-        } => azureopenai::is_v1(api_version).then_some(deployment_name.as_str()),
-        // The model is part of the path.
-        ProviderConfig::Gemini { .. }
-        | ProviderConfig::Vertexai { .. }
-        | ProviderConfig::Bedrock { .. } => None,
+            project_id,
+            location,
+            model,
+            model_path: model_path.as_deref(),
+        }),
+        ProviderConfig::Bedrock {
+            model,
+            region,
+            guardrail,
+        } => Box::new(bedrock::Bedrock::new(model, region, guardrail.as_ref())),
     }
-}
-
-/// The model a provider's own path names (Gemini, Vertex AI, Bedrock): what
-/// the request went to, when the body does not say.
-pub fn path_model(provider: &ProviderConfig) -> Option<&str> {
-    match provider {
-        ProviderConfig::Gemini { model, .. }
-        | ProviderConfig::Vertexai { model, .. }
-        | ProviderConfig::Bedrock { model, .. } => Some(model),
-        ProviderConfig::Openai { .. }
-        | ProviderConfig::Azureopenai { .. }
-        | ProviderConfig::Anthropic { .. } => None,
-    }
-}
-
-/// Percent-encodes everything outside RFC 3986 "unreserved", so a value can sit
-/// in a path segment or a query value without changing the URL's structure.
-/// Real deployment names and api-versions pass through unchanged.
-pub(crate) fn encode_component(value: &str) -> String {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            // Writing to a String cannot fail.
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn encodes_only_what_would_break_the_url() {
-        let cases = [
-            ("gpt-4o-mini", "gpt-4o-mini"),
-            ("2024-02-15-preview", "2024-02-15-preview"),
-            ("a.b_c~d", "a.b_c~d"),
-            ("a/b", "a%2Fb"),
-            ("a b?c&d#e", "a%20b%3Fc%26d%23e"),
-            ("é", "%C3%A9"),
-            ("", ""),
-        ];
-        for (input, want) in cases {
-            assert_eq!(encode_component(input), want, "{input:?}");
-        }
-    }
 
     #[test]
     fn configured_models_override_the_body() {
@@ -178,9 +136,9 @@ mod tests {
             deployment_name: "d".into(),
             api_version: "v".into(),
         };
-        assert_eq!(model_override(&openai), Some("gpt-4o"));
-        assert_eq!(model_override(&plain), None);
-        assert_eq!(model_override(&azure), None);
+        assert_eq!(of(&openai).model_override(), Some("gpt-4o"));
+        assert_eq!(of(&plain).model_override(), None);
+        assert_eq!(of(&azure).model_override(), None);
     }
 
     #[test]
@@ -204,14 +162,53 @@ mod tests {
         ];
         for (provider, path, want) in cases {
             assert_eq!(
-                client_path_streams(provider, path),
+                of(provider).client_path_streams(path),
                 want,
                 "{} {path}",
                 provider.name()
             );
         }
-        assert!(path_depends_on_streaming(&gemini));
-        assert!(path_depends_on_streaming(&bedrock));
-        assert!(!path_depends_on_streaming(&openai));
+        assert!(of(&gemini).streams_by_path());
+        assert!(of(&bedrock).streams_by_path());
+        assert!(!of(&openai).streams_by_path());
+    }
+
+    #[test]
+    fn the_registry_names_each_provider_as_its_configuration_does() {
+        let cases = [
+            ProviderConfig::Openai { model: None },
+            ProviderConfig::Azureopenai {
+                deployment_name: "d".into(),
+                api_version: "v1".into(),
+            },
+            ProviderConfig::Anthropic {
+                model: None,
+                api_version: None,
+            },
+            ProviderConfig::Gemini {
+                model: "m".into(),
+                api_version: "v1".into(),
+            },
+            ProviderConfig::Vertexai {
+                model: "m".into(),
+                api_version: "v1".into(),
+                project_id: "p".into(),
+                location: "l".into(),
+                model_path: None,
+            },
+            ProviderConfig::Bedrock {
+                model: "m".into(),
+                region: "r".into(),
+                guardrail: None,
+            },
+        ];
+        let mut seen = Vec::new();
+        for cfg in &cases {
+            let wire = serde_json::to_value(cfg).unwrap();
+            assert_eq!(wire["name"], of(cfg).name());
+            assert_eq!(cfg.name(), of(cfg).name());
+            assert!(!seen.contains(&cfg.name()), "{} twice", cfg.name());
+            seen.push(cfg.name());
+        }
     }
 }

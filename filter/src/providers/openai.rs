@@ -1,6 +1,7 @@
 //! OpenAI (and OpenAI-compatible) chat completions.
 
-use super::AuthDefaults;
+use super::{AuthDefaults, Provider};
+use crate::usage::UsageFormat;
 
 pub const PATH: &str = "/v1/chat/completions";
 
@@ -9,9 +10,41 @@ pub const AUTH: AuthDefaults = AuthDefaults {
     prefix: Some("Bearer"),
 };
 
+pub struct OpenAi<'a> {
+    /// When set, overwrites the body's `model`.
+    model: Option<&'a str>,
+}
+
+impl<'a> OpenAi<'a> {
+    pub fn new(model: Option<&'a str>) -> Self {
+        OpenAi { model }
+    }
+}
+
+impl<'a> Provider<'a> for OpenAi<'a> {
+    fn name(&self) -> &'static str {
+        "openai"
+    }
+    fn auth(&self) -> AuthDefaults {
+        AUTH
+    }
+    fn usage_format(&self) -> UsageFormat {
+        UsageFormat::OpenAiChat
+    }
+    fn path(&self, _streaming: bool) -> String {
+        PATH.to_owned()
+    }
+    fn model_override(&self) -> Option<&'a str> {
+        self.model
+    }
+    fn accepts_stream_options(&self) -> bool {
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::{auth_defaults, upstream_path};
+    use super::super::of;
     use crate::config::ProviderConfig;
 
     #[test]
@@ -24,11 +57,12 @@ mod tests {
         ];
         for provider in cases {
             for streaming in [false, true] {
-                assert_eq!(upstream_path(&provider, streaming), "/v1/chat/completions");
+                assert_eq!(of(&provider).path(streaming), "/v1/chat/completions");
             }
-            let auth = auth_defaults(&provider);
+            let auth = of(&provider).auth();
             assert_eq!(auth.header, "authorization");
             assert_eq!(auth.prefix, Some("Bearer"));
+            assert!(of(&provider).accepts_stream_options());
         }
     }
 }

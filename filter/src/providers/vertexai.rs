@@ -1,14 +1,16 @@
 //! Vertex AI, Gemini models published by Google: a Gemini-format API whose path
 //! names the project and region.
 
-use super::{encode_component, gemini, AuthDefaults};
+use super::{gemini, AuthDefaults, Provider};
+use crate::uri;
+use crate::usage::UsageFormat;
 
 pub const AUTH: AuthDefaults = AuthDefaults {
     header: "authorization",
     prefix: Some("Bearer"),
 };
 
-pub struct Target<'a> {
+pub struct VertexAi<'a> {
     pub api_version: &'a str,
     pub project_id: &'a str,
     pub location: &'a str,
@@ -17,22 +19,42 @@ pub struct Target<'a> {
     pub model_path: Option<&'a str>,
 }
 
-/// Streaming replaces the method (including a configured `modelPath`) with
-/// `streamGenerateContent?alt=sse`.
-pub fn path(t: &Target<'_>, streaming: bool) -> String {
-    format!(
-        "/{}/projects/{}/locations/{}/publishers/google/models/{}:{}",
-        encode_component(t.api_version),
-        encode_component(t.project_id),
-        encode_component(t.location),
-        encode_component(t.model),
-        gemini::method(t.model_path, streaming)
-    )
+impl<'a> Provider<'a> for VertexAi<'a> {
+    fn name(&self) -> &'static str {
+        "vertexai"
+    }
+    fn auth(&self) -> AuthDefaults {
+        AUTH
+    }
+    fn usage_format(&self) -> UsageFormat {
+        UsageFormat::Gemini
+    }
+    /// Streaming replaces the method (including a configured `modelPath`)
+    /// with `streamGenerateContent?alt=sse`.
+    fn path(&self, streaming: bool) -> String {
+        format!(
+            "/{}/projects/{}/locations/{}/publishers/google/models/{}:{}",
+            uri::encode(self.api_version),
+            uri::encode(self.project_id),
+            uri::encode(self.location),
+            uri::encode(self.model),
+            gemini::method(self.model_path, streaming)
+        )
+    }
+    fn streams_by_path(&self) -> bool {
+        true
+    }
+    fn client_path_streams(&self, client_path: &str) -> bool {
+        gemini::path_streams(client_path)
+    }
+    fn path_model(&self) -> Option<&'a str> {
+        Some(self.model)
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::{auth_defaults, model_override, upstream_path, usage_format};
+    use super::super::of;
     use super::*;
     use crate::config::ProviderConfig;
     use crate::usage::UsageFormat;
@@ -59,10 +81,11 @@ mod tests {
                 location: "us-central1".into(),
                 model_path: model_path.map(Into::into),
             };
-            assert_eq!(upstream_path(&provider, streaming), want);
-            assert_eq!(auth_defaults(&provider), AUTH);
-            assert_eq!(usage_format(&provider), UsageFormat::Gemini);
-            assert_eq!(model_override(&provider), None);
+            assert_eq!(of(&provider).path(streaming), want);
+            assert_eq!(of(&provider).auth(), AUTH);
+            assert_eq!(of(&provider).usage_format(), UsageFormat::Gemini);
+            assert_eq!(of(&provider).model_override(), None);
+            assert!(of(&provider).client_path_streams("/x:streamGenerateContent"));
         }
     }
 
@@ -76,7 +99,7 @@ mod tests {
             model_path: None,
         };
         assert_eq!(
-            upstream_path(&provider, false),
+            of(&provider).path(false),
             "/v1/projects/p%2F..%2Fx/locations/global%3F/publishers/google/models/m:generateContent"
         );
     }

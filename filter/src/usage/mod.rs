@@ -71,6 +71,19 @@ pub struct Report {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Unreadable;
 
+impl Unreadable {
+    /// A short name for the error, fit for a metric label.
+    pub fn label(self) -> &'static str {
+        "unreadable_usage"
+    }
+}
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the body is not a JSON document of the usage format's shape")
+    }
+}
+
 impl From<serde_json::Error> for Unreadable {
     fn from(_: serde_json::Error) -> Self {
         Unreadable

@@ -1,0 +1,82 @@
+//! What a finished stream records, once: the metrics (labels capped per
+//! backend) and the access-log fields Envoy reads from filter state.
+
+use super::{Host, Plugin};
+use crate::access_log;
+use crate::metrics::{self, Kind, Labels, Timings};
+use crate::providers;
+use crate::response::Outcome;
+
+/// What the stream saw of its request and response.
+pub(super) struct Seen<'s> {
+    pub route: Option<&'s str>,
+    /// The body's `model`, when it named one.
+    pub request_model: Option<&'s str>,
+    /// The gateway chose the provider's path, so the model it names is the
+    /// request and response model when body and reply do not name one.
+    pub path_names_model: bool,
+    pub started_ms: Option<u64>,
+    pub first_byte_ms: Option<u64>,
+    pub status: Option<u32>,
+    /// `include_usage` was added to the request.
+    pub injected: bool,
+    pub outcome: &'s Outcome,
+}
+
+pub(super) fn record(plugin: &Plugin, host: &mut impl Host, seen: &Seen<'_>) {
+    let outcome = seen.outcome;
+    let provider = providers::of(&plugin.cfg.provider);
+    let path_model = seen
+        .path_names_model
+        .then(|| provider.path_model())
+        .flatten();
+    let configured = provider.model_override().or(path_model);
+    let mut model_label = |raw: Option<&str>| match raw {
+        // The configured model is known and bounded: it never uses the budget.
+        Some(m) if Some(m) == configured => metrics::sanitize_label(m),
+        _ => host.model_label(&plugin.backend_label, raw),
+    };
+    let raw_request_model = seen.request_model.or(path_model);
+    let raw_response_model = outcome.model.as_deref().or(path_model);
+    let request_model = model_label(raw_request_model);
+    let response_model = model_label(raw_response_model);
+    let route = seen.route.unwrap_or(metrics::UNKNOWN_ROUTE);
+    let labels = Labels {
+        route,
+        backend: &plugin.backend_label,
+        provider: provider.name(),
+        provider_name: &plugin.provider_name_label,
+        request_model: &request_model,
+        response_model: &response_model,
+    };
+    let now = host.now_ms();
+    let since_start = |t: u64| seen.started_ms.map(|s| t.saturating_sub(s));
+    let timings = Timings {
+        duration_ms: since_start(now),
+        first_byte_ms: seen.first_byte_ms.and_then(since_start),
+    };
+    for stat in metrics::stats(&labels, seen.status, outcome, timings) {
+        match stat.kind {
+            Kind::Counter => host.add_counter(&stat.name, stat.value),
+            Kind::Histogram => host.record_histogram(&stat.name, stat.value),
+        }
+    }
+    let record = access_log::Record {
+        route,
+        backend: &plugin.backend_label,
+        provider: provider.name(),
+        provider_name: &plugin.provider_name_label,
+        request_model: raw_request_model,
+        response_model: raw_response_model,
+        outcome,
+        ttft_ms: if outcome.streamed {
+            timings.first_byte_ms
+        } else {
+            None
+        },
+        include_usage_injected: seen.injected,
+    };
+    for (name, value) in access_log::fields(&record) {
+        host.set_filter_state(&name, value.as_bytes());
+    }
+}

@@ -1,0 +1,38 @@
+//! What one stream needs from Envoy, as a trait so the state machine runs on
+//! the host against a fake in tests.
+
+/// What the callback tells Envoy. `Pause` from a body callback makes Envoy
+/// buffer and hand over the whole body so far next time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Pause,
+}
+
+/// The host calls one stream needs. Header names are lower case.
+pub trait Host {
+    fn request_header(&self, name: &str) -> Option<String>;
+    fn set_request_header(&mut self, name: &str, value: &str);
+    fn remove_request_header(&mut self, name: &str);
+    /// The first `size` bytes of the request body Envoy currently holds.
+    fn request_body(&self, size: usize) -> Option<Vec<u8>>;
+    fn replace_request_body(&mut self, size: usize, body: &[u8]);
+    fn response_header(&self, name: &str) -> Option<String>;
+    fn remove_response_header(&mut self, name: &str);
+    fn response_body(&self, size: usize) -> Option<Vec<u8>>;
+    /// Replaces the `size` bytes of the current response chunk.
+    fn replace_response_body(&mut self, size: usize, body: &[u8]);
+    /// An Envoy attribute, e.g. `["xds", "route_name"]`.
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>>;
+    /// Publishes a value as filter state `wasm.<name>` for the access log.
+    fn set_filter_state(&mut self, name: &str, value: &[u8]);
+    /// Wall-clock milliseconds.
+    fn now_ms(&self) -> u64;
+    /// The capped label for a model (see [`crate::metrics::ModelCap`]); the cap is
+    /// shared by every stream of the VM, so it lives with the host.
+    fn model_label(&mut self, backend: &str, raw_model: Option<&str>) -> String;
+    /// Adds to a counter, defining it on first use.
+    fn add_counter(&mut self, name: &str, amount: u64);
+    /// Records a histogram sample, defining it on first use.
+    fn record_histogram(&mut self, name: &str, value: u64);
+}

@@ -1,0 +1,45 @@
+//! A plugin's configuration and what is derived from it once per
+//! configuration rather than once per request.
+
+use crate::config::FilterConfig;
+use crate::metrics;
+use crate::providers;
+use crate::usage::UsageFormat;
+
+/// A plugin's configuration plus what is derived from it once.
+#[derive(Debug)]
+pub struct Plugin {
+    pub cfg: FilterConfig,
+    pub(super) backend_label: String,
+    /// `provider_name`, or the provider type for a single-provider Backend.
+    pub(super) provider_name_label: String,
+    pub(super) format: UsageFormat,
+    /// `include_usage` may be added to streaming requests.
+    pub(super) inject_usage: bool,
+}
+
+impl Plugin {
+    pub fn new(cfg: FilterConfig) -> Self {
+        let backend_label = metrics::sanitize_label(&cfg.backend);
+        let provider_name_label = metrics::sanitize_label(
+            cfg.provider_name
+                .as_deref()
+                .unwrap_or_else(|| cfg.provider.name()),
+        );
+        let (format, accepts_stream_options) = {
+            let provider = providers::of(&cfg.provider);
+            (provider.usage_format(), provider.accepts_stream_options())
+        };
+        // `path.full` may point anywhere (embeddings, a proxy's own API): only
+        // the provider's own chat path is known to accept `stream_options`.
+        let inject_usage =
+            cfg.path_full.is_none() && format == UsageFormat::OpenAiChat && accepts_stream_options;
+        Plugin {
+            cfg,
+            backend_label,
+            provider_name_label,
+            format,
+            inject_usage,
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! The whole stream against a fake Envoy ([`Fake`]); the cases are grouped
+//! by concern in the files beside this one.
+
+mod accounting;
+mod held_body;
+mod native_apis;
+
+use super::*;
+use crate::config::{AuthConfig, BedrockGuardrail, FilterConfig, ProviderConfig, TokenSource};
+use crate::metrics::ModelCap;
+use std::cell::Cell;
+use std::collections::BTreeMap;
+
+/// Mimics Envoy: `request_body` is what Envoy holds — the current chunk
+/// when streaming, everything so far while the filter pauses.
+#[derive(Default)]
+struct Fake {
+    request_headers: BTreeMap<String, String>,
+    request_body: Vec<u8>,
+    response_headers: BTreeMap<String, String>,
+    response_chunk: Vec<u8>,
+    response_fetches: Cell<usize>,
+    /// What the client received, chunk after chunk.
+    client_got: Vec<u8>,
+    route_name: Option<String>,
+    clock_ms: Cell<u64>,
+    filter_state: BTreeMap<String, String>,
+    cap: ModelCap,
+    counters: BTreeMap<String, u64>,
+    histograms: BTreeMap<String, Vec<u64>>,
+}
+
+impl Host for Fake {
+    fn request_header(&self, name: &str) -> Option<String> {
+        self.request_headers.get(name).cloned()
+    }
+    fn set_request_header(&mut self, name: &str, value: &str) {
+        self.request_headers.insert(name.into(), value.into());
+    }
+    fn remove_request_header(&mut self, name: &str) {
+        self.request_headers.remove(name);
+    }
+    fn request_body(&self, size: usize) -> Option<Vec<u8>> {
+        Some(self.request_body[..size].to_vec())
+    }
+    fn replace_request_body(&mut self, size: usize, body: &[u8]) {
+        self.request_body.splice(..size, body.iter().copied());
+    }
+    fn response_header(&self, name: &str) -> Option<String> {
+        self.response_headers.get(name).cloned()
+    }
+    fn remove_response_header(&mut self, name: &str) {
+        self.response_headers.remove(name);
+    }
+    fn response_body(&self, size: usize) -> Option<Vec<u8>> {
+        self.response_fetches.set(self.response_fetches.get() + 1);
+        Some(self.response_chunk[..size].to_vec())
+    }
+    fn replace_response_body(&mut self, size: usize, body: &[u8]) {
+        self.response_chunk.splice(..size, body.iter().copied());
+    }
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+        match path {
+            ["xds", "route_name"] => self.route_name.clone().map(String::into_bytes),
+            _ => None,
+        }
+    }
+    fn set_filter_state(&mut self, name: &str, value: &[u8]) {
+        self.filter_state
+            .insert(name.into(), String::from_utf8(value.to_vec()).unwrap());
+    }
+    fn now_ms(&self) -> u64 {
+        // Every look at the clock advances it by 10 ms.
+        self.clock_ms.set(self.clock_ms.get() + 10);
+        self.clock_ms.get()
+    }
+    fn model_label(&mut self, backend: &str, raw_model: Option<&str>) -> String {
+        self.cap.label(backend, raw_model)
+    }
+    fn add_counter(&mut self, name: &str, amount: u64) {
+        *self.counters.entry(name.into()).or_default() += amount;
+    }
+    fn record_histogram(&mut self, name: &str, value: u64) {
+        self.histograms.entry(name.into()).or_default().push(value);
+    }
+}
+
+fn plugin(provider: ProviderConfig, token: TokenSource) -> Plugin {
+    Plugin::new(FilterConfig {
+        backend: "ns/ai".into(),
+        provider,
+        host: "up.example.com".into(),
+        auth: AuthConfig {
+            header_name: None,
+            prefix: None,
+            token,
+        },
+        path_full: None,
+        provider_name: None,
+    })
+}
+
+/// An api-version without `stream_options`: the request streams through.
+fn azure() -> Plugin {
+    azure_at("2024-02-15-preview")
+}
+
+fn azure_at(api_version: &str) -> Plugin {
+    plugin(
+        ProviderConfig::Azureopenai {
+            deployment_name: "dep".into(),
+            api_version: api_version.into(),
+        },
+        TokenSource::Value {
+            value: "az-key".into(),
+        },
+    )
+}
+
+fn openai_forcing(model: &str) -> Plugin {
+    plugin(
+        ProviderConfig::Openai {
+            model: Some(model.into()),
+        },
+        TokenSource::Value {
+            value: "sk-1".into(),
+        },
+    )
+}
+
+fn fake(headers: &[(&str, &str)]) -> Fake {
+    let mut f = Fake {
+        route_name: Some("httproute/ns/r/rule/0/match/2".into()),
+        ..Fake::default()
+    };
+    for (k, v) in headers {
+        f.request_headers.insert((*k).into(), (*v).into());
+    }
+    f
+}
+
+/// Feeds the request body like Envoy does and returns each callback's flow.
+fn send_body(
+    s: &mut Stream,
+    p: &Plugin,
+    f: &mut Fake,
+    chunks: &[&[u8]],
+    paused: bool,
+) -> Vec<Flow> {
+    let mut flows = Vec::new();
+    let mut buffering = paused;
+    for (i, chunk) in chunks.iter().enumerate() {
+        if !buffering {
+            f.request_body.clear();
+        }
+        f.request_body.extend_from_slice(chunk);
+        let flow = s.on_request_body(p, f, f.request_body.len(), i + 1 == chunks.len());
+        buffering = flow == Flow::Pause;
+        flows.push(flow);
+    }
+    flows
+}
+
+fn respond(s: &mut Stream, p: &Plugin, f: &mut Fake, status: &str, ct: &str, chunks: &[&[u8]]) {
+    f.response_headers.insert(":status".into(), status.into());
+    f.response_headers.insert("content-type".into(), ct.into());
+    assert_eq!(
+        s.on_response_headers(p, f, chunks.is_empty()),
+        Flow::Continue
+    );
+    for (i, chunk) in chunks.iter().enumerate() {
+        f.response_chunk = chunk.to_vec();
+        assert_eq!(
+            s.on_response_body(p, f, chunk.len(), i + 1 == chunks.len()),
+            Flow::Continue
+        );
+        let sent = std::mem::take(&mut f.response_chunk);
+        f.client_got.extend(sent);
+    }
+}
+
+fn counters(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+}
+
+const USAGE_JSON: &[u8] = br#"{"model":"gpt-4o-2024","usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}"#;
