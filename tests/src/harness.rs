@@ -11,6 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::manifests::{self, yaml_stream, AiBackend, HttpRoute, GATEWAY_PORT};
+
 const HOW_TO_FIX: &str = "run `make test` (it builds llmgate and the filter and installs Envoy)";
 
 pub fn workspace_root() -> PathBuf {
@@ -116,33 +118,12 @@ pub struct Translated {
 /// map, `{}` for none) and `spec.ai` = `ai` (YAML indented by four spaces),
 /// and an HTTPRoute `PathPrefix /llm` → that Backend; then `extra` documents.
 pub fn ai_route_manifests(backend: &str, annotations: &str, ai: &str, extra: &str) -> String {
-    format!(
-        r#"
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: gw}}
-spec:
-  gatewayClassName: llmgate
-  listeners: [{{name: http, protocol: HTTP, port: $GATEWAY_PORT}}]
----
-apiVersion: gateway.kgateway.dev/v1alpha1
-kind: Backend
-metadata: {{name: {backend}, annotations: {annotations}}}
-spec:
-  type: AI
-  ai:
-{ai}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: llm}}
-spec:
-  parentRefs: [{{name: gw}}]
-  rules:
-  - matches: [{{path: {{type: PathPrefix, value: /llm}}}}]
-    backendRefs: [{{name: {backend}, group: gateway.kgateway.dev, kind: Backend}}]
-{extra}"#
-    )
+    let documents = yaml_stream(&[
+        &manifests::Gateway::http(GATEWAY_PORT),
+        &AiBackend::with_ai_yaml(backend, ai).annotations(annotations),
+        &HttpRoute::prefix("llm", "/llm", backend),
+    ]);
+    format!("{documents}{extra}")
 }
 
 /// Writes `manifests` to a fresh folder and runs `llmgate translate` on it.

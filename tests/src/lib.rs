@@ -6,4 +6,5 @@
 
 pub mod controller;
 pub mod harness;
+pub mod manifests;
 pub mod mock;

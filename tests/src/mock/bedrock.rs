@@ -1,19 +1,25 @@
 //! Amazon Bedrock's Converse API: `POST /model/<url-encoded model id>/converse`
 //! (JSON) and `/converse-stream` (AWS event-stream binary framing). Auth is a
 //! Bedrock API key (`Authorization: Bearer`) or SigV4, whose signature the mock
-//! recomputes with the gateway's own signer over what actually arrived: so a
-//! header, path or body changed after signing shows up as AWS's 403.
+//! recomputes with AWS's own signer (`aws-sigv4`, as the AWS SDKs sign) over
+//! what actually arrived: so a header, path or body changed after signing, or
+//! a gateway signer that signs differently from AWS, shows up as AWS's 403.
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings};
+use aws_sigv4::sign::v4;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
-use llmgate_filter::sigv4;
 use serde_json::{json, Value};
 
 use super::bodies::{self, Headers, JSON};
 use super::eventstream;
 use super::handler::{reply, single_header, stream_reply, strip_bearer};
 use super::sigv4_header::{self, parse_amz_date, parse_authorization};
-use super::{Shared, ASSISTANT_TEXT, COMPLETION_TOKENS, PROMPT_TOKENS, TOTAL_TOKENS};
+use super::{
+    AwsCredentials, Shared, ASSISTANT_TEXT, COMPLETION_TOKENS, PROMPT_TOKENS, TOTAL_TOKENS,
+};
 
 /// The service name SigV4 signs Bedrock requests for.
 const SERVICE: &str = "bedrock";
@@ -234,31 +240,61 @@ fn check_sigv4(
         }
         signed.push((name, values.join(",")));
     }
-    let signed: Vec<(&str, &str)> = signed.iter().map(|(n, v)| (*n, v.as_str())).collect();
-    let expected = sigv4::sign(
-        &sigv4::SignableRequest {
-            method: request.method.as_str(),
-            path_and_query: request.path_and_query,
-            headers: &signed,
-            body: request.body,
-        },
-        &sigv4::Credentials {
-            access_key_id: &creds.access_key_id,
-            secret_access_key: &creds.secret_access_key,
-            session_token: creds.session_token.as_deref(),
-        },
+    let expected = aws_signature(
+        request,
+        &signed,
         parsed.region,
-        SERVICE,
-        signed_at,
+        creds,
+        UNIX_EPOCH + Duration::from_secs(signed_at),
     );
-    let expected_authorization = expected
-        .iter()
-        .find(|(name, _)| name == "authorization")
-        .map(|(_, value)| value.as_str());
-    if expected_authorization != Some(authorization) {
+    if expected.as_deref() != Some(parsed.signature) {
         return Err(mismatch());
     }
     Ok(())
+}
+
+/// The signature AWS's own signer (the one its SDKs use) computes for what
+/// arrived: `headers` are exactly the ones the client listed as signed,
+/// `x-amz-date` and `x-amz-security-token` among them. `None` when the
+/// signer cannot take the request (a path that is no URI, say): that does
+/// not verify either.
+fn aws_signature(
+    request: &Received<'_>,
+    headers: &[(&str, String)],
+    region: &str,
+    creds: &AwsCredentials,
+    signed_at: SystemTime,
+) -> Option<String> {
+    let identity = aws_credential_types::Credentials::new(
+        &creds.access_key_id,
+        &creds.secret_access_key,
+        creds.session_token.clone(),
+        None,
+        "llmgate-mock",
+    )
+    .into();
+    let mut settings = SigningSettings::default();
+    // AWS checks every header the client signed; the SDK's default leaves
+    // out some (user-agent, …) that a client cannot sign.
+    settings.excluded_headers = None;
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name(SERVICE)
+        .time(signed_at)
+        .settings(settings)
+        .build()
+        .ok()?
+        .into();
+    let signable = SignableRequest::new(
+        request.method.as_str(),
+        request.path_and_query,
+        headers.iter().map(|(name, value)| (*name, value.as_str())),
+        SignableBody::Bytes(request.body),
+    )
+    .ok()?;
+    let output = aws_sigv4::http_request::sign(signable, &params).ok()?;
+    Some(output.signature().to_owned())
 }
 
 fn response_headers(content_type: &str) -> Headers {

@@ -6,9 +6,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use llmgate_e2e::controller::{eventually, port_in_use};
-use llmgate_e2e::harness::{
-    ai_route_manifests, envoy_binary, filter_module, free_port, llmgate_binary, try_post,
-};
+use llmgate_e2e::harness::{envoy_binary, filter_module, free_port, llmgate_binary, try_post};
+use llmgate_e2e::manifests::{yaml_stream, AiBackend, AuthToken, Gateway, HttpRoute};
 use llmgate_e2e::mock::{MockConfig, MockProvider};
 
 const KEY: &str = "run-test-key";
@@ -26,11 +25,18 @@ fn start(mock_port: u16) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let gateway_port = free_port();
     let admin_port = free_port();
-    let ai = format!(
-        "    llm:\n      host: 127.0.0.1\n      port: {mock_port}\n      azureopenai: {{endpoint: e.openai.azure.com, deploymentName: d, apiVersion: 2024-10-21, authToken: {{kind: Inline, inline: {KEY}}}}}"
-    );
-    let manifests = ai_route_manifests("azure", "{}", &ai, "")
-        .replace("$GATEWAY_PORT", &gateway_port.to_string());
+    let manifests = yaml_stream(&[
+        &Gateway::http(gateway_port),
+        &AiBackend::azure(
+            "azure",
+            "e.openai.azure.com",
+            "d",
+            "2024-10-21",
+            AuthToken::inline(KEY),
+        )
+        .at("127.0.0.1", mock_port),
+        &HttpRoute::prefix("llm", "/llm", "azure"),
+    ]);
     let folder = dir.path().join("manifests");
     std::fs::create_dir(&folder).unwrap();
     std::fs::write(folder.join("all.yaml"), manifests).unwrap();

@@ -2,56 +2,40 @@
 //! real filter → the mock provider, and back.
 
 use llmgate_e2e::harness::{start_gateway, Gateway};
+use llmgate_e2e::manifests::{
+    yaml_stream, AiBackend, AuthToken, Gateway as ManifestGateway, HttpRoute, Secret, GATEWAY_PORT,
+};
 use llmgate_e2e::mock::{MockConfig, MockProvider, AZURE_MODEL};
 
 const KEY: &str = "azure-test-key-7f3a";
 
-/// The documented example, with `host`/`port` sending it to the mock.
-fn seed_manifests(auth_token: &str) -> String {
-    format!(
-        r#"
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: agentgateway, namespace: ai}}
-spec:
-  gatewayClassName: llmgate
-  listeners: [{{name: http, protocol: HTTP, port: $GATEWAY_PORT}}]
----
-apiVersion: v1
-kind: Secret
-metadata: {{name: azure-openai-secret, namespace: ai}}
-type: Opaque
-stringData:
-  Authorization: {KEY}
----
-apiVersion: gateway.kgateway.dev/v1alpha1
-kind: Backend
-metadata: {{name: azure-openai, namespace: ai}}
-spec:
-  type: AI
-  ai:
-    llm:
-      host: 127.0.0.1
-      port: $MOCK_PORT
-      azureopenai:
-        endpoint: my-endpoint.openai.azure.com
-        deploymentName: gpt-4o-mini
-        apiVersion: 2024-02-15-preview
-        authToken: {auth_token}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: azure-openai, namespace: ai}}
-spec:
-  parentRefs: [{{name: agentgateway, namespace: ai}}]
-  rules:
-  - matches: [{{path: {{type: PathPrefix, value: /azure-openai}}}}]
-    backendRefs: [{{name: azure-openai, namespace: ai, group: gateway.kgateway.dev, kind: Backend}}]
-"#
-    )
+/// The documented example, in namespace `ai`, with `host`/`port` sending it
+/// to the mock.
+fn seed_manifests(auth_token: AuthToken) -> String {
+    yaml_stream(&[
+        &ManifestGateway::http(GATEWAY_PORT)
+            .named("agentgateway")
+            .in_namespace("ai"),
+        &Secret::new("azure-openai-secret")
+            .in_namespace("ai")
+            .string("Authorization", KEY),
+        &AiBackend::azure(
+            "azure-openai",
+            "my-endpoint.openai.azure.com",
+            "gpt-4o-mini",
+            "2024-02-15-preview",
+            auth_token,
+        )
+        .in_namespace("ai"),
+        &HttpRoute::prefix("azure-openai", "/azure-openai", "azure-openai")
+            .on("agentgateway")
+            .in_namespace("ai"),
+    ])
 }
 
-const SECRET_REF: &str = "{kind: SecretRef, secretRef: {name: azure-openai-secret}}";
+fn secret_ref() -> AuthToken {
+    AuthToken::secret("azure-openai-secret")
+}
 
 const SEED_BODY: &str = r#"{
     "model": "",
@@ -61,7 +45,7 @@ const SEED_BODY: &str = r#"{
     ]
   }"#;
 
-fn start(auth_token: &str) -> (MockProvider, Gateway) {
+fn start(auth_token: AuthToken) -> (MockProvider, Gateway) {
     let mock = MockProvider::start_blocking(MockConfig::new(KEY)).expect("start mock");
     let gateway = start_gateway(&seed_manifests(auth_token), mock.addr().port());
     assert!(
@@ -74,7 +58,7 @@ fn start(auth_token: &str) -> (MockProvider, Gateway) {
 
 #[test]
 fn seed_request_reaches_the_deployment_with_the_key_and_its_tokens_are_counted() {
-    let (mock, gateway) = start(SECRET_REF);
+    let (mock, gateway) = start(secret_ref());
     let reply = gateway.post(
         "/azure-openai",
         &[
@@ -140,7 +124,7 @@ fn seed_request_reaches_the_deployment_with_the_key_and_its_tokens_are_counted()
 
 #[test]
 fn every_request_is_counted_and_tokens_add_up() {
-    let (_mock, gateway) = start(SECRET_REF);
+    let (_mock, gateway) = start(secret_ref());
     for _ in 0..3 {
         assert_eq!(
             gateway
@@ -162,7 +146,7 @@ fn every_request_is_counted_and_tokens_add_up() {
 
 #[test]
 fn passthrough_moves_the_clients_key_to_api_key() {
-    let (mock, gateway) = start("{kind: Passthrough}");
+    let (mock, gateway) = start(AuthToken::Passthrough);
     let reply = gateway.post(
         "/azure-openai",
         &[("authorization", &format!("Bearer {KEY}"))],
@@ -190,7 +174,7 @@ fn passthrough_moves_the_clients_key_to_api_key() {
 
 #[test]
 fn inline_token_is_sent_and_a_client_api_key_is_replaced() {
-    let (mock, gateway) = start(&format!("{{kind: Inline, inline: {KEY}}}"));
+    let (mock, gateway) = start(AuthToken::inline(KEY));
     let reply = gateway.post(
         "/azure-openai",
         &[("api-key", "client-attempt")],
@@ -202,7 +186,7 @@ fn inline_token_is_sent_and_a_client_api_key_is_replaced() {
 
 #[test]
 fn a_streamed_completion_reaches_the_client_unchanged() {
-    let (mock, gateway) = start(SECRET_REF);
+    let (mock, gateway) = start(secret_ref());
     let body = SEED_BODY.replacen('{', r#"{"stream": true,"#, 1);
     let reply = gateway.post("/azure-openai", &[], body.as_bytes());
     assert_eq!(reply.status, 200, "{}", reply.text());

@@ -6,59 +6,40 @@ use std::io::Read;
 use std::time::Duration;
 
 use llmgate_e2e::harness::{start_gateway, Gateway};
+use llmgate_e2e::manifests::{
+    yaml_stream, AiBackend, AuthToken, Gateway as ManifestGateway, HttpRoute, Manifest,
+    GATEWAY_PORT,
+};
 use llmgate_e2e::mock::{MockConfig, MockProvider, AZURE_MODEL};
 
 const KEY: &str = "stream-test-key-51d0";
 
+/// Azure OpenAI at a current and an old API version, and OpenAI, each at the
+/// mock and routed from `/<its name>`.
 fn manifests() -> String {
-    let backend = |name: &str, provider: &str| {
-        format!(
-            r#"
----
-apiVersion: gateway.kgateway.dev/v1alpha1
-kind: Backend
-metadata: {{name: {name}}}
-spec:
-  type: AI
-  ai:
-    llm:
-      host: 127.0.0.1
-      port: $MOCK_PORT
-{provider}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: {name}}}
-spec:
-  parentRefs: [{{name: gw}}]
-  rules:
-  - matches: [{{path: {{type: PathPrefix, value: /{name}}}}}]
-    backendRefs: [{{name: {name}, group: gateway.kgateway.dev, kind: Backend}}]
-"#
+    let azure = |name: &str, version: &str| {
+        AiBackend::azure(
+            name,
+            "e.openai.azure.com",
+            "gpt-4o-mini",
+            &format!("\"{version}\""),
+            AuthToken::inline(KEY),
         )
     };
-    let azure = |version: &str| {
-        format!(
-            "      azureopenai:\n        endpoint: e.openai.azure.com\n        deploymentName: gpt-4o-mini\n        \
-             apiVersion: \"{version}\"\n        authToken: {{kind: Inline, inline: {KEY}}}"
-        )
-    };
-    format!(
-        r#"
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: gw}}
-spec:
-  gatewayClassName: llmgate
-  listeners: [{{name: http, protocol: HTTP, port: $GATEWAY_PORT}}]
-{}{}{}"#,
-        backend("azure", &azure("2024-10-21")),
-        backend("azure-old", &azure("2024-02-15-preview")),
-        backend(
-            "openai",
-            &format!("      openai:\n        authToken: {{kind: Inline, inline: {KEY}}}")
-        ),
-    )
+    let backends = [
+        azure("azure", "2024-10-21"),
+        azure("azure-old", "2024-02-15-preview"),
+        AiBackend::openai("openai", AuthToken::inline(KEY)),
+    ];
+    let routes = ["azure", "azure-old", "openai"]
+        .map(|name| HttpRoute::prefix(name, &format!("/{name}"), name));
+    let gateway = ManifestGateway::http(GATEWAY_PORT);
+    let mut documents: Vec<&dyn Manifest> = vec![&gateway];
+    for (backend, route) in backends.iter().zip(&routes) {
+        documents.push(backend);
+        documents.push(route);
+    }
+    yaml_stream(&documents)
 }
 
 fn start(chunk_delay: Duration) -> (MockProvider, Gateway) {

@@ -2,44 +2,18 @@
 //! `path.full` and `authHeader`.
 
 use llmgate_e2e::harness::start_gateway;
+use llmgate_e2e::manifests::{yaml_stream, AiBackend, AuthToken, Gateway, HttpRoute, GATEWAY_PORT};
 use llmgate_e2e::mock::{MockConfig, MockProvider};
 
 const KEY: &str = "sk-openai-test-91c2";
 
-fn manifests(provider_extra: &str, llm_extra: &str) -> String {
-    format!(
-        r#"
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: gw}}
-spec:
-  gatewayClassName: llmgate
-  listeners: [{{name: http, protocol: HTTP, port: $GATEWAY_PORT}}]
----
-apiVersion: gateway.kgateway.dev/v1alpha1
-kind: Backend
-metadata: {{name: openai}}
-spec:
-  type: AI
-  ai:
-    llm:
-      host: 127.0.0.1
-      port: $MOCK_PORT
-{llm_extra}
-      openai:
-        authToken: {{kind: Inline, inline: {KEY}}}
-{provider_extra}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: openai}}
-spec:
-  parentRefs: [{{name: gw}}]
-  rules:
-  - matches: [{{path: {{type: PathPrefix, value: /openai}}}}]
-    backendRefs: [{{name: openai, group: gateway.kgateway.dev, kind: Backend}}]
-"#
-    )
+/// Backend `openai` at the mock behind `/openai`, as `edit` makes it.
+fn manifests(edit: impl FnOnce(AiBackend) -> AiBackend) -> String {
+    yaml_stream(&[
+        &Gateway::http(GATEWAY_PORT),
+        &edit(AiBackend::openai("openai", AuthToken::inline(KEY))),
+        &HttpRoute::prefix("openai", "/openai", "openai"),
+    ])
 }
 
 const BODY: &str = r#"{"messages":[{"role":"user","content":"Say \"model\": hi"}],"model":"gpt-3.5-turbo","temperature":0.2,"metadata":{"model":"keep-me"}}"#;
@@ -47,7 +21,10 @@ const BODY: &str = r#"{"messages":[{"role":"user","content":"Say \"model\": hi"}
 #[test]
 fn model_override_changes_only_the_model_field() {
     let mock = MockProvider::start_blocking(MockConfig::new(KEY)).unwrap();
-    let gateway = start_gateway(&manifests("        model: gpt-4o", ""), mock.addr().port());
+    let gateway = start_gateway(
+        &manifests(|b| b.provider_field("model", "gpt-4o")),
+        mock.addr().port(),
+    );
     let reply = gateway.post(
         "/openai",
         &[("content-type", "application/json")],
@@ -90,7 +67,7 @@ fn model_override_changes_only_the_model_field() {
 #[test]
 fn without_override_the_clients_model_is_kept_byte_for_byte() {
     let mock = MockProvider::start_blocking(MockConfig::new(KEY)).unwrap();
-    let gateway = start_gateway(&manifests("", ""), mock.addr().port());
+    let gateway = start_gateway(&manifests(|backend| backend), mock.addr().port());
     let reply = gateway.post(
         "/openai/v1/chat/completions",
         &[("authorization", "Bearer client")],
@@ -119,7 +96,10 @@ fn without_override_the_clients_model_is_kept_byte_for_byte() {
 #[test]
 fn a_body_that_is_not_json_passes_through_unchanged() {
     let mock = MockProvider::start_blocking(MockConfig::new(KEY)).unwrap();
-    let gateway = start_gateway(&manifests("        model: gpt-4o", ""), mock.addr().port());
+    let gateway = start_gateway(
+        &manifests(|b| b.provider_field("model", "gpt-4o")),
+        mock.addr().port(),
+    );
     let body = b"model=gpt-3.5&not json at all \xff";
     let reply = gateway.post("/openai", &[], body);
     assert_eq!(reply.status, 400, "the mock rejects it, as OpenAI would");
@@ -132,7 +112,14 @@ fn path_full_and_auth_header_overrides() {
     // An Azure-style key header on an OpenAI-compatible server: the mock's Azure
     // v1 route takes `api-key` and `?api-version=preview`.
     let gateway = start_gateway(
-        &manifests("", "      path: {full: /openai/v1/chat/completions?api-version=preview}\n      authHeader: {headerName: api-key}"),
+        &manifests(|backend| {
+            backend
+                .llm_field(
+                    "path",
+                    "{full: /openai/v1/chat/completions?api-version=preview}",
+                )
+                .llm_field("authHeader", "{headerName: api-key}")
+        }),
         mock.addr().port(),
     );
     let reply = gateway.post("/openai", &[], BODY.as_bytes());

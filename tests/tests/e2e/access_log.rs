@@ -2,40 +2,20 @@
 //! values from the upstream wasm filter to the (downstream) access log.
 
 use llmgate_e2e::harness::start_gateway_with;
+use llmgate_e2e::manifests::{yaml_stream, AiBackend, AuthToken, Gateway, HttpRoute, GATEWAY_PORT};
 use llmgate_e2e::mock::{MockConfig, MockProvider};
 use serde_json::Value;
 
 const KEY: &str = "sk-access-log-0c1e";
 
-const MANIFESTS: &str = r#"
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: gw}
-spec:
-  gatewayClassName: llmgate
-  listeners: [{name: http, protocol: HTTP, port: $GATEWAY_PORT}]
----
-apiVersion: gateway.kgateway.dev/v1alpha1
-kind: Backend
-metadata: {name: openai}
-spec:
-  type: AI
-  ai:
-    llm:
-      host: 127.0.0.1
-      port: $MOCK_PORT
-      openai:
-        authToken: {kind: Inline, inline: sk-access-log-0c1e}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: chat}
-spec:
-  parentRefs: [{name: gw}]
-  rules:
-  - matches: [{path: {type: PathPrefix, value: /v1}}]
-    backendRefs: [{name: openai, group: gateway.kgateway.dev, kind: Backend}]
-"#;
+/// OpenAI at the mock behind `/v1`.
+fn manifests() -> String {
+    yaml_stream(&[
+        &Gateway::http(GATEWAY_PORT),
+        &AiBackend::openai("openai", AuthToken::inline(KEY)),
+        &HttpRoute::prefix("chat", "/v1", "openai"),
+    ])
+}
 
 fn field<'a>(line: &'a Value, name: &str) -> &'a Value {
     line.get(name)
@@ -47,7 +27,7 @@ fn one_json_line_per_request_with_the_filters_values() {
     let mock = MockProvider::start_blocking(MockConfig::new(KEY)).expect("mock");
     // Experiment: `provider` is read with `UPSTREAM_FILTER_STATE` instead of
     // the translator's `FILTER_STATE`, everything else as translated.
-    let gateway = start_gateway_with(MANIFESTS, mock.addr().port(), |bootstrap| {
+    let gateway = start_gateway_with(&manifests(), mock.addr().port(), |bootstrap| {
         let downstream = "%FILTER_STATE(wasm.llmgate.provider:PLAIN)%";
         assert!(bootstrap.contains(downstream), "{bootstrap}");
         bootstrap.replace(

@@ -2,54 +2,36 @@
 //! served.
 
 use llmgate_e2e::harness::start_gateway;
+use llmgate_e2e::manifests::{
+    yaml_stream, AiBackend, AuthToken, Gateway, HttpRoute, Secret, GATEWAY_PORT,
+};
 use llmgate_e2e::mock::{MockConfig, MockProvider};
 
 const KEY: &str = "key-for-the-good-backend";
 
+/// Azure OpenAI Backend `name` at the mock, its key in Secret `secret`,
+/// routed from `/<name>`: documents to append to [`base`].
 fn backend(name: &str, secret: &str) -> String {
-    format!(
-        r#"
----
-apiVersion: gateway.kgateway.dev/v1alpha1
-kind: Backend
-metadata: {{name: {name}}}
-spec:
-  type: AI
-  ai:
-    llm:
-      host: 127.0.0.1
-      port: $MOCK_PORT
-      azureopenai:
-        endpoint: my-endpoint.openai.azure.com
-        deploymentName: gpt-4o-mini
-        apiVersion: 2024-10-21
-        authToken: {{kind: SecretRef, secretRef: {{name: {secret}}}}}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: {name}}}
-spec:
-  parentRefs: [{{name: gw}}]
-  rules:
-  - matches: [{{path: {{type: PathPrefix, value: /{name}}}}}]
-    backendRefs: [{{name: {name}, group: gateway.kgateway.dev, kind: Backend}}]
-"#
-    )
+    let documents = yaml_stream(&[
+        &AiBackend::azure(
+            name,
+            "my-endpoint.openai.azure.com",
+            "gpt-4o-mini",
+            "2024-10-21",
+            AuthToken::secret(secret),
+        ),
+        &HttpRoute::prefix(name, &format!("/{name}"), name),
+    ]);
+    format!("---\n{documents}")
 }
 
-const BASE: &str = r#"
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: gw}
-spec:
-  gatewayClassName: llmgate
-  listeners: [{name: http, protocol: HTTP, port: $GATEWAY_PORT}]
----
-apiVersion: v1
-kind: Secret
-metadata: {name: good-secret}
-data: {Authorization: a2V5LWZvci10aGUtZ29vZC1iYWNrZW5k}
-"#;
+/// The Gateway, and Secret `good-secret` holding [`KEY`] (base64).
+fn base() -> String {
+    yaml_stream(&[
+        &Gateway::http(GATEWAY_PORT),
+        &Secret::new("good-secret").base64("Authorization", "a2V5LWZvci10aGUtZ29vZC1iYWNrZW5k"),
+    ])
+}
 
 const BODY: &[u8] = br#"{"messages":[{"role":"user","content":"hi"}]}"#;
 
@@ -57,7 +39,8 @@ const BODY: &[u8] = br#"{"messages":[{"role":"user","content":"hi"}]}"#;
 fn a_missing_secret_makes_only_its_routes_answer_500() {
     let mock = MockProvider::start_blocking(MockConfig::new(KEY)).unwrap();
     let manifests = format!(
-        "{BASE}{}{}",
+        "{}{}{}",
+        base(),
         backend("good", "good-secret"),
         backend("orphan", "no-such-secret")
     );
@@ -99,7 +82,11 @@ fn an_invalid_document_is_an_error_that_names_it_and_the_rest_is_served() {
     let broken = backend("broken", "good-secret")
         .replace("deploymentName: gpt-4o-mini", "deploymentNmae: gpt-4o-mini");
     let syntax = "\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: [unclosed\n";
-    let manifests = format!("{BASE}{}{broken}{syntax}", backend("good", "good-secret"));
+    let manifests = format!(
+        "{}{}{broken}{syntax}",
+        base(),
+        backend("good", "good-secret")
+    );
     let gateway = start_gateway(&manifests, mock.addr().port());
     let t = &gateway.translated;
     assert_eq!(t.status.code(), Some(1), "{}", t.stderr);

@@ -5,6 +5,7 @@
 use std::process::Command;
 
 use llmgate_e2e::harness::{envoy_binary, get, start_gateway, translate};
+use llmgate_e2e::manifests::{AiBackend, AuthToken, Gateway, Manifest as _, GATEWAY_PORT};
 
 const TRICKY: &[&str] = &[
     "yes",
@@ -26,9 +27,7 @@ const TRICKY: &[&str] = &[
 /// must for Kubernetes to read a string. A blank model or key is an error of
 /// its own (`must not be empty`), so blank values are not used for those.
 fn manifests() -> String {
-    let mut out = String::from(
-        "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: gw}\nspec:\n  gatewayClassName: llmgate\n  listeners: [{name: http, protocol: HTTP, port: $GATEWAY_PORT}]\n",
-    );
+    let mut out = Gateway::http(GATEWAY_PORT).to_yaml();
     for (i, value) in TRICKY.iter().enumerate() {
         let v = serde_json::to_string(value).unwrap();
         let model_or_key = if value.trim().is_empty() {
@@ -36,19 +35,12 @@ fn manifests() -> String {
         } else {
             v.clone()
         };
+        let backend = AiBackend::openai(&format!("b{i}"), AuthToken::inline(&model_or_key))
+            .provider_field("model", &model_or_key);
+        out.push_str(&format!("---\n{}", backend.to_yaml()));
+        // The route matches and sets headers, which the builder has no words for.
         out.push_str(&format!(
             r#"---
-apiVersion: gateway.kgateway.dev/v1alpha1
-kind: Backend
-metadata: {{name: b{i}}}
-spec:
-  type: AI
-  ai:
-    llm:
-      host: 127.0.0.1
-      port: $MOCK_PORT
-      openai: {{model: {model_or_key}, authToken: {{kind: Inline, inline: {model_or_key}}}}}
----
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {{name: r{i}}}

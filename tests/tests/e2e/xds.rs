@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use llmgate_e2e::controller::{eventually, Controller, XdsEnvoy};
 use llmgate_e2e::harness::{free_port, post, try_post};
+use llmgate_e2e::manifests::{AiBackend, AuthToken, Gateway, HttpRoute, Manifest as _};
 use llmgate_e2e::mock::{MockConfig, MockProvider};
 
 const KEY: &str = "xds-test-key";
@@ -14,31 +15,25 @@ const BODY: &[u8] = br#"{"model":"","messages":[{"role":"user","content":"hi"}]}
 fn write_manifests(dir: &Path, gateway_port: u16, mock_port: u16, prefix: &str) {
     std::fs::write(
         dir.join("gateway.yaml"),
-        format!(
-            "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {{name: gw}}\nspec:\n  gatewayClassName: llmgate\n  listeners: [{{name: http, protocol: HTTP, port: {gateway_port}}}]\n"
-        ),
+        Gateway::http(gateway_port).to_yaml(),
     )
     .unwrap();
-    std::fs::write(
-        dir.join("backend.yaml"),
-        format!(
-            "apiVersion: gateway.kgateway.dev/v1alpha1\nkind: Backend\nmetadata: {{name: azure}}\nspec:\n  type: AI\n  ai:\n    llm:\n      host: 127.0.0.1\n      port: {mock_port}\n      azureopenai: {{endpoint: e.openai.azure.com, deploymentName: d, apiVersion: 2024-02-15-preview, authToken: {{kind: Inline, inline: {KEY}}}}}\n"
-        ),
+    let backend = AiBackend::azure(
+        "azure",
+        "e.openai.azure.com",
+        "d",
+        "2024-02-15-preview",
+        AuthToken::inline(KEY),
     )
-    .unwrap();
+    .at("127.0.0.1", mock_port);
+    std::fs::write(dir.join("backend.yaml"), backend.to_yaml()).unwrap();
     write_route(dir, prefix);
 }
 
 fn write_route(dir: &Path, prefix: &str) {
     // Written beside and renamed, as editors and kubectl-style tools do.
     let tmp = dir.join("route.yaml.tmp");
-    std::fs::write(
-        &tmp,
-        format!(
-            "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {{name: r}}\nspec:\n  parentRefs: [{{name: gw}}]\n  rules:\n  - matches: [{{path: {{type: PathPrefix, value: {prefix}}}}}]\n    backendRefs: [{{name: azure, group: gateway.kgateway.dev, kind: Backend}}]\n"
-        ),
-    )
-    .unwrap();
+    std::fs::write(&tmp, HttpRoute::prefix("r", prefix, "azure").to_yaml()).unwrap();
     std::fs::rename(tmp, dir.join("route.yaml")).unwrap();
 }
 

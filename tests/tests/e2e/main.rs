@@ -1,0 +1,25 @@
+//! The end-to-end tests, one module per subject, linked into one test
+//! binary: as separate binaries each linked the whole harness (mock
+//! providers, TLS, HTTP client) again.
+//!
+//! They share one process: ports come from `harness::free_port`, which never
+//! hands out the same one twice in a process, and no test changes the
+//! process's environment or working directory.
+
+mod access_log;
+mod azure_openai;
+mod bad_input;
+mod broken_examples;
+mod conformance;
+mod examples;
+mod failover;
+mod https_listeners;
+mod mock_native_providers;
+mod mock_provider;
+mod openai;
+mod providers;
+mod run_command;
+mod streaming;
+mod upstream_tls;
+mod xds;
+mod yaml_strings;
