@@ -3,6 +3,9 @@
 
 pub mod backend;
 pub mod certs;
+pub mod emit;
+pub mod ir;
+pub mod json;
 pub mod kubernetes;
 pub mod problem;
 pub mod run;

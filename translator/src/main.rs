@@ -502,7 +502,7 @@ fn run_control_plane(
     let filter = if envoy.is_some() {
         // Envoy is our child on this machine: read the module from disk
         // (Envoy calls remote wasm fetching unstable).
-        translate::envoy::FilterCode::Local(wasm_path)
+        llmgate_translator::ir::FilterCode::Local(wasm_path)
     } else {
         let sha256: String = sha2::Sha256::digest(&wasm)
             .iter()
@@ -568,7 +568,7 @@ fn run_translate(args: TranslateArgs) -> ExitCode {
     let (snapshot, mut problems) = source::yaml::load_paths(&args.files);
     let options = translate::Options {
         admin_port: args.admin_port,
-        filter: translate::envoy::FilterCode::Local(filter_path),
+        filter: llmgate_translator::ir::FilterCode::Local(filter_path),
         wasm_runtime: args.wasm_runtime,
         gateway_class: args.serving.gateway_class,
         controller_name: args.serving.controller_name,

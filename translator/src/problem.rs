@@ -49,6 +49,10 @@ impl fmt::Display for ObjectRef {
     }
 }
 
+/// Why something cannot serve: an error in the object itself, or a warning
+/// about something it refers to (a Secret) that is missing.
+pub type Unavailable = Box<Problem>;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     pub severity: Severity,

@@ -43,7 +43,7 @@ fn golden(example: &str) -> Golden {
     let (snapshot, loading) = source::yaml::load_paths(std::slice::from_ref(&dir));
 
     let options = translate::Options {
-        filter: translate::envoy::FilterCode::Local(PathBuf::from(FILTER_MODULE)),
+        filter: llmgate_translator::ir::FilterCode::Local(PathBuf::from(FILTER_MODULE)),
         ..translate::Options::default()
     };
     let translation = translate::translate(&snapshot, &options);

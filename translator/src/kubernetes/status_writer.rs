@@ -20,8 +20,8 @@ use serde_json::{json, Map, Value};
 
 use super::snapshot::ClusterState;
 use super::Kind;
+use crate::json::set_member;
 use crate::status::{Condition, ObjectStatus, ParentRef, Status, MAX_POLICY_ANCESTORS};
-use crate::translate::envoy::set_member;
 
 /// One status-subresource merge patch.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,7 +13,7 @@ use crate::backend::{
 use crate::problem::Problem;
 use crate::source::{Object, Snapshot};
 
-use super::backend_tls::{self, UpstreamTls};
+use super::backend_tls;
 
 /// The Secret key that holds the token, as in kgateway.
 pub const SECRET_TOKEN_KEY: &str = "Authorization";
@@ -23,26 +23,12 @@ pub const AWS_SECRET_KEY: &str = "secretKey";
 pub const AWS_SESSION_TOKEN_KEY: &str = "sessionToken";
 pub const BEDROCK_DEFAULT_REGION: &str = "us-east-1";
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct Upstream {
-    pub host: String,
-    pub port: u16,
-    /// `None`: plaintext.
-    pub tls: Option<UpstreamTls>,
-}
+pub use crate::ir::Upstream;
+pub use crate::problem::Unavailable;
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct ResolvedBackend {
-    pub upstream: Upstream,
-    pub filter: FilterConfig,
-    /// Served, but to be reported on every translation (e.g. certificate
-    /// verification turned off).
-    pub warnings: Vec<Problem>,
-}
-
-/// Why a Backend cannot serve: an error in the Backend itself, or a warning
-/// about something it refers to (a Secret) that is missing.
-pub type Unavailable = Box<Problem>;
+/// One provider, resolved: where to connect, the filter configuration and
+/// what to report.
+pub type ResolvedBackend = crate::ir::AiProvider;
 
 fn backend_error(backend: &Object<Backend>, field: &str, message: &str) -> Unavailable {
     Box::new(
@@ -51,41 +37,6 @@ fn backend_error(backend: &Object<Backend>, field: &str, message: &str) -> Unava
             .object(backend.object_ref("Backend"))
             .field(field),
     )
-}
-
-/// What an AI Backend resolves to: one provider, or its priority groups.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Resolved {
-    Single(Box<ResolvedBackend>),
-    Groups(super::priority_groups::ResolvedGroups),
-}
-
-pub fn resolve(backend: &Object<Backend>, snapshot: &Snapshot) -> Result<Resolved, Unavailable> {
-    let invalid = |field: &str, message: &str| backend_error(backend, field, message);
-    let spec = &backend.value.spec;
-    if spec.type_ != crate::backend::BackendType::Ai {
-        return Err(invalid(
-            "spec.type",
-            &format!(
-                "unsupported backend type {:?}: llmgate serves type AI",
-                spec.type_
-            ),
-        ));
-    }
-    let Some(ai) = &spec.ai else {
-        return Err(invalid("spec.ai", "required when type is AI"));
-    };
-    match (&ai.llm, &ai.priority_groups) {
-        (Some(llm), None) => resolve_provider(llm, "spec.ai.llm", backend, snapshot)
-            .map(|one| Resolved::Single(Box::new(one))),
-        (None, Some(groups)) => {
-            super::priority_groups::resolve(backend, groups, snapshot).map(Resolved::Groups)
-        }
-        _ => Err(invalid(
-            "spec.ai",
-            "exactly one of llm, priorityGroups must be set",
-        )),
-    }
 }
 
 /// One provider of a Backend on its own. `field_base` is where it is in the

@@ -5,14 +5,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::discovery::v1::EndpointSlice;
-use serde_json::Value;
-
 use super::grants::{self, Grants};
-use super::{envoy, Options, BACKEND_GROUP, GATEWAY_GROUP};
+use super::{Options, BACKEND_GROUP, GATEWAY_GROUP};
+use crate::ir::Cluster;
 use crate::source::{Object, Snapshot};
 use crate::status::reason;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 /// Why a ref cannot be served.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +60,7 @@ pub struct Resolver<'a> {
     /// With no Service in the input at all, Services are assumed to exist
     /// (the short folder-mode examples); with some, a missing one is an error.
     services_known: bool,
-    pub clusters: BTreeMap<String, Value>,
+    pub clusters: BTreeMap<String, Cluster>,
 }
 
 impl<'a> Resolver<'a> {
@@ -70,7 +69,7 @@ impl<'a> Resolver<'a> {
         options: &'a Options,
         grants: &'a Grants<'a>,
         backends: HashMap<(&'a str, &'a str), Result<AiCluster, String>>,
-        clusters: BTreeMap<String, Value>,
+        clusters: BTreeMap<String, Cluster>,
     ) -> Self {
         let services = snapshot
             .services
@@ -191,7 +190,7 @@ impl<'a> Resolver<'a> {
         namespace: &str,
         name: &str,
         port: u16,
-    ) -> Result<Value, RefIssue> {
+    ) -> Result<Cluster, RefIssue> {
         let not_found = |message: String| RefIssue {
             reason: reason::BACKEND_NOT_FOUND,
             message,
@@ -205,7 +204,11 @@ impl<'a> Resolver<'a> {
             .filter(|s| s.type_.as_deref() == Some("ExternalName"))
             .and_then(|s| s.external_name.as_deref())
         {
-            return Ok(envoy::service_cluster(cluster, external, port));
+            return Ok(Cluster::Service {
+                name: cluster.to_owned(),
+                host: external.to_owned(),
+                port,
+            });
         }
         // The Service port → its name → the EndpointSlice port of that name.
         let port_name = match spec.and_then(|s| s.ports.as_ref()) {
@@ -221,7 +224,11 @@ impl<'a> Resolver<'a> {
         };
         let Some(slices) = self.slices.get(&(namespace, name)) else {
             let host = format!("{name}.{namespace}.svc.{}", self.options.cluster_domain);
-            return Ok(envoy::service_cluster(cluster, &host, port));
+            return Ok(Cluster::Service {
+                name: cluster.to_owned(),
+                host,
+                port,
+            });
         };
         let mut endpoints = Vec::new();
         for slice in slices {
@@ -248,6 +255,9 @@ impl<'a> Resolver<'a> {
                 }
             }
         }
-        Ok(envoy::endpoints_cluster(cluster, &endpoints))
+        Ok(Cluster::Endpoints {
+            name: cluster.to_owned(),
+            endpoints,
+        })
     }
 }

@@ -24,11 +24,10 @@ use gateway_api::backendtlspolicies::{
 };
 
 use crate::backend::Backend;
-use crate::problem::Problem;
+use crate::problem::{Problem, Unavailable};
 use crate::source::{Object, Snapshot};
 use crate::status::reason;
 
-use super::ai_backend::Unavailable;
 use super::BACKEND_GROUP;
 
 pub const SKIP_VERIFY_ANNOTATION: &str = "llmgate.io/insecure-skip-tls-verify";
@@ -36,34 +35,7 @@ pub const SKIP_VERIFY_ANNOTATION: &str = "llmgate.io/insecure-skip-tls-verify";
 pub const CA_CERTIFICATE_KEY: &str = "ca.crt";
 const PEM_CERTIFICATE_MARKER: &str = "-----BEGIN CERTIFICATE-----";
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpstreamTls {
-    /// Sent as SNI.
-    pub server_name: String,
-    /// `None`: the certificate is not verified (the skip-verify annotation).
-    pub validation: Option<Validation>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Validation {
-    pub trusted_ca: TrustedCa,
-    /// The certificate must carry one of these.
-    pub subject_alt_names: Vec<SubjectAltName>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TrustedCa {
-    /// The gateway's `--ca-bundle` file.
-    System,
-    /// PEM certificates from ConfigMaps (public: fine inline in Envoy config).
-    Pem(String),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SubjectAltName {
-    Dns(String),
-    Uri(String),
-}
+pub use crate::ir::{SubjectAltName, TrustedCa, UpstreamTls, Validation};
 
 /// TLS for one provider connection, plus warnings to report even though it
 /// is served (disabled verification, conflicting policies).

@@ -7,7 +7,8 @@ use gateway_api::httproutes::{
     HttpRouteRulesFiltersRequestRedirectScheme, HttpRouteRulesFiltersType,
     HttpRouteRulesFiltersUrlRewritePathType,
 };
-use serde_json::{json, Map, Value};
+
+use crate::ir::{self, HeaderChanges, HeaderValue, RedirectPath, RedirectPort, Rewrite};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PathRewrite {
@@ -39,8 +40,7 @@ pub struct Mirror {
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FilterPlan {
-    /// `request_headers_to_add` & co., ready for the Envoy route.
-    pub headers: Map<String, Value>,
+    pub headers: HeaderChanges,
     pub host_rewrite: Option<String>,
     pub path_rewrite: Option<PathRewrite>,
     pub redirect: Option<Redirect>,
@@ -65,8 +65,8 @@ pub fn plan(filters: &[HttpRouteRulesFilters]) -> Result<FilterPlan, (usize, Str
                     return err("requestHeaderModifier is required for this type");
                 };
                 header_changes(
-                    &mut out.headers,
-                    "request",
+                    &mut out.headers.request_add,
+                    &mut out.headers.request_remove,
                     pairs(m.set.iter().flatten().map(|h| (&h.name, &h.value))),
                     pairs(m.add.iter().flatten().map(|h| (&h.name, &h.value))),
                     m.remove.as_deref().unwrap_or_default(),
@@ -77,8 +77,8 @@ pub fn plan(filters: &[HttpRouteRulesFilters]) -> Result<FilterPlan, (usize, Str
                     return err("responseHeaderModifier is required for this type");
                 };
                 header_changes(
-                    &mut out.headers,
-                    "response",
+                    &mut out.headers.response_add,
+                    &mut out.headers.response_remove,
                     pairs(m.set.iter().flatten().map(|h| (&h.name, &h.value))),
                     pairs(m.add.iter().flatten().map(|h| (&h.name, &h.value))),
                     m.remove.as_deref().unwrap_or_default(),
@@ -189,62 +189,65 @@ fn pairs<'v>(it: impl Iterator<Item = (&'v String, &'v String)>) -> Vec<(&'v str
     it.map(|(n, v)| (n.as_str(), v.as_str())).collect()
 }
 
+/// Set (overwrite) and add (append) in the filter's order; names lowercased.
 fn header_changes(
-    out: &mut Map<String, Value>,
-    direction: &str,
+    to_add: &mut Vec<HeaderValue>,
+    to_remove: &mut Vec<String>,
     set: Vec<(&str, &str)>,
     add: Vec<(&str, &str)>,
     remove: &[String],
 ) {
-    let entry = |(name, value): (&str, &str), action: &str| json!({ "header": { "key": name.to_ascii_lowercase(), "value": value }, "append_action": action });
-    let mut to_add: Vec<Value> = set
-        .into_iter()
-        .map(|h| entry(h, "OVERWRITE_IF_EXISTS_OR_ADD"))
-        .collect();
-    to_add.extend(add.into_iter().map(|h| entry(h, "APPEND_IF_EXISTS_OR_ADD")));
-    if !to_add.is_empty() {
-        out.insert(format!("{direction}_headers_to_add"), Value::Array(to_add));
-    }
-    if !remove.is_empty() {
-        let names: Vec<Value> = remove
-            .iter()
-            .map(|n| json!(n.to_ascii_lowercase()))
-            .collect();
-        out.insert(
-            format!("{direction}_headers_to_remove"),
-            Value::Array(names),
-        );
+    let entry = |(name, value): (&str, &str), overwrite| HeaderValue {
+        name: name.to_ascii_lowercase(),
+        value: value.to_owned(),
+        overwrite,
+    };
+    to_add.extend(set.into_iter().map(|h| entry(h, true)));
+    to_add.extend(add.into_iter().map(|h| entry(h, false)));
+    to_remove.extend(remove.iter().map(|n| n.to_ascii_lowercase()));
+}
+
+/// A path rewrite that cannot be done for the match it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RewriteError {
+    PrefixNeedsPathPrefix,
+}
+
+impl std::fmt::Display for RewriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RewriteError::PrefixNeedsPathPrefix => {
+                f.write_str("ReplacePrefixMatch needs a PathPrefix match")
+            }
+        }
     }
 }
 
-/// The Envoy field rewriting the path, for a match whose PathPrefix (trailing
-/// `/` trimmed, `""` for `/`) is `prefix`; `None` when the match is no PathPrefix.
-pub fn path_rewrite_field(
-    rewrite: &PathRewrite,
-    prefix: Option<&str>,
-) -> Result<(&'static str, Value), String> {
+/// The rewrite for a match whose PathPrefix (trailing `/` trimmed, `""` for
+/// `/`) is `prefix`; `None` when the match is no PathPrefix.
+pub fn rewrite(rewrite: &PathRewrite, prefix: Option<&str>) -> Result<Rewrite, RewriteError> {
     match rewrite {
         // The query is not part of the path Envoy's regex sees: it is kept.
-        PathRewrite::Full(path) => Ok((
-            "regex_rewrite",
-            json!({ "pattern": { "regex": "^/.*$" }, "substitution": path }),
-        )),
+        PathRewrite::Full(path) => Ok(Rewrite::Regex {
+            regex: "^/.*$".into(),
+            substitution: path.clone(),
+        }),
         PathRewrite::Prefix(replacement) => {
             let Some(prefix) = prefix else {
-                return Err("ReplacePrefixMatch needs a PathPrefix match".into());
+                return Err(RewriteError::PrefixNeedsPathPrefix);
             };
             let replacement = replacement.trim_end_matches('/');
             if replacement.is_empty() {
-                // `/prefix/rest` → `/rest`, `/prefix` → `/`: prefix_rewrite would give `//rest`.
-                Ok((
-                    "regex_rewrite",
-                    json!({ "pattern": { "regex": format!("^{}/*", regex_escape(prefix)) }, "substitution": "/" }),
-                ))
+                // `/prefix/rest` → `/rest`, `/prefix` → `/`: a prefix rewrite would give `//rest`.
+                Ok(Rewrite::Regex {
+                    regex: format!("^{}/*", regex_escape(prefix)),
+                    substitution: "/".into(),
+                })
             } else if prefix.is_empty() {
                 // Matched `/`: `/rest` → `<replacement>/rest`.
-                Ok(("prefix_rewrite", json!(format!("{replacement}/"))))
+                Ok(Rewrite::Prefix(format!("{replacement}/")))
             } else {
-                Ok(("prefix_rewrite", json!(replacement)))
+                Ok(Rewrite::Prefix(replacement.to_owned()))
             }
         }
     }
@@ -262,53 +265,39 @@ fn regex_escape(s: &str) -> String {
     out
 }
 
-/// Envoy's RedirectAction, and whether the listener's port must be filled in
-/// (the spec's port when the filter sets neither port nor scheme).
-pub fn redirect_action(
-    r: &Redirect,
-    prefix: Option<&str>,
-) -> Result<(Map<String, Value>, bool), String> {
-    let mut out = Map::new();
-    if let Some(scheme) = &r.scheme {
-        out.insert("scheme_redirect".into(), json!(scheme));
-    }
-    if let Some(host) = &r.hostname {
-        out.insert("host_redirect".into(), json!(host));
-    }
-    let mut port_from_listener = false;
-    match (r.port, r.scheme.as_deref()) {
-        (Some(p), _) => {
-            out.insert("port_redirect".into(), json!(p));
-        }
-        // The scheme's well-known port, which Location leaves out: the
-        // listener strips the port from Host, so none is carried over.
-        (None, Some(_)) => {}
-        (None, None) => port_from_listener = true,
-    }
-    match &r.path {
-        Some(PathRewrite::Full(p)) => {
-            out.insert("path_redirect".into(), json!(p));
-        }
-        Some(rw) => {
-            let (k, v) = path_rewrite_field(rw, prefix)?;
-            out.insert(k.into(), v);
-        }
-        None => {}
-    }
-    let code = match r.status {
-        301 => "MOVED_PERMANENTLY",
-        303 => "SEE_OTHER",
-        307 => "TEMPORARY_REDIRECT",
-        308 => "PERMANENT_REDIRECT",
-        _ => "FOUND",
+/// The redirect for a match whose PathPrefix is `prefix` (see `rewrite`).
+/// Without port and scheme, Location takes the listener's port (the spec's).
+pub fn redirect(r: &Redirect, prefix: Option<&str>) -> Result<ir::Redirect, RewriteError> {
+    let port = match (r.port, r.scheme.as_deref()) {
+        (Some(p), _) => RedirectPort::Fixed(p),
+        (None, Some(_)) => RedirectPort::SchemeDefault,
+        (None, None) => RedirectPort::Listener,
     };
-    out.insert("response_code".into(), json!(code));
-    Ok((out, port_from_listener))
+    let path = match &r.path {
+        Some(PathRewrite::Full(p)) => Some(RedirectPath::Full(p.clone())),
+        Some(rw) => Some(RedirectPath::Rewrite(rewrite(rw, prefix)?)),
+        None => None,
+    };
+    Ok(ir::Redirect {
+        scheme: r.scheme.clone(),
+        hostname: r.hostname.clone(),
+        port,
+        path,
+        status: r.status,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{json, Value};
+
+    fn path_rewrite_field(
+        rw: &PathRewrite,
+        prefix: Option<&str>,
+    ) -> Result<(&'static str, Value), RewriteError> {
+        rewrite(rw, prefix).map(|r| crate::emit::route::rewrite_field(&r))
+    }
 
     #[test]
     fn prefix_rewrites_keep_segment_boundaries() {

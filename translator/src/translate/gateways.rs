@@ -11,18 +11,12 @@ use gateway_api::gateways::{
 };
 use k8s_openapi::api::core::v1::Secret;
 
-use super::envoy::ServerCertificate;
 use super::grants::{self, Grants};
 use super::{Options, GATEWAY_GROUP};
+pub use crate::ir::{Protocol, ServerCertificate};
 use crate::problem::Problem;
 use crate::source::{Object, Snapshot};
 use crate::status::{reason, Condition, ListenerStatus, ObjectStatus, RouteGroupKind, Status};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Protocol {
-    Http,
-    Https,
-}
 
 /// One listener of a served Gateway.
 pub struct Listener<'a> {

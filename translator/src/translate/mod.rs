@@ -5,7 +5,7 @@ pub mod ai_backend;
 pub mod backend_refs;
 pub mod backend_tls;
 pub mod backend_tls_status;
-pub mod envoy;
+pub mod backends;
 pub mod filters;
 pub mod gateways;
 pub mod grants;
@@ -18,14 +18,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use gateway_api::httproutes::HttpRoute;
-use serde_json::{json, Value};
+use serde_json::Value;
 
+use crate::ir::{self, Chain, FilterCode, Protocol, VirtualHost, Wasm};
 use crate::problem::Problem;
 use crate::source::{Object, Snapshot};
 use crate::status::{reason, Condition, ObjectStatus, Status};
-use ai_backend::Unavailable;
-use backend_refs::{AiCluster, Ref, RefIssue, Resolver};
-use gateways::{Gateways, Protocol};
+use backend_refs::{Ref, RefIssue, Resolver};
+use gateways::Gateways;
 use routes::{BackendTarget, RouteEntry, RuleInput};
 
 pub const BACKEND_GROUP: &str = "gateway.kgateway.dev";
@@ -36,7 +36,7 @@ pub const DEFAULT_CONTROLLER_NAME: &str = "llmgate.dev/gateway-controller";
 pub struct Options {
     pub admin_port: u16,
     /// Where Envoy gets the llmgate filter module.
-    pub filter: envoy::FilterCode,
+    pub filter: FilterCode,
     /// `v8`, `wamr` or `wasmtime`.
     pub wasm_runtime: String,
     /// Serve only Gateways of this class; all when `None`.
@@ -56,7 +56,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             admin_port: 19000,
-            filter: envoy::FilterCode::Local(PathBuf::from("llmgate_filter.wasm")),
+            filter: FilterCode::Local(PathBuf::from("llmgate_filter.wasm")),
             wasm_runtime: "v8".into(),
             gateway_class: None,
             controller_name: DEFAULT_CONTROLLER_NAME.into(),
@@ -76,15 +76,32 @@ pub struct Translation {
     pub statuses: Vec<ObjectStatus>,
 }
 
+/// What the snapshot resolved to, before it is written as Envoy configuration.
+#[derive(Debug, Clone)]
+pub struct Resolution {
+    pub config: ir::Config,
+    pub problems: Vec<Problem>,
+    pub statuses: Vec<ObjectStatus>,
+}
+
 type Vhosts = BTreeMap<String, Vec<RouteEntry>>;
 
 pub fn translate(snapshot: &Snapshot, options: &Options) -> Translation {
+    let resolution = resolve(snapshot, options);
+    Translation {
+        bootstrap: crate::emit::bootstrap(resolution.config),
+        problems: resolution.problems,
+        statuses: resolution.statuses,
+    }
+}
+
+pub fn resolve(snapshot: &Snapshot, options: &Options) -> Resolution {
     let mut problems = Vec::new();
     let grants = grants::Grants::new(snapshot);
     let mut gateways = gateways::plan(snapshot, options, &grants, &mut problems);
-    let mut clusters: BTreeMap<String, Value> = BTreeMap::new();
+    let mut clusters = BTreeMap::new();
     let (backends, mut statuses) =
-        resolve_backends(snapshot, options, &mut clusters, &mut problems);
+        backends::resolve_backends(snapshot, &mut clusters, &mut problems);
     let mut resolver = Resolver::new(snapshot, options, &grants, backends, clusters);
 
     // Route entries per listener (gateway index, listener index), by hostname.
@@ -166,27 +183,7 @@ pub fn translate(snapshot: &Snapshot, options: &Options) -> Translation {
         });
     }
 
-    let mut listeners = build_listeners(&gateways, placed, options);
-    let mut clusters = resolver.clusters;
-    if uses_unavailable {
-        listeners.push(envoy::unavailable_listener(routes::not_ready_response(
-            "a backendRef of this rule cannot be resolved",
-        )));
-        clusters.insert(
-            envoy::UNAVAILABLE_CLUSTER.into(),
-            envoy::unavailable_cluster(),
-        );
-    }
-    let mut bootstrap = envoy::bootstrap(options.admin_port, Vec::new(), Vec::new());
-    envoy::set_static_resources(&mut bootstrap, listeners, clusters.into_values().collect());
-    if uses_unavailable {
-        let extensions = bootstrap
-            .as_object_mut()
-            .map(|b| b.entry("bootstrap_extensions").or_insert_with(|| json!([])));
-        if let Some(Value::Array(list)) = extensions {
-            list.push(envoy::internal_listener_extension());
-        }
-    }
+    let listeners = build_listeners(&gateways, placed, options);
     statuses.extend(gateways.statuses());
     statuses.extend(backend_tls_status::statuses(
         snapshot,
@@ -194,8 +191,18 @@ pub fn translate(snapshot: &Snapshot, options: &Options) -> Translation {
         &options.controller_name,
         &mut problems,
     ));
-    Translation {
-        bootstrap,
+    Resolution {
+        config: ir::Config {
+            admin_port: options.admin_port,
+            wasm: Wasm {
+                code: options.filter.clone(),
+                runtime: options.wasm_runtime.clone(),
+            },
+            ca_bundle: options.ca_bundle.clone(),
+            listeners,
+            clusters: resolver.clusters.into_values().collect(),
+            uses_unavailable,
+        },
         problems,
         statuses,
     }
@@ -320,14 +327,14 @@ fn route_entries(
     built
 }
 
-/// One Envoy listener per port: HTTP ports merge every listener's routes by
+/// One listener per port: HTTP ports merge every listener's routes by
 /// hostname; HTTPS ports get a TLS filter chain per listener hostname (SNI).
 fn build_listeners(
     gateways: &Gateways<'_>,
     mut placed: HashMap<(usize, usize), Vhosts>,
     options: &Options,
-) -> Vec<Value> {
-    type Chains = BTreeMap<Option<String>, (Vec<envoy::ServerCertificate>, Vhosts)>;
+) -> Vec<ir::Listener> {
+    type Chains = BTreeMap<Option<String>, (Vec<ir::ServerCertificate>, Vhosts)>;
     let mut ports: BTreeMap<u16, (Protocol, Chains)> = BTreeMap::new();
     for (g, gateway) in gateways.served.iter().enumerate() {
         for (l, listener) in gateway
@@ -354,223 +361,45 @@ fn build_listeners(
     ports
         .into_iter()
         .map(|(port, (protocol, chains))| {
-            let name = format!("gateway_{port}");
-            match protocol {
-                Protocol::Http => {
-                    let hosts = chains
-                        .into_values()
-                        .next()
-                        .map(|(_, v)| v)
-                        .unwrap_or_default();
-                    let mut listener =
-                        envoy::listener(&name, &options.listen_address, port, Vec::new());
-                    envoy::set_virtual_hosts(&mut listener, virtual_hosts(hosts, port, 80));
-                    listener
-                }
-                Protocol::Https => {
-                    let chains = chains
-                        .into_iter()
-                        .map(|(server_name, (certificates, hosts))| envoy::TlsChain {
-                            server_name,
-                            certificates,
-                            virtual_hosts: virtual_hosts(hosts, port, 443),
-                        })
-                        .collect();
-                    envoy::tls_listener(&name, &options.listen_address, port, chains)
-                }
+            let chains = chains
+                .into_iter()
+                .map(|(server_name, (certificates, hosts))| Chain {
+                    server_name,
+                    certificates,
+                    virtual_hosts: virtual_hosts(hosts),
+                });
+            let chains = match protocol {
+                // One chain: every listener of the port merged.
+                Protocol::Http => chains.take(1).collect(),
+                Protocol::Https => chains.collect(),
+            };
+            ir::Listener {
+                bind: options.listen_address.clone(),
+                port,
+                protocol,
+                chains,
             }
         })
         .collect()
 }
 
-fn backend_cluster_name(namespace: &str, name: &str) -> String {
-    // Kubernetes names cannot contain `_`, so this is unambiguous.
-    format!("backend_{namespace}_{name}")
-}
-
-/// (namespace, name) → the AI Backend's cluster, or why it cannot serve.
-type BackendClusters<'a> = HashMap<(&'a str, &'a str), Result<AiCluster, String>>;
-
-/// Every AI Backend's cluster (or why it cannot serve) and its status.
-fn resolve_backends<'a>(
-    snapshot: &'a Snapshot,
-    options: &Options,
-    clusters: &mut BTreeMap<String, Value>,
-    problems: &mut Vec<Problem>,
-) -> (BackendClusters<'a>, Vec<ObjectStatus>) {
-    let wasm = envoy::WasmOptions {
-        code: &options.filter,
-        runtime: &options.wasm_runtime,
-    };
-    let mut out = HashMap::new();
-    let mut statuses = Vec::new();
-    problems.extend(backend_tls::policy_problems(snapshot));
-    for backend in &snapshot.backends {
-        let key = (backend.namespace.as_str(), backend.name.as_str());
-        let resolved: Result<ai_backend::Resolved, Unavailable> =
-            ai_backend::resolve(backend, snapshot);
-        let conditions = match resolved {
-            Ok(resolved) => {
-                let name = backend_cluster_name(&backend.namespace, &backend.name);
-                let label = format!("{}/{}", backend.namespace, backend.name);
-                let (cluster, failover_retries, warnings, left_out) = match resolved {
-                    ai_backend::Resolved::Single(one) => (
-                        envoy::ai_cluster(&name, &one, &wasm, &options.ca_bundle),
-                        0,
-                        one.warnings,
-                        Vec::new(),
-                    ),
-                    ai_backend::Resolved::Groups(groups) => (
-                        priority_groups::cluster(&name, &label, &groups, &wasm, &options.ca_bundle),
-                        groups.failover_retries(),
-                        groups.warnings,
-                        groups.left_out,
-                    ),
-                };
-                clusters.insert(name.clone(), cluster);
-                out.insert(
-                    key,
-                    Ok(AiCluster {
-                        name,
-                        failover_retries,
-                    }),
-                );
-                // Served, but what the warnings say (verification disabled,
-                // a provider left out) must be visible where the Backend's
-                // owner looks.
-                let notes: Vec<String> = warnings
-                    .iter()
-                    .map(|w| unavailable_message(w, backend))
-                    .collect();
-                problems.extend(warnings);
-                // Some priority-group providers are out: the Backend serves
-                // with the others, and says which refs failed.
-                let refs = match left_out.first() {
-                    None => Condition::new(reason::RESOLVED_REFS, true, reason::RESOLVED_REFS, ""),
-                    Some(first) => Condition::new(
-                        reason::RESOLVED_REFS,
-                        false,
-                        unresolved_reason(first),
-                        left_out
-                            .iter()
-                            .map(|p| unavailable_message(p, backend))
-                            .collect::<Vec<_>>()
-                            .join("; "),
-                    ),
-                };
-                problems.extend(left_out);
-                vec![
-                    Condition::new(reason::ACCEPTED, true, reason::ACCEPTED, notes.join("; ")),
-                    refs,
-                ]
-            }
-            Err(unavailable) => {
-                let message = unavailable_message(&unavailable, backend);
-                let about_backend =
-                    unavailable.object.as_ref() == Some(&backend.object_ref("Backend"));
-                let invalid_backend =
-                    about_backend && unavailable.severity == crate::problem::Severity::Error;
-                let conditions = if invalid_backend {
-                    vec![Condition::new(
-                        reason::ACCEPTED,
-                        false,
-                        reason::INVALID,
-                        message.clone(),
-                    )]
-                } else {
-                    // The Backend is fine; what it refers to (its Secret, the
-                    // BackendTLSPolicy that targets it) is not.
-                    vec![
-                        Condition::new(reason::ACCEPTED, true, reason::ACCEPTED, ""),
-                        Condition::new(
-                            reason::RESOLVED_REFS,
-                            false,
-                            unresolved_reason(&unavailable),
-                            message.clone(),
-                        ),
-                    ]
-                };
-                problems.push(*unavailable);
-                out.insert(key, Err(message));
-                conditions
-            }
-        };
-        statuses.push(ObjectStatus {
-            kind: "Backend".into(),
-            namespace: backend.namespace.clone(),
-            name: backend.name.clone(),
-            status: Status::Conditions { conditions },
-        });
-    }
-    (out, statuses)
-}
-
-/// A Backend's problem as its status says it: the field, and the other
-/// object when it is not about the Backend itself (a BackendTLSPolicy).
-fn unavailable_message(problem: &Problem, backend: &Object<crate::backend::Backend>) -> String {
-    let mut message = String::new();
-    if let Some(object) = problem
-        .object
-        .as_ref()
-        .filter(|o| **o != backend.object_ref("Backend"))
-    {
-        message.push_str(&format!("{object}: "));
-    }
-    if let Some(field) = &problem.field {
-        message.push_str(&format!("{field}: "));
-    }
-    message.push_str(&problem.message);
-    message
-}
-
-fn unresolved_reason(problem: &Problem) -> &'static str {
-    let kind = problem.object.as_ref().map(|o| o.kind.as_str());
-    let field = problem.field.as_deref().unwrap_or_default();
-    match kind {
-        Some("BackendTLSPolicy") if field.contains("caCertificateRefs") => {
-            reason::INVALID_CA_CERTIFICATE_REF
-        }
-        Some("BackendTLSPolicy") => reason::INVALID,
-        _ => reason::INVALID_SECRET_REF,
-    }
-}
-
-/// `well_known_port`: a redirect that takes the listener's port leaves it out
-/// of Location when it is the scheme's default.
-fn virtual_hosts(hosts: Vhosts, port: u16, well_known_port: u16) -> Vec<Value> {
-    let mut out: Vec<(bool, Value)> = hosts
+/// Routes by hostname, in precedence order; exact hostnames before `*`.
+fn virtual_hosts(hosts: Vhosts) -> Vec<VirtualHost> {
+    let mut out: Vec<VirtualHost> = hosts
         .into_iter()
         .map(|(hostname, mut entries)| {
             entries.sort_by(|a, b| a.precedence.cmp(&b.precedence));
             // A route attached through two listeners of one port is there twice.
             entries.dedup_by(|a, b| a.precedence == b.precedence);
-            let routes: Vec<Value> = entries
-                .into_iter()
-                .map(|mut e| {
-                    if e.redirect_port_from_listener && port != well_known_port {
-                        if let Some(redirect) = e.route.get_mut("redirect") {
-                            envoy::set_member(redirect, "port_redirect", json!(port));
-                        }
-                    }
-                    e.route
-                })
-                .collect();
-            let name = if hostname == "*" {
-                "any".to_string()
-            } else {
-                hostname.clone()
-            };
-            let mut vhost = serde_json::Map::new();
-            vhost.insert("name".into(), json!(name));
-            vhost.insert("domains".into(), json!([hostname]));
-            // Moved, not through json! (which would copy every route).
-            vhost.insert("routes".into(), Value::Array(routes));
-            (hostname == "*", Value::Object(vhost))
+            VirtualHost {
+                hostname,
+                routes: entries.into_iter().map(|e| e.route).collect(),
+            }
         })
         .collect();
     // Envoy prefers exact domains anyway; this keeps the output readable.
-    out.sort_by_key(|(wildcard, _)| *wildcard);
-    out.into_iter().map(|(_, v)| v).collect()
+    out.sort_by_key(|v| v.hostname == "*");
+    out
 }
 
 #[cfg(test)]

@@ -2,15 +2,16 @@
 
 use std::cmp::Reverse;
 
+use super::filters::{self, FilterPlan};
+use crate::ir::{
+    ForwardAction, HeaderChanges, HeaderMatch, HeaderValue, PathMatch, Retry, Route, RouteAction,
+    RouteMatch, StringMatch, Targets, WeightedCluster,
+};
+use crate::source::Object;
 use gateway_api::httproutes::{
     HttpRoute, HttpRouteRules, HttpRouteRulesMatches, HttpRouteRulesMatchesHeadersType,
     HttpRouteRulesMatchesPathType, HttpRouteRulesMatchesQueryParamsType,
 };
-use serde_json::{json, Map, Value};
-
-use super::envoy::UNAVAILABLE_CLUSTER;
-use super::filters::{self, FilterPlan};
-use crate::source::Object;
 
 /// The request header that tells the llmgate filter the route rewrote the
 /// path (URLRewrite) and the provider's default path must not replace it.
@@ -53,10 +54,7 @@ pub struct Precedence {
 #[derive(Debug, Clone)]
 pub struct RouteEntry {
     pub precedence: Precedence,
-    pub route: Value,
-    /// A redirect whose Location takes the listener's port (known only when
-    /// the entry is placed on a listener).
-    pub redirect_port_from_listener: bool,
+    pub route: Route,
 }
 
 /// Everything a rule turned into.
@@ -98,16 +96,7 @@ pub fn rule_entries(input: &RuleInput<'_>) -> RuleOutput {
         .map(|t| t.0.as_nanosecond());
     let timeouts = timeouts(input.rule).map_err(|e| format!("{field}.timeouts: {e}"));
     for (match_index, m) in matches.iter().enumerate() {
-        let matched = envoy_match(m);
-        let mut envoy_route = Map::new();
-        envoy_route.insert(
-            "name".into(),
-            json!(format!(
-                "httproute/{}/{}/rule/{rule_index}/match/{match_index}",
-                route.namespace, route.name
-            )),
-        );
-        envoy_route.insert("match".into(), matched.value);
+        let matched = route_match(m);
         let action = match (input.filters, &timeouts) {
             (Err(why), _) | (_, Err(why)) => Err(why.clone()),
             (Ok(plan), Ok(timeouts)) => action(
@@ -119,19 +108,15 @@ pub fn rule_entries(input: &RuleInput<'_>) -> RuleOutput {
             )
             .map_err(|e| format!("{field}.matches[{match_index}]: {e}")),
         };
-        let mut redirect_port_from_listener = false;
-        match action {
-            Ok((fields, port_from_listener)) => {
-                envoy_route.extend(fields);
-                redirect_port_from_listener = port_from_listener;
-            }
+        let (headers, action) = match action {
+            Ok(done) => done,
             Err(why) => {
-                envoy_route.insert("direct_response".into(), not_ready_response(&why));
                 if !out.invalid.contains(&why) {
-                    out.invalid.push(why);
+                    out.invalid.push(why.clone());
                 }
+                (HeaderChanges::default(), RouteAction::NotReady(why))
             }
-        }
+        };
         out.entries.push(RouteEntry {
             precedence: Precedence {
                 created,
@@ -141,22 +126,28 @@ pub fn rule_entries(input: &RuleInput<'_>) -> RuleOutput {
                 match_index,
                 ..matched.precedence
             },
-            route: Value::Object(envoy_route),
-            redirect_port_from_listener,
+            route: Route {
+                name: format!(
+                    "httproute/{}/{}/rule/{rule_index}/match/{match_index}",
+                    route.namespace, route.name
+                ),
+                matcher: matched.matcher,
+                headers,
+                action,
+            },
         });
     }
     out
 }
 
 struct Matched {
-    value: Value,
+    matcher: RouteMatch,
     precedence: Precedence,
     /// The PathPrefix, trailing `/` trimmed (`""` for `/`); None for other path types.
     prefix: Option<String>,
 }
 
-fn envoy_match(m: &HttpRouteRulesMatches) -> Matched {
-    let mut out = Map::new();
+fn route_match(m: &HttpRouteRulesMatches) -> Matched {
     let (path_type, value) = match &m.path {
         Some(p) => (
             p.r#type
@@ -167,74 +158,58 @@ fn envoy_match(m: &HttpRouteRulesMatches) -> Matched {
         None => (HttpRouteRulesMatchesPathType::PathPrefix, "/".into()),
     };
     let mut prefix = None;
-    let path_kind = match path_type {
-        HttpRouteRulesMatchesPathType::Exact => {
-            out.insert("path".into(), json!(value));
-            0
-        }
-        HttpRouteRulesMatchesPathType::RegularExpression => {
-            out.insert("safe_regex".into(), json!({ "regex": value }));
-            1
-        }
+    let (path, path_kind) = match path_type {
+        HttpRouteRulesMatchesPathType::Exact => (PathMatch::Exact(value.clone()), 0),
+        HttpRouteRulesMatchesPathType::RegularExpression => (PathMatch::Regex(value.clone()), 1),
         HttpRouteRulesMatchesPathType::PathPrefix => {
             // Gateway API prefixes match whole path segments: /foo matches
             // /foo and /foo/bar but not /foobar.
-            let trimmed = value.trim_end_matches('/');
-            if trimmed.is_empty() {
-                out.insert("prefix".into(), json!("/"));
-            } else {
-                out.insert("path_separated_prefix".into(), json!(trimmed));
-            }
-            prefix = Some(trimmed.to_string());
-            2
+            let trimmed = value.trim_end_matches('/').to_string();
+            prefix = Some(trimmed.clone());
+            (PathMatch::Prefix(trimmed), 2)
         }
     };
-    let mut headers: Vec<Value> = m
+    let headers: Vec<HeaderMatch> = m
         .headers
         .iter()
         .flatten()
-        .map(|h| {
-            let matcher = match h.r#type {
+        .map(|h| HeaderMatch {
+            name: h.name.to_ascii_lowercase(),
+            value: match h.r#type {
                 Some(HttpRouteRulesMatchesHeadersType::RegularExpression) => {
-                    json!({ "safe_regex": { "regex": h.value } })
+                    StringMatch::Regex(h.value.clone())
                 }
-                _ => json!({ "exact": h.value }),
-            };
-            json!({ "name": h.name.to_ascii_lowercase(), "string_match": matcher })
+                _ => StringMatch::Exact(h.value.clone()),
+            },
         })
         .collect();
-    let header_count = headers.len();
-    if let Some(method) = &m.method {
-        let method = serde_json::to_value(method).unwrap_or_default();
-        headers.push(json!({ "name": ":method", "string_match": { "exact": method } }));
-    }
-    if !headers.is_empty() {
-        out.insert("headers".into(), Value::Array(headers));
-    }
-    let queries: Vec<Value> = m
+    let query_params: Vec<HeaderMatch> = m
         .query_params
         .iter()
         .flatten()
-        .map(|q| {
-            let matcher = match q.r#type {
+        .map(|q| HeaderMatch {
+            name: q.name.clone(),
+            value: match q.r#type {
                 Some(HttpRouteRulesMatchesQueryParamsType::RegularExpression) => {
-                    json!({ "safe_regex": { "regex": q.value } })
+                    StringMatch::Regex(q.value.clone())
                 }
-                _ => json!({ "exact": q.value }),
-            };
-            json!({ "name": q.name, "string_match": matcher })
+                _ => StringMatch::Exact(q.value.clone()),
+            },
         })
         .collect();
-    let query_count = queries.len();
-    if !queries.is_empty() {
-        out.insert("query_parameters".into(), Value::Array(queries));
-    }
+    // The Gateway API's name for the method (`GET`, …).
+    let method = m.method.as_ref().map(|method| {
+        serde_json::to_value(method)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    });
     let precedence = Precedence {
         path_kind,
         path_len: Reverse(value.len()),
         has_method: Reverse(m.method.is_some()),
-        headers: Reverse(header_count),
-        query_params: Reverse(query_count),
+        headers: Reverse(headers.len()),
+        query_params: Reverse(query_params.len()),
         created: None,
         namespace: String::new(),
         name: String::new(),
@@ -242,7 +217,12 @@ fn envoy_match(m: &HttpRouteRulesMatches) -> Matched {
         match_index: 0,
     };
     Matched {
-        value: Value::Object(out),
+        matcher: RouteMatch {
+            path,
+            headers,
+            method,
+            query_params,
+        },
         precedence,
         prefix,
     }
@@ -282,21 +262,19 @@ fn timeouts(rule: &HttpRouteRules) -> Result<Timeouts, String> {
     })
 }
 
-/// The route's action fields — `route` to clusters, `redirect`, or a 500
-/// direct response when nothing behind the rule can serve — plus the header
-/// changes; and whether a redirect takes the listener's port.
+/// The route's header changes and action — forward to clusters, redirect,
+/// or a 500 when nothing behind the rule can serve.
 fn action(
     input: &RuleInput<'_>,
     plan: &FilterPlan,
     timeouts: &Timeouts,
     prefix: Option<&str>,
     uses_unavailable: &mut bool,
-) -> Result<(Map<String, Value>, bool), String> {
-    let mut action = plan.headers.clone();
+) -> Result<(HeaderChanges, RouteAction), String> {
+    let mut headers = plan.headers.clone();
     if let Some(redirect) = &plan.redirect {
-        let (redirect, port_from_listener) = filters::redirect_action(redirect, prefix)?;
-        action.insert("redirect".into(), Value::Object(redirect));
-        return Ok((action, port_from_listener));
+        let redirect = filters::redirect(redirect, prefix).map_err(|e| e.to_string())?;
+        return Ok((headers, RouteAction::Redirect(redirect)));
     }
     let clusters: Vec<(&str, u32, bool)> = input
         .targets
@@ -322,69 +300,54 @@ fn action(
         } else {
             "no backend of this rule is ready"
         };
-        action.insert("direct_response".into(), not_ready_response(why));
-        return Ok((action, false));
+        return Ok((headers, RouteAction::NotReady(why.into())));
     }
     let any_ai = clusters.iter().any(|(_, _, ai)| *ai);
     // The filter would otherwise put the provider's path over the rewritten one.
     let path_rewritten = plan.path_rewrite.is_some();
-    let rewritten_header = || json!({ "header": { "key": PATH_REWRITTEN_HEADER, "value": "1" }, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD" });
-    let mut route = Map::new();
-    if let ([(name, _, ai)], 0) = (clusters.as_slice(), unavailable_weight) {
-        route.insert("cluster".into(), json!(name));
+    let rewritten_header = || HeaderValue {
+        name: PATH_REWRITTEN_HEADER.into(),
+        value: "1".into(),
+        overwrite: true,
+    };
+    let targets = if let ([(name, _, ai)], 0) = (clusters.as_slice(), unavailable_weight) {
         if *ai && path_rewritten {
-            let headers = action
-                .entry("request_headers_to_add")
-                .or_insert_with(|| json!([]));
-            if let Value::Array(list) = headers {
-                list.push(rewritten_header());
-            }
+            headers.request_add.push(rewritten_header());
         }
+        Targets::Single((*name).to_owned())
     } else {
-        let mut weighted: Vec<Value> = clusters
-            .iter()
-            .map(|(n, w, ai)| {
-                if *ai && path_rewritten {
-                    json!({ "name": n, "weight": w, "request_headers_to_add": [rewritten_header()] })
-                } else {
-                    json!({ "name": n, "weight": w })
-                }
-            })
-            .collect();
         if unavailable_weight > 0 {
             *uses_unavailable = true;
-            weighted.push(json!({ "name": UNAVAILABLE_CLUSTER, "weight": unavailable_weight }));
         }
-        route.insert("weighted_clusters".into(), json!({ "clusters": weighted }));
-    }
-    if let Some(rewrite) = &plan.path_rewrite {
-        let (key, value) = filters::path_rewrite_field(rewrite, prefix)?;
-        route.insert(key.into(), value);
-    }
-    if let Some(host) = &plan.host_rewrite {
-        route.insert("host_rewrite_literal".into(), json!(host));
-    }
-    if !input.mirrors.is_empty() {
-        let policies: Vec<Value> = input
-            .mirrors
-            .iter()
-            .map(|(cluster, per_million)| {
-                json!({ "cluster": cluster, "runtime_fraction": { "default_value": { "numerator": per_million, "denominator": "MILLION" } } })
-            })
-            .collect();
-        route.insert("request_mirror_policies".into(), Value::Array(policies));
-    }
-    match &timeouts.request {
-        Some(d) => {
-            route.insert("timeout".into(), json!(d));
+        Targets::Weighted {
+            clusters: clusters
+                .iter()
+                .map(|(name, weight, ai)| WeightedCluster {
+                    name: (*name).to_owned(),
+                    weight: *weight,
+                    request_headers_to_add: if *ai && path_rewritten {
+                        vec![rewritten_header()]
+                    } else {
+                        Vec::new()
+                    },
+                })
+                .collect(),
+            unavailable_weight,
         }
+    };
+    let path_rewrite = plan
+        .path_rewrite
+        .as_ref()
+        .map(|rewrite| filters::rewrite(rewrite, prefix))
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let timeout = match &timeouts.request {
+        Some(d) => Some(d.clone()),
         // A completion can take minutes and a stream longer: Envoy's default
         // 15 s route timeout would cut them off, so AI routes have none.
-        None if any_ai => {
-            route.insert("timeout".into(), json!("0s"));
-        }
-        None => {}
-    }
+        None if any_ai => Some("0s".to_owned()),
+        None => None,
+    };
     let failover_retries = input
         .targets
         .iter()
@@ -398,26 +361,25 @@ fn action(
         })
         .max()
         .unwrap_or(0);
-    if failover_retries > 0 {
-        route.insert(
-            "retry_policy".into(),
-            super::priority_groups::retry_policy(
-                failover_retries,
-                timeouts.backend_request.as_deref(),
-            ),
-        );
-    } else if let Some(d) = &timeouts.backend_request {
-        route.insert(
-            "retry_policy".into(),
-            json!({ "num_retries": 0, "per_try_timeout": d }),
-        );
-    }
-    action.insert("route".into(), Value::Object(route));
-    Ok((action, false))
-}
-
-pub fn not_ready_response(why: &str) -> Value {
-    json!({ "status": 500, "body": { "inline_string": format!("llmgate: backend not ready: {why}\n") } })
+    let retry = match &timeouts.backend_request {
+        _ if failover_retries > 0 => Retry::Failover {
+            retries: failover_retries,
+            per_try_timeout: timeouts.backend_request.clone(),
+        },
+        Some(d) => Retry::PerTryTimeout(d.clone()),
+        None => Retry::None,
+    };
+    Ok((
+        headers,
+        RouteAction::Forward(ForwardAction {
+            targets,
+            path_rewrite,
+            host_rewrite: plan.host_rewrite.clone(),
+            mirrors: input.mirrors.to_vec(),
+            timeout,
+            retry,
+        }),
+    ))
 }
 
 /// Gateway API durations (`1h30m`, `10s`, `500ms`, `0s`) → Envoy's `N.NNNs`.

@@ -49,7 +49,7 @@ fn run(text: &str) -> (Value, Vec<String>) {
     let t = translate(
         &snapshot,
         &Options {
-            filter: envoy::FilterCode::Local("/f.wasm".into()),
+            filter: crate::ir::FilterCode::Local("/f.wasm".into()),
             ..Options::default()
         },
     );

@@ -401,10 +401,10 @@ fn invalid_providers_are_errors_that_name_the_field() {
 
 #[test]
 fn metric_labels_cannot_capture_one_another() {
-    let labels = crate::translate::envoy::FILTER_LABELS;
+    let labels = crate::emit::FILTER_LABELS;
     let provider = labels.iter().position(|l| *l == "provider").unwrap();
     assert_eq!(labels.get(provider + 1), Some(&"provider_name"));
-    let tags = crate::translate::envoy::stats_tags();
+    let tags = crate::emit::stats_tags();
     assert!(tags
         .as_array()
         .unwrap()

@@ -11,7 +11,7 @@ use super::{cluster, filter_config, routes};
 use crate::source::yaml::load_str;
 use crate::source::Snapshot;
 use crate::status::{Condition, ObjectStatus, PolicyAncestorStatus, Status};
-use crate::translate::{envoy, translate, Options};
+use crate::translate::{translate, Options};
 
 const CA_PEM: &str =
     "-----BEGIN CERTIFICATE-----\nMIIBdzCCAR2gAwIBAgIUfake\n-----END CERTIFICATE-----";
@@ -73,7 +73,7 @@ pub(super) fn translate_text(text: &str) -> Outcome {
     let t = translate(
         &snapshot,
         &Options {
-            filter: envoy::FilterCode::Local("/f.wasm".into()),
+            filter: crate::ir::FilterCode::Local("/f.wasm".into()),
             ca_bundle: "/etc/ca.pem".into(),
             ..Options::default()
         },

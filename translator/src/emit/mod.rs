@@ -1,0 +1,91 @@
+//! The one place that writes Envoy v3 configuration (proto3 JSON): the
+//! translator's `ir::Config` becomes a bootstrap with static resources (xDS
+//! serves the same listeners and clusters), and `xds_bootstrap` is the
+//! bootstrap of an Envoy that takes them from `llmgate serve`.
+
+pub mod cluster;
+pub mod listener;
+pub mod observability;
+pub mod route;
+pub mod xds_bootstrap;
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use crate::ir::Config;
+use crate::json::set_member;
+pub use observability::{stats_tags, FILTER_LABELS};
+
+/// The bootstrap for a whole configuration.
+pub fn bootstrap(config: Config) -> Value {
+    let mut clusters: BTreeMap<String, Value> = config
+        .clusters
+        .iter()
+        .map(|c| {
+            (
+                c.name().to_owned(),
+                cluster::cluster(c, &config.wasm, &config.ca_bundle),
+            )
+        })
+        .collect();
+    let mut listeners: Vec<Value> = config
+        .listeners
+        .into_iter()
+        .map(listener::listener)
+        .collect();
+    if config.uses_unavailable {
+        listeners.push(listener::unavailable_listener(route::not_ready_response(
+            "a backendRef of this rule cannot be resolved",
+        )));
+        clusters.insert(
+            cluster::UNAVAILABLE_CLUSTER.into(),
+            cluster::unavailable_cluster(),
+        );
+    }
+    let mut out = base_bootstrap(config.admin_port);
+    if let Some(resources) = out.get_mut("static_resources") {
+        set_member(resources, "listeners", Value::Array(listeners));
+        set_member(
+            resources,
+            "clusters",
+            Value::Array(clusters.into_values().collect()),
+        );
+    }
+    if config.uses_unavailable {
+        set_member(
+            &mut out,
+            "bootstrap_extensions",
+            json!([internal_listener_extension()]),
+        );
+    }
+    out
+}
+
+/// Node identity, admin on 127.0.0.1 and the filter's stats tags; no
+/// resources yet.
+fn base_bootstrap(admin_port: u16) -> Value {
+    json!({
+        "node": { "id": "llmgate", "cluster": "llmgate" },
+        "admin": { "address": address("127.0.0.1", admin_port) },
+        "stats_config": {
+            "stats_tags": stats_tags(),
+            "histogram_bucket_settings": observability::histogram_bucket_settings()
+        },
+        "static_resources": { "listeners": [], "clusters": [] }
+    })
+}
+
+fn address(host: &str, port: u16) -> Value {
+    json!({ "socket_address": { "address": host, "port_value": port } })
+}
+
+/// Bootstrap extension that internal listeners need.
+fn internal_listener_extension() -> Value {
+    json!({
+        "name": "envoy.bootstrap.internal_listener",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.bootstrap.internal_listener.v3.InternalListener"
+        }
+    })
+}
