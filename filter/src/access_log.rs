@@ -4,7 +4,7 @@
 //! filter runs in the upstream filter chain, Envoy 1.40 stores its
 //! properties in the downstream request's filter state, and
 //! `%UPSTREAM_FILTER_STATE%` does not see them (checked in
-//! `tests/tests/access_log.rs`).
+//! `tests/tests/e2e/access_log.rs`).
 //!
 //! Models are the raw strings (the log has no cardinality problem), cut to
 //! [`MAX_MODEL_BYTES`]; the JSON formatter escapes them.

@@ -13,16 +13,24 @@ use crate::harness::{envoy_binary, filter_module, free_port, get, llmgate_binary
 pub struct Controller {
     pub dir: PathBuf,
     pub xds_port: u16,
+    /// `serve --tls-dir`: mutual TLS on the whole port.
+    tls: Option<PathBuf>,
     log: PathBuf,
     child: Option<Child>,
 }
 
 impl Controller {
     pub fn start(dir: &Path) -> Controller {
+        Controller::start_with_tls(dir, None)
+    }
+
+    /// `llmgate serve --tls-dir TLS` (the `server/` folder of `llmgate certs`).
+    pub fn start_with_tls(dir: &Path, tls: Option<&Path>) -> Controller {
         let log = dir.with_extension("controller.log");
         let mut c = Controller {
             dir: dir.to_path_buf(),
             xds_port: free_port(),
+            tls: tls.map(Path::to_path_buf),
             log,
             child: None,
         };
@@ -42,14 +50,28 @@ impl Controller {
             .args(["-f", &self.dir.display().to_string()])
             .args(["--xds-port", &self.xds_port.to_string()])
             .args(["--filter", &filter_module().display().to_string()])
+            .args(
+                self.tls
+                    .iter()
+                    .flat_map(|dir| ["--tls-dir".to_string(), dir.display().to_string()]),
+            )
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()
             .expect("start llmgate serve");
         self.child = Some(child);
+        // Under mutual TLS nothing answers without a client certificate: a
+        // TCP connection is what Kubernetes' probe checks then too.
+        let tls = self.tls.is_some();
         wait_for(
-            || health(self.xds_port),
+            || {
+                if tls {
+                    port_in_use(self.xds_port)
+                } else {
+                    health(self.xds_port)
+                }
+            },
             "llmgate serve to answer /healthz",
             || self.log(),
         );
@@ -71,6 +93,16 @@ impl Controller {
         get(&format!("http://127.0.0.1:{}/metrics", self.xds_port))
             .map(|(_, b)| b)
             .unwrap_or_default()
+    }
+
+    /// `GET path` over mutual TLS with the client credentials in `client`
+    /// (`ca.crt`, `tls.crt`, `tls.key`): the status and body, or why not.
+    pub fn get_with_client_certificate(
+        &self,
+        path: &str,
+        client: &Path,
+    ) -> Result<(u16, String), String> {
+        crate::tls_client::get(self.xds_port, path, client)
     }
 }
 
@@ -106,6 +138,18 @@ pub struct XdsEnvoy {
 
 impl XdsEnvoy {
     pub fn start(controller: &Controller, node_id: &str) -> XdsEnvoy {
+        let envoy = XdsEnvoy::start_unready(controller, node_id, None);
+        wait_for(
+            || envoy.admin_status("/ready") == Some(200),
+            "Envoy to be ready",
+            || envoy.log(),
+        );
+        envoy
+    }
+
+    /// An Envoy bootstrapped with `--tls-dir tls` (or plaintext), once its
+    /// admin port answers: it may never get its configuration.
+    pub fn start_unready(controller: &Controller, node_id: &str, tls: Option<&Path>) -> XdsEnvoy {
         let dir = tempfile::tempdir().expect("tempdir");
         let admin_port = free_port();
         let bootstrap = dir.path().join("bootstrap.yaml");
@@ -118,6 +162,10 @@ impl XdsEnvoy {
             .args(["--node-id", node_id])
             .args(["--admin-port", &admin_port.to_string()])
             .args(["-o", &bootstrap.display().to_string()])
+            .args(
+                tls.iter()
+                    .flat_map(|dir| ["--tls-dir".to_string(), dir.display().to_string()]),
+            )
             .output()
             .expect("llmgate bootstrap");
         assert!(
@@ -146,11 +194,27 @@ impl XdsEnvoy {
             child,
         };
         wait_for(
-            || get(&format!("http://127.0.0.1:{admin_port}/ready")).is_ok_and(|(s, _)| s == 200),
-            "Envoy to be ready",
+            || envoy.admin_status("/server_info").is_some(),
+            "Envoy's admin port",
             || envoy.log(),
         );
         envoy
+    }
+
+    fn admin_status(&self, path: &str) -> Option<u16> {
+        get(&format!("http://127.0.0.1:{}{path}", self.admin_port))
+            .ok()
+            .map(|(s, _)| s)
+    }
+
+    /// Envoy's whole configuration as its admin port shows it.
+    pub fn config_dump(&self) -> String {
+        get(&format!(
+            "http://127.0.0.1:{}/config_dump?include_eds",
+            self.admin_port
+        ))
+        .map(|(_, b)| b)
+        .unwrap_or_default()
     }
 
     pub fn log(&self) -> String {

@@ -8,3 +8,4 @@ pub mod controller;
 pub mod harness;
 pub mod manifests;
 pub mod mock;
+pub mod tls_client;

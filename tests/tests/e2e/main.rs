@@ -22,4 +22,5 @@ mod run_command;
 mod streaming;
 mod upstream_tls;
 mod xds;
+mod xds_mtls;
 mod yaml_strings;

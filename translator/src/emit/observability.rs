@@ -38,7 +38,7 @@ pub fn histogram_bucket_settings() -> Value {
 /// How the access log reads what the filter published. Although the filter
 /// is an upstream HTTP filter, its `set_property` lands in the downstream
 /// request's filter state: Envoy 1.40 shows it with `FILTER_STATE`, while
-/// `UPSTREAM_FILTER_STATE` sees nothing (verified by `tests/tests/access_log.rs`).
+/// `UPSTREAM_FILTER_STATE` sees nothing (verified by `tests/tests/e2e/access_log.rs`).
 pub const FILTER_STATE_OPERATOR: &str = "FILTER_STATE";
 
 /// One JSON line per request on Envoy's stdout (Envoy's own log stays on
