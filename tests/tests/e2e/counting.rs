@@ -16,8 +16,34 @@ use llmgate_e2e::mock::{Compress, MockConfig, MockProvider};
 
 const KEY: &str = "sk-counting-test-4e1a";
 
+/// `/plain`: a Service (not AI) at the mock, which answers its own 404,
+/// gzipped when asked.
+const PLAIN_SERVICE: &str = r#"
+---
+apiVersion: v1
+kind: Service
+metadata: {name: plain, namespace: default}
+spec: {ports: [{name: http, port: 8080}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: plain-x1, namespace: default, labels: {kubernetes.io/service-name: plain}}
+addressType: IPv4
+ports: [{name: http, port: $MOCK_PORT}]
+endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: plain, namespace: default}
+spec:
+  parentRefs: [{name: gw}]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /plain}}]
+    backendRefs: [{name: plain, port: 8080}]
+"#;
+
 /// `/openai`: OpenAI as the client asks; `/forced`: OpenAI with its `model`
-/// forced by the Backend.
+/// forced by the Backend; `/plain`: not AI.
 fn manifests() -> String {
     let openai = AiBackend::openai("openai", AuthToken::inline(KEY));
     let forced =
@@ -28,7 +54,7 @@ fn manifests() -> String {
     ];
     let gateway = ManifestGateway::http(GATEWAY_PORT);
     let documents: Vec<&dyn Manifest> = vec![&gateway, &openai, &routes[0], &forced, &routes[1]];
-    yaml_stream(&documents)
+    yaml_stream(&documents) + PLAIN_SERVICE
 }
 
 fn start(config: MockConfig) -> (MockProvider, Gateway) {
@@ -128,9 +154,20 @@ fn a_gzip_accepting_client_is_counted_and_still_gets_gzip() {
         gateway.prometheus()
     );
 
-    // A route that is not AI still answers, compressed only where asked.
-    let reply = gateway.post("/nowhere", &[GZIP], b"{}");
+    // A route that is not AI is left alone: its upstream sees the client's
+    // accept-encoding, and its gzip reaches the client compressed once.
+    let reply = gateway.post("/plain", &[GZIP, JSON], b"{}");
     assert_eq!(reply.status, 404, "{}", reply.text());
+    assert_eq!(reply.header("content-encoding"), Some("gzip"));
+    assert_eq!(
+        mock.requests()[2].header("accept-encoding"),
+        Some("gzip, deflate")
+    );
+    assert_eq!(gunzip(&reply.body), mock.responses()[2]);
+    let reply = gateway.post("/plain", &[JSON], b"{}");
+    assert_eq!(reply.status, 404, "{}", reply.text());
+    assert_eq!(reply.header("content-encoding"), None);
+    assert_eq!(reply.body, mock.responses()[3]);
 }
 
 #[test]
