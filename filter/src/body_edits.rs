@@ -151,6 +151,21 @@ mod tests {
     }
 
     #[test]
+    fn edits_apply_whatever_the_whitespace() {
+        let edits = [Edit::SetModel("forced"), GUARD, Edit::IncludeUsage];
+        for n in [0, 768 * 1024 + 1, 2 * 1024 * 1024] {
+            let w = " \n".repeat(n / 2);
+            let body = format!("{w}{{{w}\"model\":{w}\"mine\",{w}\"stream\":true{w}}}{w}");
+            let got = apply(body.as_bytes(), &edits).unwrap_or_else(|| panic!("{n}"));
+            assert!(got.usage_injected, "{n}");
+            let v: serde_json::Value = serde_json::from_slice(&got.body).unwrap();
+            assert_eq!(v["model"], "forced", "{n}");
+            assert_eq!(v["guardrailConfig"]["guardrailIdentifier"], "gr-1", "{n}");
+            assert_eq!(v["stream_options"]["include_usage"], true, "{n}");
+        }
+    }
+
+    #[test]
     fn guardrail_values_are_json_escaped() {
         let edits = [Edit::AddGuardrail {
             identifier: "a\"b",

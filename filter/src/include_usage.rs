@@ -89,6 +89,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn any_amount_of_whitespace_is_fine() {
+        // (whitespace before each token, where)
+        let ws = |n: usize| " \n\t\r".repeat(n / 4);
+        for n in [0, 4, 768 * 1024, 2 * 1024 * 1024] {
+            let w = ws(n);
+            let cases = [
+                format!("{w}{{{w}\"stream\"{w}:{w}true{w}}}{w}"),
+                format!("{{\"messages\":[{w}],\"stream\":true,\"stream_options\":{w}{{{w}}}{w}}}"),
+                format!("{{\"stream\":true,{w}\"stream_options\":{{{w}\"include_usage\"{w}:{w}false}}}}"),
+            ];
+            for body in cases {
+                let got = inject(body.as_bytes()).unwrap_or_else(|| panic!("{n} {:.80}", body));
+                let v: serde_json::Value = serde_json::from_slice(&got).unwrap();
+                assert_eq!(v["stream_options"]["include_usage"], true, "{n}");
+                assert!(got.len().abs_diff(body.len()) <= 40, "{n}");
+            }
+        }
+    }
+
+    #[test]
     fn injects_only_where_missing() {
         let cases: &[(&str, Option<&str>)] = &[
             (

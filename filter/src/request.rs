@@ -28,6 +28,7 @@ pub struct Client<'a> {
 }
 
 const AUTHORIZATION: &str = "authorization";
+const ACCEPT_ENCODING: &str = "accept-encoding";
 
 /// AWS headers a client might send that would contradict or outlive the
 /// gateway's signature.
@@ -62,6 +63,10 @@ pub fn plan(
         headers.extend(AWS_SIGNING_HEADERS.map(|h| HeaderOp::Remove(h.to_owned())));
     }
     headers.extend(providers::of(&cfg.provider).headers(client));
+    // The response must reach the filter readable to be counted (and its
+    // added usage event removed); Envoy's compressor gzips it for the client
+    // afterwards when the client asked.
+    headers.push(HeaderOp::Remove(ACCEPT_ENCODING.to_owned()));
     RequestEdits {
         path: path(cfg, route_rewrote_path, streaming),
         headers,
@@ -342,6 +347,7 @@ mod tests {
         for (name, cfg, client, want) in cases {
             let mut expected = vec![authority.clone()];
             expected.extend(want);
+            expected.push(remove("accept-encoding"));
             let client = Client {
                 authorization: client,
                 anthropic_version: None,
@@ -503,6 +509,7 @@ mod tests {
         for (name, cfg, client, want) in cases {
             let mut expected = vec![set(":authority", &cfg.host)];
             expected.extend(want);
+            expected.push(remove("accept-encoding"));
             assert_eq!(
                 plan(&cfg, &client, false, false).headers,
                 expected,

@@ -57,6 +57,9 @@ enum Kind {
         reader: EventStreamReader,
         usage: StreamUsage,
     },
+    /// A `content-encoding` the filter does not decode: never read, never
+    /// rewritten, always unparsed.
+    Encoded { streamed: bool },
 }
 
 /// How a response body is framed, from its content type.
@@ -126,6 +129,16 @@ impl ResponseReader {
         ResponseReader { kind }
     }
 
+    /// A body under a content coding: passed on untouched and reported
+    /// unparsed (what it would have said cannot be read).
+    pub fn encoded(framing: Framing) -> Self {
+        ResponseReader {
+            kind: Kind::Encoded {
+                streamed: framing != Framing::Json,
+            },
+        }
+    }
+
     /// Whether [`Self::feed`] returns replacement bytes.
     pub fn rewrites(&self) -> bool {
         matches!(
@@ -143,6 +156,7 @@ impl ResponseReader {
         match &mut self.kind {
             Kind::Json { copy, .. } => copy.wants(len),
             Kind::Sse { .. } | Kind::AwsEventStream { .. } => true,
+            Kind::Encoded { .. } => false,
         }
     }
 
@@ -188,6 +202,7 @@ impl ResponseReader {
                 });
                 None
             }
+            Kind::Encoded { .. } => None,
         }
     }
 
@@ -264,6 +279,11 @@ impl ResponseReader {
                     streamed: true,
                 }
             }
+            Kind::Encoded { streamed } => Outcome {
+                unparsed: true,
+                streamed,
+                ..Outcome::default()
+            },
         }
     }
 }

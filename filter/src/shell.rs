@@ -290,6 +290,62 @@ impl Host for EnvoyHost {
     fn add_counter(&mut self, name: &str, amount: u64) {
         with_metrics(|m| m.add(name, amount));
     }
+
+    fn send_response(&mut self, status: u32, headers: &[(&str, &str)], body: &[u8]) {
+        let headers = serialize_map(headers);
+        // SAFETY: every pointer/length pair is a live slice for the whole call;
+        // the host copies what it needs before returning.
+        let result = unsafe {
+            proxy_send_local_response(
+                status,
+                std::ptr::null(),
+                0,
+                body.as_ptr(),
+                body.len(),
+                headers.as_ptr(),
+                headers.len(),
+                -1,
+            )
+        };
+        if result != 0 {
+            log::warn!("cannot send the local response: status {result}");
+        }
+    }
+}
+
+// The SDK's `send_http_response` panics on any status but Ok; a panic would
+// kill the VM for every request of the worker.
+#[link(wasm_import_module = "env")]
+extern "C" {
+    fn proxy_send_local_response(
+        status_code: u32,
+        status_code_details_data: *const u8,
+        status_code_details_size: usize,
+        body_data: *const u8,
+        body_size: usize,
+        headers_data: *const u8,
+        headers_size: usize,
+        grpc_status: i32,
+    ) -> u32;
+}
+
+/// proxy-wasm's map encoding: the pair count, each pair's key and value
+/// lengths (u32 little-endian), then each key and value NUL-terminated.
+fn serialize_map(pairs: &[(&str, &str)]) -> Vec<u8> {
+    let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
+    let mut out = Vec::new();
+    out.extend_from_slice(&len(pairs.len()));
+    for (name, value) in pairs {
+        out.extend_from_slice(&len(name.len()));
+        out.extend_from_slice(&len(value.len()));
+    }
+    for (name, value) in pairs {
+        for part in [name, value] {
+            out.extend_from_slice(part.as_bytes());
+            out.push(0);
+        }
+    }
+    out
 }
 
 fn action(flow: Flow) -> Action {

@@ -15,6 +15,7 @@ pub use plugin::Plugin;
 use crate::body_edits::{self, Edit};
 use crate::capped::CappedCopy;
 use crate::config::PATH_REWRITTEN_HEADER;
+use crate::invalid_body::{self, Requirement};
 use crate::json_model;
 use crate::metrics;
 use crate::providers;
@@ -25,11 +26,20 @@ use crate::response::{is_event_stream, ResponseReader};
 /// Beyond it the label falls back to `unknown`.
 pub const MAX_REQUEST_COPY: usize = 1024 * 1024;
 
-/// Largest request body held back (Envoy buffers it) for optional edits:
+/// Envoy's request buffer limit (its default per-connection buffer limit;
+/// the translator does not change it). A held body that grows past it, as it
+/// arrives or by the gateway's own edits (measured on 1.40: a body of
+/// exactly the limit once `include_usage` is added passes, one byte more is
+/// a 413), is answered 413 by Envoy and never reaches the upstream.
+pub const REQUEST_BUFFER_LIMIT: usize = 1024 * 1024;
+
+/// Largest body of unknown or too large length held back for optional edits:
 /// adding `include_usage`, or looking for `"stream": true` to pick the
-/// streaming endpoint.
-/// Envoy answers 413 once a held body passes its buffer limit (1 MiB by
-/// default); a bigger body is let through unchanged before that happens.
+/// streaming endpoint. Such a body is let through unchanged before Envoy's
+/// limit would turn it into a 413 (the next chunk may be large), so the
+/// margin below [`REQUEST_BUFFER_LIMIT`]. A body whose `content-length` fits
+/// the limit is held whole whatever its size: it can never hit the limit, and
+/// letting it go unedited would let whitespace padding dodge the count.
 /// The model override, a Bedrock guardrail and SigV4 have no such escape: they
 /// must see the whole body.
 pub const MAX_HELD_FOR_INJECTION: usize = 768 * 1024;
@@ -57,7 +67,8 @@ struct Held {
     /// Sign with SigV4 over the final path and body.
     sign: bool,
     buffered: usize,
-    had_content_length: bool,
+    /// The request's `content-length`, when it has a valid one.
+    declared_length: Option<usize>,
 }
 
 impl Held {
@@ -66,6 +77,30 @@ impl Held {
     /// rest are improvements a too-big body may go without.
     fn required(&self) -> bool {
         self.model.is_some() || self.provider_edit || self.sign
+    }
+
+    /// Whether Envoy can hold the whole body: a `content-length` within its
+    /// buffer limit.
+    fn fits_in_buffer(&self) -> bool {
+        self.declared_length
+            .is_some_and(|n| n <= REQUEST_BUFFER_LIMIT)
+    }
+
+    /// Let the body go unedited (optional edits only): it is past the margin
+    /// and might not fit Envoy's buffer.
+    fn release(&self, body_size: usize) -> bool {
+        !self.required() && !self.fits_in_buffer() && body_size > MAX_HELD_FOR_INJECTION
+    }
+
+    /// The edit that needs the body to be a JSON object, if any.
+    fn object_requirement(&self) -> Option<Requirement> {
+        if self.model.is_some() {
+            Some(Requirement::Model)
+        } else if self.provider_edit {
+            Some(Requirement::Guardrail)
+        } else {
+            None
+        }
     }
 }
 
@@ -164,7 +199,9 @@ impl Stream {
             provider_edit: provider.required_edit().is_some(),
             sign,
             buffered: 0,
-            had_content_length: host.request_header("content-length").is_some(),
+            declared_length: host
+                .request_header("content-length")
+                .and_then(|v| v.trim().parse().ok()),
         };
         let hold = held.required() || held.inject_usage || held.stream_from_body;
         if !hold {
@@ -199,9 +236,8 @@ impl Stream {
             RequestPhase::Holding(held) => {
                 held.buffered = body_size;
                 if end_of_stream {
-                    self.end_request_holding(plugin, host);
-                    Flow::Continue
-                } else if !held.required() && body_size > MAX_HELD_FOR_INJECTION {
+                    self.end_request_holding(plugin, host)
+                } else if held.release(body_size) {
                     // Too big to hold for what is optional: let everything go
                     // unchanged (on the path already set), still reading the
                     // model from what we have.
@@ -223,7 +259,7 @@ impl Stream {
     pub fn on_request_trailers(&mut self, plugin: &Plugin, host: &mut impl Host) -> Flow {
         match self.phase {
             RequestPhase::Copying(_) => self.end_request(),
-            RequestPhase::Holding(_) => self.end_request_holding(plugin, host),
+            RequestPhase::Holding(_) => return self.end_request_holding(plugin, host),
             RequestPhase::Done => {}
         }
         Flow::Continue
@@ -236,20 +272,31 @@ impl Stream {
         }
     }
 
-    fn end_request_holding(&mut self, plugin: &Plugin, host: &mut impl Host) {
+    /// `Pause` when the gateway answered the client itself.
+    fn end_request_holding(&mut self, plugin: &Plugin, host: &mut impl Host) -> Flow {
         let RequestPhase::Holding(held) = std::mem::replace(&mut self.phase, RequestPhase::Done)
         else {
-            return;
+            return Flow::Continue;
         };
         let body = if held.buffered == 0 {
             Vec::new()
         } else {
             match host.request_body(held.buffered) {
                 Some(body) => body,
-                None => return,
+                None => return Flow::Continue,
             }
         };
         let is_object = json_model::members(&body).is_some();
+        if let Some(requirement) = held.object_requirement().filter(|_| !is_object) {
+            let problem = invalid_body::problem(&body);
+            host.send_response(
+                400,
+                &[("content-type", "application/json")],
+                &invalid_body::error_body(&problem, requirement),
+            );
+            self.status = Some(400);
+            return Flow::Pause;
+        }
         self.request_model = match &held.model {
             Some(model) if is_object => Some(model.clone()),
             _ => json_model::read_model(&body),
@@ -276,7 +323,7 @@ impl Stream {
             host.replace_request_body(held.buffered, &edited.body);
             // Without a content-length the body is chunked and needs no
             // fix-up; adding one would clash with `transfer-encoding`.
-            if held.had_content_length {
+            if held.declared_length.is_some() {
                 host.set_request_header("content-length", &edited.body.len().to_string());
             }
         }
@@ -291,6 +338,7 @@ impl Stream {
                 .map_or(body.as_slice(), |e| e.body.as_slice());
             sign_request(plugin, host, final_body);
         }
+        Flow::Continue
     }
 
     pub fn on_response_headers(
@@ -303,17 +351,24 @@ impl Stream {
             .response_header(":status")
             .and_then(|s| s.trim().parse().ok());
         let content_type = host.response_header("content-type").unwrap_or_default();
-        let rewrite = self.injected && is_event_stream(&content_type);
-        if rewrite {
-            // Removing events changes the length.
-            host.remove_response_header("content-length");
-        }
         let framing = crate::response::Framing::of(&content_type);
-        self.response = Some(ResponseReader::with_framing(
-            plugin.format,
-            framing,
-            rewrite,
-        ));
+        let encoding = host.response_header("content-encoding");
+        if is_content_coded(encoding.as_deref()) {
+            // The request asked for no coding, yet here is one: the bytes are
+            // passed on as they are, never cut or spliced, and not counted.
+            self.response = Some(ResponseReader::encoded(framing));
+        } else {
+            let rewrite = self.injected && is_event_stream(&content_type);
+            if rewrite {
+                // Removing events changes the length.
+                host.remove_response_header("content-length");
+            }
+            self.response = Some(ResponseReader::with_framing(
+                plugin.format,
+                framing,
+                rewrite,
+            ));
+        }
         if end_of_stream {
             self.finish(plugin, host);
         }
@@ -393,6 +448,15 @@ impl Stream {
             },
         );
     }
+}
+
+/// A `content-encoding` other than `identity`: bytes the filter cannot read.
+fn is_content_coded(encoding: Option<&str>) -> bool {
+    encoding.is_some_and(|e| {
+        e.split(',')
+            .map(str::trim)
+            .any(|c| !c.is_empty() && !c.eq_ignore_ascii_case("identity"))
+    })
 }
 
 /// Sets the SigV4 headers for the request as it now stands upstream.

@@ -40,6 +40,9 @@
 //! HTTPS ([`MockConfig::tls_dns_name`]): a CA is generated at start and issues the
 //! mock's certificate; [`MockProvider::ca_pem`] is what a client must trust.
 //!
+//! Compression ([`MockConfig::compress`]): gzip when `accept-encoding` allows it,
+//! streams flushed event by event (or always, like an upstream that ignores it).
+//!
 //! Every request is recorded (before any check) and can be read back with
 //! [`MockProvider::requests`], and what was sent back with [`MockProvider::responses`].
 //!
@@ -68,6 +71,7 @@ mod bodies;
 pub mod eventstream;
 #[allow(clippy::result_large_err)]
 mod gemini;
+mod gzip;
 mod handler;
 mod sigv4_header;
 mod tls;
@@ -117,6 +121,19 @@ pub struct MockConfig {
     /// Serve HTTPS with a certificate for this DNS name, issued by a CA generated
     /// at start ([`MockProvider::ca_pem`]). Default `None`: plain HTTP.
     pub tls_dns_name: Option<String>,
+    /// When to gzip responses. Default [`Compress::WhenAccepted`], as real
+    /// providers do.
+    pub compress: Compress,
+}
+
+/// When the mock gzips its responses (streams flushed event by event).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Compress {
+    /// When the request's `accept-encoding` allows gzip.
+    #[default]
+    WhenAccepted,
+    /// Whatever the request says: an upstream that ignores `accept-encoding`.
+    Always,
 }
 
 /// AWS credentials. `Debug` shows the access key id only.
@@ -162,6 +179,7 @@ impl Default for MockConfig {
             log_requests: false,
             aws_credentials: AwsCredentials::default(),
             tls_dns_name: None,
+            compress: Compress::default(),
         }
     }
 }
@@ -237,6 +255,7 @@ pub(crate) struct Shared {
     chunk_delay: Duration,
     response_delay: Duration,
     log_requests: bool,
+    compress: Compress,
     force_status: Mutex<Option<u16>>,
     requests: Mutex<Vec<RecordedRequest>>,
     /// What was sent back for each request, same index as `requests`.
@@ -251,6 +270,7 @@ impl Shared {
             chunk_delay: config.chunk_delay,
             response_delay: config.response_delay,
             log_requests: config.log_requests,
+            compress: config.compress,
             force_status: Mutex::new(config.force_status),
             requests: Mutex::new(Vec::new()),
             responses: Mutex::new(Vec::new()),

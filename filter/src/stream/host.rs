@@ -35,4 +35,6 @@ pub trait Host {
     fn add_counter(&mut self, name: &str, amount: u64);
     /// Records a histogram sample, defining it on first use.
     fn record_histogram(&mut self, name: &str, value: u64);
+    /// Answers the client instead of the upstream; nothing goes upstream.
+    fn send_response(&mut self, status: u32, headers: &[(&str, &str)], body: &[u8]);
 }

@@ -13,7 +13,7 @@ use axum::Router;
 use serde_json::Value;
 
 use super::bodies::{self, Headers, JSON, SSE};
-use super::{anthropic, bedrock, gemini, RecordedRequest, Shared};
+use super::{anthropic, bedrock, gemini, gzip, Compress, RecordedRequest, Shared};
 
 /// Bodies larger than this are refused (413) rather than buffered.
 const MAX_BODY: usize = 32 * 1024 * 1024;
@@ -84,7 +84,16 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             response.status().as_u16()
         );
     }
-    record_response_body(shared, index, response).await
+    let gzip = match shared.compress {
+        Compress::WhenAccepted => gzip::accepted(&parts.headers),
+        Compress::Always => true,
+    };
+    let response = record_response_body(shared, index, response).await;
+    if gzip {
+        gzip::compress(response)
+    } else {
+        response
+    }
 }
 
 /// Records what is sent in `responses[index]`. A stream is teed chunk by chunk

@@ -11,6 +11,7 @@ mod azure_openai;
 mod bad_input;
 mod broken_examples;
 mod conformance;
+mod counting;
 mod examples;
 mod failover;
 mod https_listeners;

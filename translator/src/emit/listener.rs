@@ -80,7 +80,7 @@ fn http_listener(name: &str, bind: &str, port: u16) -> Value {
                         "most_specific_header_mutations_wins": true
                     },
                     "access_log": access_log(),
-                    "http_filters": [{
+                    "http_filters": [compressor(), {
                         "name": "envoy.filters.http.router",
                         "typed_config": {
                             "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
@@ -91,6 +91,43 @@ fn http_listener(name: &str, bind: &str, port: u16) -> Value {
                 }
             }]
         }]
+    })
+}
+
+/// gzip towards clients that accept it. The llmgate filter removes
+/// `accept-encoding` towards AI upstreams so it can read (count) and edit what
+/// they answer; the compression happens here, after it. Envoy compresses each
+/// data frame with a sync flush (all but the last), so every SSE event still
+/// reaches the client as it comes. Responses that already have a
+/// `content-encoding` (a non-AI upstream's own gzip) pass untouched.
+fn compressor() -> Value {
+    json!({
+        "name": "envoy.filters.http.compressor",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.compressor.v3.Compressor",
+            "response_direction_config": {
+                "common_config": {
+                    // Envoy's default types, and SSE: the provider streams.
+                    "content_type": [
+                        "application/javascript",
+                        "application/json",
+                        "application/xhtml+xml",
+                        "image/svg+xml",
+                        "text/css",
+                        "text/html",
+                        "text/plain",
+                        "text/xml",
+                        "text/event-stream"
+                    ]
+                }
+            },
+            "compressor_library": {
+                "name": "gzip",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.compression.gzip.compressor.v3.Gzip"
+                }
+            }
+        }
     })
 }
 

@@ -59,8 +59,12 @@ fn override_cases() {
     let cases: &[(&[&[u8]], bool, &[u8], Option<&str>)] = &[
         (&[b"{}"], true, br#"{"model":"forced"}"#, Some("18")),
         (&[b"{\"a\":1}"], false, br#"{"model":"forced","a":1}"#, None),
-        (&[b"not ", b"json"], true, b"not json", Some("8")),
-        (&[b"[1,2]"], true, b"[1,2]", Some("5")),
+        (
+            &[b" {", b"\n\n", b"}  "],
+            true,
+            b" {\"model\":\"forced\"\n\n}  ",
+            Some("23"),
+        ),
     ];
     for (chunks, had_cl, want_body, want_cl) in cases {
         let p = openai_forcing("forced");
@@ -282,4 +286,198 @@ fn override_and_injection_together() {
         &[br#"{"error":{}}"#],
     );
     assert_eq!(f.client_got, br#"{"error":{}}"#);
+}
+
+/// (name, body chunks, what the 400 must name)
+const NOT_AN_OBJECT: &[(&str, &[&[u8]], &str)] = &[
+    (
+        "NaN",
+        &[br#"{"model":"m","t":"#, b"NaN}"],
+        "expected value at line 1 column 18",
+    ),
+    ("BOM", &[b"\xef\xbb\xbf{}"], "byte order mark"),
+    ("trailing garbage", &[b"{}", b" x"], "trailing characters"),
+    ("comment", &[b"{/* c */}"], "key must be a string"),
+    (
+        "invalid UTF-8",
+        &[b"{\"a\":\"\xc3", b"\"}"],
+        "not valid UTF-8 (at byte 6)",
+    ),
+    (
+        "truncated",
+        &[br#"{"model":"#],
+        "ends before its JSON is complete",
+    ),
+    ("array", &[b"[1,2]"], "JSON but not an object"),
+    ("empty", &[b""], "ends before its JSON is complete"),
+];
+
+#[test]
+fn a_forced_model_on_a_body_that_is_not_an_object_is_answered_400() {
+    for (name, chunks, names) in NOT_AN_OBJECT {
+        let p = openai_forcing("forced");
+        let total: usize = chunks.iter().map(|c| c.len()).sum();
+        let mut f = fake(&[("content-length", &total.to_string())]);
+        let mut s = Stream::new();
+        assert_eq!(s.on_request_headers(&p, &mut f, false), Flow::Pause);
+        let flows = send_body(&mut s, &p, &mut f, chunks, true);
+        // Still paused: the request never goes upstream.
+        assert!(flows.iter().all(|f| *f == Flow::Pause), "{name}: {flows:?}");
+        let (status, headers, body) = f.local_reply.clone().expect(name);
+        assert_eq!(status, 400, "{name}");
+        assert_eq!(
+            headers,
+            [("content-type".to_owned(), "application/json".to_owned())]
+        );
+        let error: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(error["error"]["type"], "invalid_request_error", "{name}");
+        assert_eq!(error["error"]["code"], "invalid_json", "{name}");
+        let message = error["error"]["message"].as_str().unwrap();
+        assert!(message.contains(names), "{name}: {message}");
+        assert!(message.contains("`model`"), "{name}: {message}");
+        s.finish(&p, &mut f);
+        assert!(
+            f.counters
+                .keys()
+                .any(|k| k.starts_with("llmgate_requests;") && k.ends_with("status_class=4xx")),
+            "{name}: {:?}",
+            f.counters
+        );
+    }
+}
+
+#[test]
+fn a_body_with_only_optional_edits_goes_as_sent_when_not_an_object() {
+    for (name, chunks, _) in NOT_AN_OBJECT {
+        let p = azure_at("2024-10-21");
+        let total: usize = chunks.iter().map(|c| c.len()).sum();
+        let mut f = fake(&[("content-length", &total.to_string())]);
+        let mut s = Stream::new();
+        assert_eq!(s.on_request_headers(&p, &mut f, false), Flow::Pause);
+        let flows = send_body(&mut s, &p, &mut f, chunks, true);
+        assert_eq!(flows.last(), Some(&Flow::Continue), "{name}");
+        assert_eq!(f.request_body, chunks.concat(), "{name}");
+        assert!(f.local_reply.is_none(), "{name}");
+    }
+}
+
+/// A streaming request with `pad` bytes of whitespace between its members.
+fn padded(pad: usize) -> Vec<u8> {
+    let ws = " \n\t\r".repeat(pad / 4 + 1);
+    format!(r#"{{"model":"m",{}"stream":true}}"#, &ws[..pad]).into_bytes()
+}
+
+#[test]
+fn whitespace_does_not_decide_whether_usage_is_added() {
+    let under_limit = REQUEST_BUFFER_LIMIT - padded(0).len();
+    // (whitespace, content-length sent, include_usage added)
+    let cases: &[(usize, bool, bool)] = &[
+        (100, true, true),
+        (MAX_HELD_FOR_INJECTION + 1, true, true),
+        (under_limit, true, true),
+        // Unknown length: held only up to the margin below Envoy's limit.
+        (MAX_HELD_FOR_INJECTION / 2, false, true),
+        (MAX_HELD_FOR_INJECTION + 64 * 1024, false, false),
+        // Over the limit: Envoy could not hold it; it goes as sent.
+        (REQUEST_BUFFER_LIMIT, true, false),
+    ];
+    for (pad, declared, injected) in cases {
+        let body = padded(*pad);
+        let p = azure_at("2024-10-21");
+        let len = body.len().to_string();
+        let mut f = if *declared {
+            fake(&[("content-length", &len)])
+        } else {
+            fake(&[])
+        };
+        let mut s = Stream::new();
+        assert_eq!(s.on_request_headers(&p, &mut f, false), Flow::Pause);
+        let chunks: Vec<&[u8]> = body.chunks(16 * 1024).collect();
+        let flows = send_body(&mut s, &p, &mut f, &chunks, true);
+        assert_eq!(flows.last(), Some(&Flow::Continue), "{pad}");
+        let sent = String::from_utf8_lossy(&f.request_body).into_owned();
+        assert_eq!(
+            sent.starts_with(r#"{"stream_options":{"include_usage":true},"#),
+            *injected,
+            "{pad} {declared}"
+        );
+        if *injected {
+            let v: serde_json::Value = serde_json::from_slice(&f.request_body).unwrap();
+            assert_eq!(v["stream_options"]["include_usage"], true);
+            respond(
+                &mut s,
+                &p,
+                &mut f,
+                "200",
+                "text/event-stream",
+                &[STREAM_WITH_USAGE],
+            );
+            assert_eq!(f.client_got, STREAM_WITHOUT_USAGE, "{pad}");
+            assert!(
+                f.counters
+                    .iter()
+                    .any(|(k, v)| k.starts_with("llmgate_tokens;")
+                        && k.ends_with("token_type=input")
+                        && *v == 28),
+                "{pad}: {:?}",
+                f.counters
+            );
+        }
+    }
+}
+
+#[test]
+fn a_coded_response_is_passed_on_untouched_and_counted_unparsed() {
+    let p = azure_at("2024-10-21");
+    let body: &[u8] = br#"{"messages":[],"stream":true}"#;
+    let mut f = fake(&[("content-length", &body.len().to_string())]);
+    let mut s = Stream::new();
+    assert_eq!(s.on_request_headers(&p, &mut f, false), Flow::Pause);
+    send_body(&mut s, &p, &mut f, &[body], true);
+    assert!(String::from_utf8_lossy(&f.request_body).contains("include_usage"));
+    // Whatever the bytes are, under a coding they are not SSE to the filter.
+    f.response_headers
+        .insert("content-encoding".into(), "gzip".into());
+    f.response_headers
+        .insert("content-length".into(), STREAM_WITH_USAGE.len().to_string());
+    let half = STREAM_WITH_USAGE.len() / 2;
+    respond(
+        &mut s,
+        &p,
+        &mut f,
+        "200",
+        "text/event-stream",
+        &[&STREAM_WITH_USAGE[..half], &STREAM_WITH_USAGE[half..]],
+    );
+    assert_eq!(f.client_got, STREAM_WITH_USAGE);
+    assert!(f.response_headers.contains_key("content-length"));
+    assert_eq!(f.response_fetches.get(), 0);
+    assert!(
+        f.counters
+            .keys()
+            .any(|k| k.starts_with("llmgate_usage_unparsed;")),
+        "{:?}",
+        f.counters
+    );
+    assert!(!f.counters.keys().any(|k| k.starts_with("llmgate_tokens;")));
+}
+
+#[test]
+fn content_codings() {
+    let cases = [
+        (None, false),
+        (Some(""), false),
+        (Some("identity"), false),
+        (Some(" Identity "), false),
+        (Some("gzip"), true),
+        (Some("br"), true),
+        (Some("identity, gzip"), true),
+    ];
+    for (encoding, want) in cases {
+        assert_eq!(
+            super::super::is_content_coded(encoding),
+            want,
+            "{encoding:?}"
+        );
+    }
 }

@@ -28,6 +28,8 @@ struct Fake {
     cap: ModelCap,
     counters: BTreeMap<String, u64>,
     histograms: BTreeMap<String, Vec<u64>>,
+    /// What the filter answered itself: status, headers, body.
+    local_reply: Option<(u32, Vec<(String, String)>, Vec<u8>)>,
 }
 
 impl Host for Fake {
@@ -82,6 +84,14 @@ impl Host for Fake {
     }
     fn record_histogram(&mut self, name: &str, value: u64) {
         self.histograms.entry(name.into()).or_default().push(value);
+    }
+    fn send_response(&mut self, status: u32, headers: &[(&str, &str)], body: &[u8]) {
+        assert!(self.local_reply.is_none(), "answered twice");
+        let headers = headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect();
+        self.local_reply = Some((status, headers, body.to_vec()));
     }
 }
 

@@ -446,3 +446,35 @@ fn the_model_in_the_path_labels_requests_that_do_not_name_one() {
         );
     }
 }
+
+#[test]
+fn a_guardrail_that_cannot_be_added_answers_400_and_signs_nothing() {
+    // (guardrail configured, answered 400)
+    for (guardrail, answered) in [(Some(("gr-abc", "3")), true), (None, false)] {
+        let p = bedrock(guardrail);
+        let request: &[u8] = b"{\"messages\":[]} trailing";
+        let mut f = fake(&[
+            (":method", "POST"),
+            (":path", "/model/x/converse"),
+            ("content-type", "application/json"),
+        ]);
+        let mut s = Stream::new();
+        assert_eq!(s.on_request_headers(&p, &mut f, false), Flow::Pause);
+        let flows = send_body(&mut s, &p, &mut f, &[request], true);
+        if answered {
+            assert_eq!(flows, [Flow::Pause]);
+            let (status, _, body) = f.local_reply.clone().unwrap();
+            assert_eq!(status, 400);
+            let text = String::from_utf8(body).unwrap();
+            assert!(text.contains("trailing characters"), "{text}");
+            assert!(text.contains("`guardrailConfig`"), "{text}");
+            assert_eq!(f.request_header("x-amz-date"), None);
+        } else {
+            // Nothing to add: signed and sent as it is, for Bedrock to judge.
+            assert_eq!(flows, [Flow::Continue]);
+            assert!(f.local_reply.is_none());
+            assert_eq!(f.request_body, request);
+            assert!(f.request_header("x-amz-date").is_some());
+        }
+    }
+}
