@@ -10,6 +10,7 @@ pub mod filters;
 pub mod gateways;
 pub mod grants;
 pub mod hostnames;
+pub mod names;
 pub mod parents;
 pub mod priority_groups;
 pub mod routes;

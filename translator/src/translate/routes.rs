@@ -49,6 +49,8 @@ pub struct Precedence {
     name: String,
     rule: usize,
     match_index: usize,
+    /// 0 for the match itself, 1 for the 405 route right behind it.
+    part: u8,
 }
 
 #[derive(Debug, Clone)]
@@ -117,27 +119,75 @@ pub fn rule_entries(input: &RuleInput<'_>) -> RuleOutput {
                 (HeaderChanges::default(), RouteAction::NotReady(why))
             }
         };
-        out.entries.push(RouteEntry {
-            precedence: Precedence {
-                created,
-                namespace: route.namespace.clone(),
-                name: route.name.clone(),
-                rule: rule_index,
-                match_index,
-                ..matched.precedence
-            },
-            route: Route {
-                name: format!(
-                    "httproute/{}/{}/rule/{rule_index}/match/{match_index}",
-                    route.namespace, route.name
-                ),
-                matcher: matched.matcher,
-                headers,
-                action,
-            },
-        });
+        let precedence = Precedence {
+            created,
+            namespace: route.namespace.clone(),
+            name: route.name.clone(),
+            rule: rule_index,
+            match_index,
+            ..matched.precedence
+        };
+        let route = Route {
+            name: super::names::route(&route.namespace, &route.name, rule_index, match_index),
+            matcher: matched.matcher,
+            headers,
+            action,
+        };
+        let ai = forwards_to_ai(input.targets);
+        out.entries
+            .extend(method_guard(route, ai).into_iter().map(|(part, route)| {
+                RouteEntry {
+                    precedence: Precedence {
+                        part,
+                        ..precedence.clone()
+                    },
+                    route,
+                }
+            }));
     }
     out
+}
+
+/// The methods an AI route forwards: every provider API llmgate serves
+/// (chat, messages, generateContent, converse) is a POST, and none of them
+/// lists anything with GET. Anything else (`GET /v1/chat/completions` lists
+/// stored chats at OpenAI, `DELETE` removes them) would reach the provider
+/// with the gateway's key, so it is answered here.
+pub const AI_METHODS: [&str; 1] = ["POST"];
+
+fn forwards_to_ai(targets: &[BackendTarget]) -> bool {
+    targets
+        .iter()
+        .any(|t| matches!(t, BackendTarget::Cluster { ai: true, weight, .. } if *weight > 0))
+}
+
+/// A match that forwards to an AI Backend, restricted to [`AI_METHODS`]:
+/// the match itself (part 0), now also matching the method, and right
+/// behind it (part 1) a 405 route for the same requests with any other
+/// method, so they neither reach the provider nor fall through to a less
+/// specific rule. A match that names another method only answers 405.
+/// Anything else is returned as it is.
+fn method_guard(mut route: Route, ai: bool) -> Vec<(u8, Route)> {
+    if !ai || !matches!(route.action, RouteAction::Forward(_)) {
+        return vec![(0, route)];
+    }
+    let refused = |mut route: Route| {
+        route.name.push_str("/method_not_allowed");
+        route.headers = HeaderChanges::default();
+        route.action = RouteAction::MethodNotAllowed {
+            allow: AI_METHODS.iter().map(|m| (*m).to_owned()).collect(),
+        };
+        route
+    };
+    match route.matcher.method.as_deref() {
+        Some(method) if AI_METHODS.contains(&method) => vec![(0, route)],
+        Some(_) => vec![(0, refused(route))],
+        None => {
+            let guard = refused(route.clone());
+            route.matcher.method = Some(AI_METHODS[0].to_owned());
+            vec![(0, route), (1, guard)]
+        }
+    }
 }
 
 struct Matched {
@@ -215,6 +265,7 @@ fn route_match(m: &HttpRouteRulesMatches) -> Matched {
         name: String::new(),
         rule: 0,
         match_index: 0,
+        part: 0,
     };
     Matched {
         matcher: RouteMatch {
