@@ -67,8 +67,7 @@ impl FirstAttempt {
                     // passthrough provider.
                     let credential = request::CREDENTIAL_HEADERS.contains(&name.as_str())
                         || is_provider_target(providers, &name);
-                    let value = if credential && !(name == "authorization" && keep_authorization)
-                    {
+                    let value = if credential && !(name == "authorization" && keep_authorization) {
                         None
                     } else {
                         read(&name)
@@ -100,7 +99,9 @@ impl FirstAttempt {
 }
 
 fn is_provider_target(providers: &[FilterConfig], name: &str) -> bool {
-    providers.iter().any(|cfg| request::auth_header(cfg) == name)
+    providers
+        .iter()
+        .any(|cfg| request::auth_header(cfg) == name)
 }
 
 /// Only plugins that serve several providers can see a retry move between
@@ -232,7 +233,10 @@ mod tests {
         let openai = |token| cfg(ProviderConfig::Openai { model: None }, token, None);
         let cases = [
             (
-                [azure.clone(), openai(TokenSource::Value { value: "k".into() })],
+                [
+                    azure.clone(),
+                    openai(TokenSource::Value { value: "k".into() }),
+                ],
                 None,
             ),
             (

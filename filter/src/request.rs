@@ -391,8 +391,14 @@ mod tests {
             (cfg(azure(), None, None, value("k")), Some("api-key")),
             (cfg(anthropic, None, None, value("k")), Some("x-api-key")),
             (cfg(gemini, None, None, value("k")), Some("x-goog-api-key")),
-            (cfg(azure(), None, None, TokenSource::Passthrough), Some("api-key")),
-            (cfg(openai(), Some("X-Custom"), None, value("k")), Some("x-custom")),
+            (
+                cfg(azure(), None, None, TokenSource::Passthrough),
+                Some("api-key"),
+            ),
+            (
+                cfg(openai(), Some("X-Custom"), None, value("k")),
+                Some("x-custom"),
+            ),
             (bedrock(aws(Some("s"))), None),
         ];
         for (cfg, written) in cases {

@@ -121,7 +121,13 @@ fn methods_an_ai_route_is_not_for_get_405_and_never_reach_the_provider() {
     assert!(reached.is_empty(), "reached the provider: {reached:?}");
 
     // POST, what the route is for, still goes through.
-    let reply = raw(gateway.port, "POST", "/openai/v1/chat/completions", &[], CHAT);
+    let reply = raw(
+        gateway.port,
+        "POST",
+        "/openai/v1/chat/completions",
+        &[],
+        CHAT,
+    );
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(mock.requests().len(), 1);
 }

@@ -31,16 +31,19 @@ pub fn route(route: Route, listener_port: u16, well_known_port: u16) -> Value {
         RouteAction::MethodNotAllowed { allow } => {
             let allow = allow.join(", ");
             out.insert("direct_response".into(), method_not_allowed(&allow));
-            let headers = [("allow", allow.as_str()), ("content-type", "application/json")]
-                .into_iter()
-                .map(|(name, value)| {
-                    header_value(&HeaderValue {
-                        name: name.into(),
-                        value: value.into(),
-                        overwrite: true,
-                    })
+            let headers = [
+                ("allow", allow.as_str()),
+                ("content-type", "application/json"),
+            ]
+            .into_iter()
+            .map(|(name, value)| {
+                header_value(&HeaderValue {
+                    name: name.into(),
+                    value: value.into(),
+                    overwrite: true,
                 })
-                .collect();
+            })
+            .collect();
             out.insert("response_headers_to_add".into(), Value::Array(headers));
         }
     }

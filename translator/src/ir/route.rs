@@ -65,7 +65,9 @@ pub enum RouteAction {
     Forward(ForwardAction),
     /// 405 with an OpenAI-style error body and `allow`: the request matched
     /// an AI route, but with a method the route is not for.
-    MethodNotAllowed { allow: Vec<String> },
+    MethodNotAllowed {
+        allow: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -85,8 +85,14 @@ mod tests {
 
     #[test]
     fn names_of_kubernetes_objects_are_unchanged() {
-        assert_eq!(backend_cluster("ai", "azure-openai"), "backend_ai_azure-openai");
+        assert_eq!(
+            backend_cluster("ai", "azure-openai"),
+            "backend_ai_azure-openai"
+        );
         assert_eq!(service_cluster("default", "s", 80), "service_default_s_80");
-        assert_eq!(route("default", "a", 0, 1), "httproute/default/a/rule/0/match/1");
+        assert_eq!(
+            route("default", "a", 0, 1),
+            "httproute/default/a/rule/0/match/1"
+        );
     }
 }

@@ -134,16 +134,17 @@ pub fn rule_entries(input: &RuleInput<'_>) -> RuleOutput {
             action,
         };
         let ai = forwards_to_ai(input.targets);
-        out.entries
-            .extend(method_guard(route, ai).into_iter().map(|(part, route)| {
-                RouteEntry {
+        out.entries.extend(
+            method_guard(route, ai)
+                .into_iter()
+                .map(|(part, route)| RouteEntry {
                     precedence: Precedence {
                         part,
                         ..precedence.clone()
                     },
                     route,
-                }
-            }));
+                }),
+        );
     }
     out
 }

@@ -74,14 +74,22 @@ fn an_ai_route_forwards_only_post_and_answers_405_to_other_methods() {
                 get,
                 Value::from(405)
             ),
-            ("httproute/default/r/rule/0/match/0".to_owned(), post, Value::Null),
+            (
+                "httproute/default/r/rule/0/match/0".to_owned(),
+                post,
+                Value::Null
+            ),
             (
                 "httproute/default/r/rule/0/match/0/method_not_allowed".to_owned(),
                 Value::Null,
                 Value::from(405)
             ),
             // A Service route is left alone.
-            ("httproute/default/r/rule/1/match/0".to_owned(), Value::Null, Value::Null),
+            (
+                "httproute/default/r/rule/1/match/0".to_owned(),
+                Value::Null,
+                Value::Null
+            ),
         ],
         "{routes:#?}"
     );
@@ -102,7 +110,10 @@ fn an_ai_route_forwards_only_post_and_answers_405_to_other_methods() {
             .map(|h| h["header"]["value"].clone())
     };
     assert_eq!(header("allow"), Some(Value::from("POST")));
-    assert_eq!(header("content-type"), Some(Value::from("application/json")));
+    assert_eq!(
+        header("content-type"),
+        Some(Value::from("application/json"))
+    );
 }
 
 #[test]
@@ -170,7 +181,12 @@ spec:
     let forwarded: Vec<(Value, Value)> = routes(&bootstrap, 9000)
         .iter()
         .filter(|r| r.get("route").is_some())
-        .map(|r| (r["match"]["path_separated_prefix"].clone(), r["route"]["cluster"].clone()))
+        .map(|r| {
+            (
+                r["match"]["path_separated_prefix"].clone(),
+                r["route"]["cluster"].clone(),
+            )
+        })
         .collect();
     assert_eq!(forwarded.len(), 2, "{forwarded:?}");
     let cluster_of = |prefix: &str| {
