@@ -116,13 +116,47 @@ fn an_ai_route_forwards_only_post_and_answers_405_to_other_methods() {
     );
 }
 
+/// An HTTP and an HTTPS listener, and the internal one behind a weighted
+/// rule's unresolvable share.
+const EVERY_LISTENER: &str = r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw}
+spec:
+  gatewayClassName: x
+  listeners:
+  - {name: http, port: 9000, protocol: HTTP}
+  - {name: https, port: 9443, protocol: HTTPS, hostname: a.example.com, tls: {certificateRefs: [{name: cert}]}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: cert}
+type: kubernetes.io/tls
+stringData:
+  tls.crt: "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----"
+  tls.key: "-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----"
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r}
+spec:
+  parentRefs: [{name: gw}]
+  rules:
+  - backendRefs: [{name: s, port: 80, weight: 1}, {name: missing, group: gateway.kgateway.dev, kind: Backend, weight: 1}]
+"#;
+
 #[test]
 fn every_listener_normalises_paths_and_rejects_escaped_slashes() {
-    let (bootstrap, _) = run(MIXED);
+    let (bootstrap, _) = run(EVERY_LISTENER);
     let all = listeners(&bootstrap);
-    assert!(!all.is_empty());
+    let names: Vec<&str> = all.iter().map(|l| l["name"].as_str().unwrap()).collect();
+    for want in ["gateway_9000", "gateway_9443", "llmgate_unavailable"] {
+        assert!(names.contains(&want), "{want} in {names:?}");
+    }
     for listener in &all {
-        for hcm in hcms(listener) {
+        let hcms = hcms(listener);
+        assert!(!hcms.is_empty(), "{}", listener["name"]);
+        for hcm in hcms {
             assert_eq!(hcm["normalize_path"], true, "{}", listener["name"]);
             assert_eq!(hcm["merge_slashes"], true, "{}", listener["name"]);
             assert_eq!(
