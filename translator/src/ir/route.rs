@@ -4,7 +4,8 @@
 #[derive(Debug, Clone, PartialEq)]
 pub struct Route {
     /// `httproute/<namespace>/<name>/rule/<i>/match/<j>`, plus
-    /// `/method_not_allowed` for the 405 route that guards an AI route.
+    /// `/method_not_allowed` for the 405 route that guards an AI route, or
+    /// `/other_methods` for the route that does not mirror them to one.
     pub name: String,
     pub matcher: RouteMatch,
     pub headers: HeaderChanges,

@@ -2,6 +2,7 @@
 
 use std::cmp::Reverse;
 
+use super::ai_methods;
 use super::filters::{self, FilterPlan};
 use crate::ir::{
     ForwardAction, HeaderChanges, HeaderMatch, HeaderValue, PathMatch, Retry, Route, RouteAction,
@@ -31,6 +32,16 @@ pub enum BackendTarget {
     Unavailable { weight: u32 },
 }
 
+/// A resolved RequestMirror.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MirrorTarget {
+    pub cluster: String,
+    /// The share mirrored, in millionths.
+    pub per_million: u32,
+    /// An AI Backend: only the methods an AI route forwards are mirrored.
+    pub ai: bool,
+}
+
 /// Sort key implementing the HTTPRoute precedence rules: exact path, then
 /// (llmgate's choice, the spec leaves it open) regular expressions, then the
 /// longest prefix; then method, most header matches, most query matches;
@@ -49,7 +60,8 @@ pub struct Precedence {
     name: String,
     rule: usize,
     match_index: usize,
-    /// 0 for the match itself, 1 for the 405 route right behind it.
+    /// 0 for the match itself, 1 for the route right behind it that takes
+    /// the methods an AI route is not for (see `ai_methods`).
     part: u8,
 }
 
@@ -65,8 +77,7 @@ pub struct RuleInput<'r> {
     pub rule_index: usize,
     pub rule: &'r HttpRouteRules,
     pub targets: &'r [BackendTarget],
-    /// Resolved RequestMirror clusters with their share in millionths.
-    pub mirrors: &'r [(String, u32)],
+    pub mirrors: &'r [MirrorTarget],
     /// The rule's filters, or why they cannot be honoured.
     pub filters: &'r Result<FilterPlan, String>,
 }
@@ -133,62 +144,29 @@ pub fn rule_entries(input: &RuleInput<'_>) -> RuleOutput {
             headers,
             action,
         };
-        let ai = forwards_to_ai(input.targets);
+        let ai_mirrors: Vec<&str> = input
+            .mirrors
+            .iter()
+            .filter(|m| m.ai)
+            .map(|m| m.cluster.as_str())
+            .collect();
         out.entries.extend(
-            method_guard(route, ai)
-                .into_iter()
-                .map(|(part, route)| RouteEntry {
-                    precedence: Precedence {
-                        part,
-                        ..precedence.clone()
-                    },
-                    route,
-                }),
+            ai_methods::guard(
+                route,
+                ai_methods::forwards_to_ai(input.targets),
+                &ai_mirrors,
+            )
+            .into_iter()
+            .map(|(part, route)| RouteEntry {
+                precedence: Precedence {
+                    part,
+                    ..precedence.clone()
+                },
+                route,
+            }),
         );
     }
     out
-}
-
-/// The methods an AI route forwards: every provider API llmgate serves
-/// (chat, messages, generateContent, converse) is a POST, and none of them
-/// lists anything with GET. Anything else (`GET /v1/chat/completions` lists
-/// stored chats at OpenAI, `DELETE` removes them) would reach the provider
-/// with the gateway's key, so it is answered here.
-pub const AI_METHODS: [&str; 1] = ["POST"];
-
-fn forwards_to_ai(targets: &[BackendTarget]) -> bool {
-    targets
-        .iter()
-        .any(|t| matches!(t, BackendTarget::Cluster { ai: true, weight, .. } if *weight > 0))
-}
-
-/// A match that forwards to an AI Backend, restricted to [`AI_METHODS`]:
-/// the match itself (part 0), now also matching the method, and right
-/// behind it (part 1) a 405 route for the same requests with any other
-/// method, so they neither reach the provider nor fall through to a less
-/// specific rule. A match that names another method only answers 405.
-/// Anything else is returned as it is.
-fn method_guard(mut route: Route, ai: bool) -> Vec<(u8, Route)> {
-    if !ai || !matches!(route.action, RouteAction::Forward(_)) {
-        return vec![(0, route)];
-    }
-    let refused = |mut route: Route| {
-        route.name.push_str("/method_not_allowed");
-        route.headers = HeaderChanges::default();
-        route.action = RouteAction::MethodNotAllowed {
-            allow: AI_METHODS.iter().map(|m| (*m).to_owned()).collect(),
-        };
-        route
-    };
-    match route.matcher.method.as_deref() {
-        Some(method) if AI_METHODS.contains(&method) => vec![(0, route)],
-        Some(_) => vec![(0, refused(route))],
-        None => {
-            let guard = refused(route.clone());
-            route.matcher.method = Some(AI_METHODS[0].to_owned());
-            vec![(0, route), (1, guard)]
-        }
-    }
 }
 
 struct Matched {
@@ -427,7 +405,11 @@ fn action(
             targets,
             path_rewrite,
             host_rewrite: plan.host_rewrite.clone(),
-            mirrors: input.mirrors.to_vec(),
+            mirrors: input
+                .mirrors
+                .iter()
+                .map(|m| (m.cluster.clone(), m.per_million))
+                .collect(),
             timeout,
             retry,
         }),

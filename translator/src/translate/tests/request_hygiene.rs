@@ -239,3 +239,65 @@ spec:
     assert_eq!(key(&a), "key-of-team_x");
     assert_eq!(key(&b), "key-of-team");
 }
+
+#[test]
+fn a_mirror_to_an_ai_backend_gets_only_post() {
+    let text = r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw}
+spec:
+  gatewayClassName: x
+  listeners: [{name: http, port: 9000, protocol: HTTP}]
+---
+apiVersion: gateway.kgateway.dev/v1alpha1
+kind: Backend
+metadata: {name: openai}
+spec:
+  type: AI
+  ai: {llm: {openai: {authToken: {kind: Inline, inline: sk-1}}}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r}
+spec:
+  parentRefs: [{name: gw}]
+  rules:
+  - filters:
+    - {type: RequestMirror, requestMirror: {backendRef: {name: openai, group: gateway.kgateway.dev, kind: Backend}}}
+    - {type: RequestMirror, requestMirror: {backendRef: {name: other, port: 80}}}
+    backendRefs: [{name: s, port: 80}]
+"#;
+    let (bootstrap, problems) = run(text);
+    assert!(problems.is_empty(), "{problems:?}");
+    let summary: Vec<(Value, Value, Vec<Value>)> = routes(&bootstrap, 9000)
+        .iter()
+        .map(|r| {
+            let mirrored = r["route"]["request_mirror_policies"]
+                .as_array()
+                .map(|m| m.iter().map(|p| p["cluster"].clone()).collect())
+                .unwrap_or_default();
+            (
+                r["match"]["headers"].clone(),
+                r["route"]["cluster"].clone(),
+                mirrored,
+            )
+        })
+        .collect();
+    let post = serde_json::json!([{ "name": ":method", "string_match": { "exact": "POST" } }]);
+    let service = Value::from("service_default_s_80");
+    let other = Value::from("service_default_other_80");
+    assert_eq!(
+        summary,
+        [
+            (
+                post,
+                service.clone(),
+                vec![Value::from("backend_default_openai"), other.clone()]
+            ),
+            // Every other method still reaches the Service, and the other
+            // mirror, but never the AI Backend.
+            (Value::Null, service, vec![other]),
+        ]
+    );
+}
