@@ -20,16 +20,13 @@ use crate::request::{self, HeaderOp};
 /// Filter state name (Envoy stores it as `wasm.llmgate.first_attempt`).
 pub const FIRST_ATTEMPT_STATE: &str = "llmgate.first_attempt";
 
-/// Headers the filter may write, whatever the provider.
-const ALWAYS_TOUCHED: [&str; 8] = [
+/// Headers the filter may write, whatever the provider (and every header in
+/// [`request::CREDENTIAL_HEADERS`], which it removes).
+const ALWAYS_TOUCHED: [&str; 4] = [
     ":path",
     "content-length",
     PATH_REWRITTEN_HEADER,
-    "authorization",
     providers::anthropic::VERSION_HEADER,
-    "x-amz-date",
-    "x-amz-security-token",
-    "x-amz-content-sha256",
 ];
 
 /// The request headers before any provider's edits: `(name, value)`, `None`
@@ -39,7 +36,11 @@ pub struct FirstAttempt(Vec<(String, Option<String>)>);
 
 /// Every header name a provider of this plugin may set or remove.
 pub fn touched_headers(providers: &[FilterConfig]) -> Vec<String> {
-    let mut names: Vec<String> = ALWAYS_TOUCHED.iter().map(|s| (*s).to_owned()).collect();
+    let mut names: Vec<String> = ALWAYS_TOUCHED
+        .iter()
+        .chain(request::CREDENTIAL_HEADERS.iter())
+        .map(|s| (*s).to_owned())
+        .collect();
     for cfg in providers {
         let target = request::auth_header(cfg);
         if !names.contains(&target) {
@@ -59,9 +60,14 @@ impl FirstAttempt {
             touched_headers(providers)
                 .into_iter()
                 .map(|name| {
-                    // Every provider overwrites or removes it: absent is
-                    // what each attempt would end with anyway.
-                    let value = if name == "authorization" && !keep_authorization {
+                    // Every provider overwrites or removes a credential
+                    // header: absent is what each attempt would end with
+                    // anyway, and a secret is not kept around for nothing.
+                    // Only the client's `authorization` is needed, by a
+                    // passthrough provider.
+                    let credential = request::CREDENTIAL_HEADERS.contains(&name.as_str())
+                        || is_provider_target(providers, &name);
+                    let value = if credential && !(name == "authorization" && keep_authorization) {
                         None
                     } else {
                         read(&name)
@@ -90,6 +96,12 @@ impl FirstAttempt {
     pub fn decode(bytes: &[u8]) -> Option<FirstAttempt> {
         serde_json::from_slice(bytes).ok()
     }
+}
+
+fn is_provider_target(providers: &[FilterConfig], name: &str) -> bool {
+    providers
+        .iter()
+        .any(|cfg| request::auth_header(cfg) == name)
 }
 
 /// Only plugins that serve several providers can see a retry move between
@@ -197,6 +209,56 @@ mod tests {
         // Attempt 1's Host is overwritten by every provider anyway.
         want.insert(":authority".into(), "h".into());
         assert_eq!(headers, want);
+    }
+
+    #[test]
+    fn client_credentials_are_not_kept_except_an_authorization_passed_through() {
+        let client: BTreeMap<String, String> = [
+            ("authorization", "Bearer client"),
+            ("api-key", "client-azure"),
+            ("x-goog-api-key", "client-gemini"),
+            ("x-amz-security-token", "client-session"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let azure = cfg(
+            ProviderConfig::Azureopenai {
+                deployment_name: "d".into(),
+                api_version: "v1".into(),
+            },
+            TokenSource::Value { value: "k".into() },
+            None,
+        );
+        let openai = |token| cfg(ProviderConfig::Openai { model: None }, token, None);
+        let cases = [
+            (
+                [
+                    azure.clone(),
+                    openai(TokenSource::Value { value: "k".into() }),
+                ],
+                None,
+            ),
+            (
+                [azure, openai(TokenSource::Passthrough)],
+                Some("Bearer client"),
+            ),
+        ];
+        for (providers, authorization) in cases {
+            let first = FirstAttempt::capture(&providers, |n| client.get(n).cloned());
+            let mut headers = client.clone();
+            apply(&mut headers, &first.restore());
+            assert_eq!(
+                headers.get("authorization").map(String::as_str),
+                authorization
+            );
+            for name in ["api-key", "x-goog-api-key", "x-amz-security-token"] {
+                assert_eq!(headers.get(name), None, "{name}");
+            }
+            let saved = String::from_utf8(first.encode()).unwrap();
+            assert!(!saved.contains("client-"), "{saved}");
+            assert_eq!(saved.contains("Bearer client"), authorization.is_some());
+        }
     }
 
     #[test]

@@ -27,13 +27,26 @@ pub struct Client<'a> {
     pub anthropic_version: Option<&'a str>,
 }
 
-const AUTHORIZATION: &str = "authorization";
 const ACCEPT_ENCODING: &str = "accept-encoding";
 
-/// AWS headers a client might send that would contradict or outlive the
-/// gateway's signature.
-const AWS_SIGNING_HEADERS: [&str; 3] =
-    ["x-amz-date", "x-amz-security-token", "x-amz-content-sha256"];
+/// Every request header some provider takes as a credential (or as part of
+/// an AWS signature). The client's copies never reach a provider: a key meant
+/// for the gateway, or for another provider, must not be honoured there (an
+/// Azure `api-key` sent through an OpenAI route, say). The gateway then
+/// writes its own into the provider's header; in passthrough mode that is the
+/// client's `authorization`, read before it is removed.
+pub const CREDENTIAL_HEADERS: [&str; 9] = [
+    "authorization",
+    "proxy-authorization",
+    "api-key",
+    "x-api-key",
+    "x-goog-api-key",
+    // Azure API Management in front of Azure OpenAI.
+    "ocp-apim-subscription-key",
+    "x-amz-date",
+    "x-amz-security-token",
+    "x-amz-content-sha256",
+];
 
 /// `streaming` picks the provider's streaming endpoint where it has one.
 pub fn plan(
@@ -48,19 +61,17 @@ pub fn plan(
     }
 
     let target = auth_header(cfg);
+    headers.extend(
+        CREDENTIAL_HEADERS
+            .iter()
+            .filter(|h| **h != target)
+            .map(|h| HeaderOp::Remove((*h).to_owned())),
+    );
     match auth_value(cfg, client.authorization) {
-        Some(value) => headers.push(HeaderOp::Set(target.clone(), value)),
+        Some(value) => headers.push(HeaderOp::Set(target, value)),
         // A client-sent copy of the target header must not reach the provider
         // as if the gateway had vouched for it.
-        None => headers.push(HeaderOp::Remove(target.clone())),
-    }
-    // The client's credential is for the gateway, never for the provider,
-    // unless it is the header we just wrote.
-    if target != AUTHORIZATION && client.authorization.is_some() {
-        headers.push(HeaderOp::Remove(AUTHORIZATION.to_owned()));
-    }
-    if aws_signing(cfg).is_some() {
-        headers.extend(AWS_SIGNING_HEADERS.map(|h| HeaderOp::Remove(h.to_owned())));
+        None => headers.push(HeaderOp::Remove(target)),
     }
     headers.extend(providers::of(&cfg.provider).headers(client));
     // The response must reach the filter readable to be counted (and its
@@ -206,6 +217,15 @@ mod tests {
     fn remove(name: &str) -> HeaderOp {
         HeaderOp::Remove(name.into())
     }
+    /// The removals every plan starts with: each credential header but the
+    /// provider's own, which the case sets (or removes) itself.
+    fn strip_except(target: &str) -> Vec<HeaderOp> {
+        CREDENTIAL_HEADERS
+            .iter()
+            .filter(|h| **h != target)
+            .map(|h| remove(h))
+            .collect()
+    }
     fn azure() -> ProviderConfig {
         ProviderConfig::Azureopenai {
             deployment_name: "gpt-4o-mini".into(),
@@ -246,10 +266,10 @@ mod tests {
                 "azure inline: api-key, no prefix, client auth dropped",
                 cfg(azure(), None, None, value("k1")),
                 Some("Bearer client"),
-                vec![set("api-key", "k1"), remove("authorization")],
+                vec![set("api-key", "k1")],
             ),
             (
-                "azure inline without client auth: nothing to drop",
+                "azure inline without client auth",
                 cfg(azure(), None, None, value("k1")),
                 None,
                 vec![set("api-key", "k1")],
@@ -264,25 +284,25 @@ mod tests {
                 "azure passthrough moves the client's key to api-key",
                 cfg(azure(), None, None, TokenSource::Passthrough),
                 Some("Bearer sk-client"),
-                vec![set("api-key", "sk-client"), remove("authorization")],
+                vec![set("api-key", "sk-client")],
             ),
             (
                 "passthrough strips the scheme case-insensitively",
                 cfg(azure(), None, None, TokenSource::Passthrough),
                 Some("bEaReR   sk-client "),
-                vec![set("api-key", "sk-client"), remove("authorization")],
+                vec![set("api-key", "sk-client")],
             ),
             (
                 "passthrough of a bare token",
                 cfg(azure(), None, None, TokenSource::Passthrough),
                 Some("sk-bare"),
-                vec![set("api-key", "sk-bare"), remove("authorization")],
+                vec![set("api-key", "sk-bare")],
             ),
             (
                 "a token that merely starts with 'bearer' is kept whole",
                 cfg(azure(), None, None, TokenSource::Passthrough),
                 Some("bearerish"),
-                vec![set("api-key", "bearerish"), remove("authorization")],
+                vec![set("api-key", "bearerish")],
             ),
             (
                 "openai passthrough re-adds Bearer",
@@ -297,16 +317,16 @@ mod tests {
                 vec![remove("api-key")],
             ),
             (
-                "passthrough with an empty bearer removes both",
+                "passthrough with an empty bearer sends no key",
                 cfg(azure(), None, None, TokenSource::Passthrough),
                 Some("Bearer "),
-                vec![remove("api-key"), remove("authorization")],
+                vec![remove("api-key")],
             ),
             (
                 "headerName alone: no prefix, name lower-cased",
                 cfg(openai(), Some("X-Api-Key"), None, value("k")),
                 Some("Bearer client"),
-                vec![set("x-api-key", "k"), remove("authorization")],
+                vec![set("x-api-key", "k")],
             ),
             (
                 "headerName + prefix",
@@ -346,6 +366,7 @@ mod tests {
         ];
         for (name, cfg, client, want) in cases {
             let mut expected = vec![authority.clone()];
+            expected.extend(strip_except(&auth_header(&cfg)));
             expected.extend(want);
             expected.push(remove("accept-encoding"));
             let client = Client {
@@ -357,6 +378,65 @@ mod tests {
                 expected,
                 "{name}"
             );
+        }
+    }
+
+    /// Whatever the provider, every credential header a provider could
+    /// honour is removed, except the one the gateway writes.
+    #[test]
+    fn no_client_credential_header_survives_but_the_one_the_gateway_writes() {
+        let anthropic = ProviderConfig::Anthropic {
+            model: None,
+            api_version: None,
+        };
+        let gemini = ProviderConfig::Gemini {
+            model: "m".into(),
+            api_version: "v1beta".into(),
+        };
+        let cases = [
+            (cfg(openai(), None, None, value("k")), Some("authorization")),
+            (cfg(azure(), None, None, value("k")), Some("api-key")),
+            (cfg(anthropic, None, None, value("k")), Some("x-api-key")),
+            (cfg(gemini, None, None, value("k")), Some("x-goog-api-key")),
+            (
+                cfg(azure(), None, None, TokenSource::Passthrough),
+                Some("api-key"),
+            ),
+            (
+                cfg(openai(), Some("X-Custom"), None, value("k")),
+                Some("x-custom"),
+            ),
+            (bedrock(aws(Some("s"))), None),
+        ];
+        for (cfg, written) in cases {
+            let client = Client {
+                authorization: Some("Bearer client"),
+                anthropic_version: None,
+            };
+            let edits = plan(&cfg, &client, false, false).headers;
+            for name in [
+                "authorization",
+                "proxy-authorization",
+                "api-key",
+                "x-api-key",
+                "x-goog-api-key",
+                "ocp-apim-subscription-key",
+                "x-amz-date",
+                "x-amz-security-token",
+                "x-amz-content-sha256",
+            ] {
+                let last = edits.iter().rev().find_map(|op| match op {
+                    HeaderOp::Set(n, _) if n == name => Some(true),
+                    HeaderOp::Remove(n) if n == name => Some(false),
+                    _ => None,
+                });
+                let want = if written == Some(name) {
+                    Some(true)
+                } else {
+                    Some(false)
+                };
+                assert_eq!(last, want, "{name} for {:?}: {edits:?}", cfg.provider);
+            }
         }
     }
 
@@ -440,7 +520,6 @@ mod tests {
                 },
                 vec![
                     set("x-api-key", "sk-ant"),
-                    remove("authorization"),
                     set("anthropic-version", "2023-06-01"),
                 ],
             ),
@@ -483,7 +562,7 @@ mod tests {
                     authorization: Some("Bearer client"),
                     anthropic_version: None,
                 },
-                vec![set("x-goog-api-key", "goog"), remove("authorization")],
+                vec![set("x-goog-api-key", "goog")],
             ),
             (
                 "bedrock API key: bearer",
@@ -498,16 +577,12 @@ mod tests {
                     authorization: Some("Bearer client"),
                     anthropic_version: None,
                 },
-                vec![
-                    remove("authorization"),
-                    remove("x-amz-date"),
-                    remove("x-amz-security-token"),
-                    remove("x-amz-content-sha256"),
-                ],
+                vec![remove("authorization")],
             ),
         ];
         for (name, cfg, client, want) in cases {
             let mut expected = vec![set(":authority", &cfg.host)];
+            expected.extend(strip_except(&auth_header(&cfg)));
             expected.extend(want);
             expected.push(remove("accept-encoding"));
             assert_eq!(

@@ -397,7 +397,9 @@ impl HttpContext for HttpStream {
             // provider could hand its key to another one; send nothing
             // instead, and not the client's credential either.
             log::error!("the chosen endpoint names no provider of this plugin");
-            EnvoyHost.remove_request_header("authorization");
+            for name in crate::request::CREDENTIAL_HEADERS {
+                EnvoyHost.remove_request_header(name);
+            }
             return Action::Continue;
         };
         plugins.prepare_attempt(&mut EnvoyHost);

@@ -19,6 +19,7 @@ mod mock_native_providers;
 mod mock_provider;
 mod openai;
 mod providers;
+mod request_hygiene;
 mod run_command;
 mod streaming;
 mod upstream_tls;

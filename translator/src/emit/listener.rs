@@ -14,6 +14,21 @@ use crate::json::set_member;
 /// path (URLRewrite) and the provider's default path must not replace it.
 use llmgate_filter::config::PATH_REWRITTEN_HEADER;
 
+/// Paths are made canonical before routing, and the upstream gets the same
+/// path the routes matched: without this `/rw/../../v1/files` (or with
+/// `%2e%2e`) matches the `/rw` route and reaches the provider as
+/// `<rewritten prefix>/../../v1/files`, with the gateway's key. Envoy first
+/// handles escaped slashes, then resolves `.`/`..` segments (RFC 3986, `%2e`
+/// counts as `.`), then merges `//`.
+const NORMALIZE_PATH: bool = true;
+const MERGE_SLASHES: bool = true;
+/// `%2F` / `%5C` in a path: 400. Unescaping would let `..%2F` become a dot
+/// segment the route never saw decoded, or silently change which resource a
+/// path names; no provider API llmgate serves has an encoded slash in a
+/// client's path, so rejecting costs nothing and keeps the client's request
+/// as the one that is forwarded or none at all.
+const ESCAPED_SLASHES: &str = "REJECT_REQUEST";
+
 pub fn listener(listener: Listener) -> Value {
     let name = format!("gateway_{}", listener.port);
     match listener.protocol {
@@ -69,6 +84,9 @@ fn http_listener(name: &str, bind: &str, port: u16) -> Value {
                     "codec_type": "AUTO",
                     // Gateway API hostnames never carry a port.
                     "strip_any_host_port": true,
+                    "normalize_path": NORMALIZE_PATH,
+                    "merge_slashes": MERGE_SLASHES,
+                    "path_with_escaped_slashes_action": ESCAPED_SLASHES,
                     "route_config": {
                         "name": name,
                         "virtual_hosts": [],
@@ -212,6 +230,9 @@ pub fn unavailable_listener(direct_response: Value) -> Value {
                 "typed_config": {
                     "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
                     "stat_prefix": UNAVAILABLE_CLUSTER,
+                    "normalize_path": NORMALIZE_PATH,
+                    "merge_slashes": MERGE_SLASHES,
+                    "path_with_escaped_slashes_action": ESCAPED_SLASHES,
                     "route_config": { "name": UNAVAILABLE_CLUSTER, "virtual_hosts": [{
                         "name": "any", "domains": ["*"],
                         "routes": [{ "match": { "prefix": "/" }, "direct_response": direct_response }]

@@ -28,8 +28,38 @@ pub fn route(route: Route, listener_port: u16, well_known_port: u16) -> Value {
         RouteAction::Forward(forward) => {
             out.insert("route".into(), forward_action(forward));
         }
+        RouteAction::MethodNotAllowed { allow } => {
+            let allow = allow.join(", ");
+            out.insert("direct_response".into(), method_not_allowed(&allow));
+            let headers = [
+                ("allow", allow.as_str()),
+                ("content-type", "application/json"),
+            ]
+            .into_iter()
+            .map(|(name, value)| {
+                header_value(&HeaderValue {
+                    name: name.into(),
+                    value: value.into(),
+                    overwrite: true,
+                })
+            })
+            .collect();
+            out.insert("response_headers_to_add".into(), Value::Array(headers));
+        }
     }
     Value::Object(out)
+}
+
+/// The 405 body, shaped like the providers' own errors so OpenAI-style
+/// clients show the message.
+fn method_not_allowed(allow: &str) -> Value {
+    let body = json!({ "error": {
+        "message": format!("llmgate: this route accepts only {allow}"),
+        "type": "invalid_request_error",
+        "param": null,
+        "code": "method_not_allowed"
+    }});
+    json!({ "status": 405, "body": { "inline_string": body.to_string() } })
 }
 
 pub fn not_ready_response(why: &str) -> Value {

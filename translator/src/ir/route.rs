@@ -3,7 +3,9 @@
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Route {
-    /// `httproute/<namespace>/<name>/rule/<i>/match/<j>`.
+    /// `httproute/<namespace>/<name>/rule/<i>/match/<j>`, plus
+    /// `/method_not_allowed` for the 405 route that guards an AI route, or
+    /// `/other_methods` for the route that does not mirror them to one.
     pub name: String,
     pub matcher: RouteMatch,
     pub headers: HeaderChanges,
@@ -62,6 +64,11 @@ pub enum RouteAction {
     NotReady(String),
     Redirect(Redirect),
     Forward(ForwardAction),
+    /// 405 with an OpenAI-style error body and `allow`: the request matched
+    /// an AI route, but with a method the route is not for.
+    MethodNotAllowed {
+        allow: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

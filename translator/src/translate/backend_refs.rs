@@ -172,7 +172,7 @@ impl<'a> Resolver<'a> {
                 ),
             );
         };
-        let cluster = format!("service_{namespace}_{}_{port}", r.name);
+        let cluster = super::names::service_cluster(namespace, r.name, port);
         if !self.clusters.contains_key(&cluster) {
             let built = self.service_cluster(&cluster, namespace, r.name, port)?;
             self.clusters.insert(cluster.clone(), built);

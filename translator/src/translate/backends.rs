@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::ai_backend;
 use super::backend_refs::AiCluster;
-use super::{backend_tls, priority_groups};
+use super::{backend_tls, names, priority_groups};
 use crate::backend::Backend;
 use crate::ir::{Cluster, ResolvedGroups};
 use crate::problem::{Problem, Unavailable};
@@ -54,11 +54,6 @@ pub fn resolve(backend: &Object<Backend>, snapshot: &Snapshot) -> Result<Resolve
     }
 }
 
-fn backend_cluster_name(namespace: &str, name: &str) -> String {
-    // Kubernetes names cannot contain `_`, so this is unambiguous.
-    format!("backend_{namespace}_{name}")
-}
-
 /// (namespace, name) → the AI Backend's cluster, or why it cannot serve.
 pub type BackendClusters<'a> = HashMap<(&'a str, &'a str), Result<AiCluster, String>>;
 
@@ -76,7 +71,7 @@ pub fn resolve_backends<'a>(
         let resolved = resolve(backend, snapshot);
         let conditions = match resolved {
             Ok(resolved) => {
-                let name = backend_cluster_name(&backend.namespace, &backend.name);
+                let name = names::backend_cluster(&backend.namespace, &backend.name);
                 let label = format!("{}/{}", backend.namespace, backend.name);
                 let (cluster, failover_retries, warnings, left_out) = match resolved {
                     Resolved::Single(mut one) => {

@@ -2,6 +2,7 @@
 //! bootstrap, the problems found on the way and every object's status. No IO.
 
 pub mod ai_backend;
+pub mod ai_methods;
 pub mod backend_refs;
 pub mod backend_tls;
 pub mod backend_tls_status;
@@ -10,6 +11,7 @@ pub mod filters;
 pub mod gateways;
 pub mod grants;
 pub mod hostnames;
+pub mod names;
 pub mod parents;
 pub mod priority_groups;
 pub mod routes;
@@ -289,7 +291,11 @@ fn route_entries(
                     port: m.port,
                 };
                 match resolver.resolve(&route.namespace, &target) {
-                    Ok(ok) => mirrors.push((ok.cluster, m.per_million)),
+                    Ok(ok) => mirrors.push(routes::MirrorTarget {
+                        cluster: ok.cluster,
+                        per_million: m.per_million,
+                        ai: ok.ai,
+                    }),
                     Err(issue) => {
                         problems.push(
                             Problem::warning(format!(

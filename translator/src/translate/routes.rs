@@ -2,6 +2,7 @@
 
 use std::cmp::Reverse;
 
+use super::ai_methods;
 use super::filters::{self, FilterPlan};
 use crate::ir::{
     ForwardAction, HeaderChanges, HeaderMatch, HeaderValue, PathMatch, Retry, Route, RouteAction,
@@ -31,6 +32,16 @@ pub enum BackendTarget {
     Unavailable { weight: u32 },
 }
 
+/// A resolved RequestMirror.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MirrorTarget {
+    pub cluster: String,
+    /// The share mirrored, in millionths.
+    pub per_million: u32,
+    /// An AI Backend: only the methods an AI route forwards are mirrored.
+    pub ai: bool,
+}
+
 /// Sort key implementing the HTTPRoute precedence rules: exact path, then
 /// (llmgate's choice, the spec leaves it open) regular expressions, then the
 /// longest prefix; then method, most header matches, most query matches;
@@ -49,6 +60,9 @@ pub struct Precedence {
     name: String,
     rule: usize,
     match_index: usize,
+    /// 0 for the match itself, 1 for the route right behind it that takes
+    /// the methods an AI route is not for (see `ai_methods`).
+    part: u8,
 }
 
 #[derive(Debug, Clone)]
@@ -63,8 +77,7 @@ pub struct RuleInput<'r> {
     pub rule_index: usize,
     pub rule: &'r HttpRouteRules,
     pub targets: &'r [BackendTarget],
-    /// Resolved RequestMirror clusters with their share in millionths.
-    pub mirrors: &'r [(String, u32)],
+    pub mirrors: &'r [MirrorTarget],
     /// The rule's filters, or why they cannot be honoured.
     pub filters: &'r Result<FilterPlan, String>,
 }
@@ -117,25 +130,41 @@ pub fn rule_entries(input: &RuleInput<'_>) -> RuleOutput {
                 (HeaderChanges::default(), RouteAction::NotReady(why))
             }
         };
-        out.entries.push(RouteEntry {
-            precedence: Precedence {
-                created,
-                namespace: route.namespace.clone(),
-                name: route.name.clone(),
-                rule: rule_index,
-                match_index,
-                ..matched.precedence
-            },
-            route: Route {
-                name: format!(
-                    "httproute/{}/{}/rule/{rule_index}/match/{match_index}",
-                    route.namespace, route.name
-                ),
-                matcher: matched.matcher,
-                headers,
-                action,
-            },
-        });
+        let precedence = Precedence {
+            created,
+            namespace: route.namespace.clone(),
+            name: route.name.clone(),
+            rule: rule_index,
+            match_index,
+            ..matched.precedence
+        };
+        let route = Route {
+            name: super::names::route(&route.namespace, &route.name, rule_index, match_index),
+            matcher: matched.matcher,
+            headers,
+            action,
+        };
+        let ai_mirrors: Vec<&str> = input
+            .mirrors
+            .iter()
+            .filter(|m| m.ai)
+            .map(|m| m.cluster.as_str())
+            .collect();
+        out.entries.extend(
+            ai_methods::guard(
+                route,
+                ai_methods::forwards_to_ai(input.targets),
+                &ai_mirrors,
+            )
+            .into_iter()
+            .map(|(part, route)| RouteEntry {
+                precedence: Precedence {
+                    part,
+                    ..precedence.clone()
+                },
+                route,
+            }),
+        );
     }
     out
 }
@@ -215,6 +244,7 @@ fn route_match(m: &HttpRouteRulesMatches) -> Matched {
         name: String::new(),
         rule: 0,
         match_index: 0,
+        part: 0,
     };
     Matched {
         matcher: RouteMatch {
@@ -375,7 +405,11 @@ fn action(
             targets,
             path_rewrite,
             host_rewrite: plan.host_rewrite.clone(),
-            mirrors: input.mirrors.to_vec(),
+            mirrors: input
+                .mirrors
+                .iter()
+                .map(|m| (m.cluster.clone(), m.per_million))
+                .collect(),
             timeout,
             retry,
         }),

@@ -108,8 +108,11 @@ fn seed_example_becomes_a_listener_a_route_and_a_verified_tls_cluster() {
     let (bootstrap, problems) = run(SEED);
     assert!(problems.is_empty(), "{problems:?}");
     let routes = routes(&bootstrap, 8080);
-    assert_eq!(routes.len(), 1);
+    // The route, and behind it the 405 for methods other than POST.
+    assert_eq!(routes.len(), 2);
     assert_eq!(routes[0]["match"]["path_separated_prefix"], "/azure-openai");
+    assert_eq!(routes[1]["match"]["path_separated_prefix"], "/azure-openai");
+    assert_eq!(routes[1]["direct_response"]["status"], 405);
     assert_eq!(routes[0]["route"]["cluster"], "backend_ai_azure-openai");
     assert_eq!(routes[0]["route"]["timeout"], "0s");
 
@@ -388,4 +391,5 @@ spec:
 
 mod priority_groups;
 mod providers;
+mod request_hygiene;
 mod upstream_tls;
