@@ -106,6 +106,11 @@ pub struct XdsEnvoy {
 
 impl XdsEnvoy {
     pub fn start(controller: &Controller, node_id: &str) -> XdsEnvoy {
+        XdsEnvoy::start_logging(controller, node_id, "info")
+    }
+
+    /// [`XdsEnvoy::start`], Envoy logging at `log_level` (`debug`, `trace`…).
+    pub fn start_logging(controller: &Controller, node_id: &str, log_level: &str) -> XdsEnvoy {
         let dir = tempfile::tempdir().expect("tempdir");
         let admin_port = free_port();
         let bootstrap = dir.path().join("bootstrap.yaml");
@@ -129,6 +134,7 @@ impl XdsEnvoy {
             .args(["-c", &bootstrap.display().to_string()])
             .arg("--disable-hot-restart")
             .args(["--concurrency", "2"])
+            .args(["--log-level", log_level])
             .args([
                 "--log-path",
                 &dir.path().join("envoy.log").display().to_string(),

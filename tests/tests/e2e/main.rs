@@ -14,6 +14,7 @@ mod conformance;
 mod examples;
 mod failover;
 mod https_listeners;
+mod key_secrecy;
 mod mock_native_providers;
 mod mock_provider;
 mod openai;
