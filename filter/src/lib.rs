@@ -15,6 +15,7 @@ pub mod capped;
 pub mod config;
 pub mod event_stream;
 pub mod include_usage;
+pub mod injected;
 pub mod json_model;
 pub mod metrics;
 pub mod plugin_config;
