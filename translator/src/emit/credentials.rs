@@ -13,10 +13,13 @@ use crate::ir::{Credential, SdsSecret, SecretDelivery};
 /// whatever the client sent under that name. Without the secret (not yet
 /// delivered) it answers 401 itself rather than let the request go keyless.
 pub fn injector(header: &str, secret: &SdsSecret, delivery: SecretDelivery) -> Value {
-    let mut sds = json!({ "name": secret.name });
-    if delivery == SecretDelivery::Ads {
-        sds["sds_config"] = json!({ "ads": {}, "resource_api_version": "V3" });
-    }
+    let sds = match delivery {
+        SecretDelivery::Static => json!({ "name": secret.name }),
+        SecretDelivery::Ads => json!({
+            "name": secret.name,
+            "sds_config": { "ads": {}, "resource_api_version": "V3" }
+        }),
+    };
     json!({
         "name": format!("llmgate.credential/{header}"),
         "typed_config": {
