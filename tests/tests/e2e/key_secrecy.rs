@@ -1,5 +1,5 @@
 //! Provider keys reach the provider and nothing else: not Envoy's admin
-//! `/config_dump` (with endpoints), not Envoy's log at debug level, not the
+//! `/config_dump` (with endpoints), not Envoy's log at trace level, not the
 //! translator's errors or `llmgate status` — in static (bootstrap) mode and
 //! over xDS.
 
@@ -333,12 +333,12 @@ fn config_dumps(admin: impl Fn(&str) -> String) -> String {
 }
 
 #[test]
-fn keys_reach_their_providers_and_stay_out_of_config_dump_and_debug_log() {
+fn keys_reach_their_providers_and_stay_out_of_config_dump_and_trace_log() {
     let cases = cases();
     let (mocks, group) = mocks(&cases);
     let keys = all_keys(&cases);
     let gateway: Gateway =
-        start_gateway_logging(&manifests(&cases, &mocks, &group), 9, "debug", |b| b);
+        start_gateway_logging(&manifests(&cases, &mocks, &group), 9, "trace", |b| b);
     let dumps = config_dumps(|path| gateway.admin(path));
     // What is looked for is there: the dump is a real one.
     assert!(dumps.contains("secrecy.openai.azure.com"), "{dumps}");
@@ -351,8 +351,8 @@ fn keys_reach_their_providers_and_stay_out_of_config_dump_and_debug_log() {
         || gateway.envoy_log(),
     );
     let log = gateway.envoy_log();
-    assert!(log.contains("[debug]"), "not a debug log:\n{log}");
-    assert_no_key("Envoy's debug log", &log, &keys);
+    assert!(log.contains("[trace]"), "not a trace log:\n{log}");
+    assert_no_key("Envoy's trace log", &log, &keys);
     assert_no_key("llmgate translate", &gateway.translated.stderr, &keys);
     // The bootstrap file holds the keys (Envoy reads them from it): only its
     // owner may read it.
@@ -372,7 +372,7 @@ fn write_folder(dir: &Path, manifests: &str, gateway_port: u16) {
 }
 
 #[test]
-fn over_xds_keys_reach_their_providers_and_stay_out_of_config_dump_and_debug_log() {
+fn over_xds_keys_reach_their_providers_and_stay_out_of_config_dump_and_trace_log() {
     let cases = cases();
     let (mocks, group) = mocks(&cases);
     let keys = all_keys(&cases);
@@ -384,7 +384,7 @@ fn over_xds_keys_reach_their_providers_and_stay_out_of_config_dump_and_debug_log
         gateway_port,
     );
     let controller = Controller::start(folder.path());
-    let envoy = XdsEnvoy::start_logging(&controller, "secrecy", "debug");
+    let envoy = XdsEnvoy::start_logging(&controller, "secrecy", "trace");
     let url = |path: &str| format!("http://127.0.0.1:{gateway_port}{path}");
     let stat = |name: &str| -> Option<u64> {
         let (_, text) = get(&format!(
@@ -415,8 +415,8 @@ fn over_xds_keys_reach_their_providers_and_stay_out_of_config_dump_and_debug_log
     assert!(dumps.contains("secrecy.openai.azure.com"), "{dumps}");
     assert_no_key("/config_dump over xDS", &dumps, &keys);
     let log = envoy.log();
-    assert!(log.contains("[debug]"), "not a debug log");
-    assert_no_key("Envoy's debug log over xDS", &log, &keys);
+    assert!(log.contains("[trace]"), "not a trace log");
+    assert_no_key("Envoy's trace log over xDS", &log, &keys);
     assert_no_key("llmgate serve's log", &controller.log(), &keys);
 }
 
