@@ -126,8 +126,11 @@ impl Stream {
         host: &mut impl Host,
         end_of_stream: bool,
     ) -> Flow {
+        // Envoy's injectors ran before this filter: take this provider's
+        // keys out of their internal headers (a clone of the configuration
+        // per request only where keys are injected).
         let token = &plugin.cfg.auth.token;
-        self.resolved = injected::resolve(token, |name| host.request_header(name)).map(|token| {
+        let resolved = injected::resolve(token, |name| host.request_header(name)).map(|token| {
             let mut cfg = plugin.cfg.clone();
             cfg.auth.token = token;
             cfg
@@ -135,17 +138,18 @@ impl Stream {
         for name in injected::headers(token) {
             host.remove_request_header(name);
         }
-        let resolved = self.resolved.take();
         let flow = self.plan_request(
             plugin,
             resolved.as_ref().unwrap_or(&plugin.cfg),
             host,
             end_of_stream,
         );
+        // Kept for signing once the body is in.
         self.resolved = resolved;
         flow
     }
 
+    /// The request's edits with this attempt's configuration.
     fn plan_request(
         &mut self,
         plugin: &Plugin,
