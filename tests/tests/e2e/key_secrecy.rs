@@ -497,3 +497,60 @@ spec:
     assert!(out.contains("enum-kind"), "{out}");
     assert_no_key("llmgate status", &out, &keys);
 }
+
+/// A Secret's new value reaches the provider over SDS, without restarting
+/// Envoy, and the old one is no longer sent.
+#[test]
+fn over_xds_a_rotated_key_reaches_the_provider_without_a_restart() {
+    const OLD: &str = "sk-rotation-old-4a7c21";
+    const NEW: &str = "sk-rotation-new-9e3b58";
+    let mock = MockProvider::start_blocking(MockConfig::new(NEW)).expect("mock");
+    let folder = tempfile::tempdir().unwrap();
+    let gateway_port = free_port();
+    let write = |key: &str| {
+        let documents = yaml_stream(&[
+            &GatewayDoc::http(gateway_port),
+            &Secret::new("openai-key").string("Authorization", key),
+            &AiBackend::llm(
+                "openai",
+                Provider::new("openai").with(
+                    "authToken",
+                    "{kind: SecretRef, secretRef: {name: openai-key}}",
+                ),
+            )
+            .at("127.0.0.1", mock.addr().port()),
+            &HttpRoute::prefix("openai", "/openai", "openai"),
+        ]);
+        // Written beside and renamed, as editors do.
+        let tmp = folder.path().join("manifests.yaml.tmp");
+        std::fs::write(&tmp, documents).unwrap();
+        std::fs::rename(tmp, folder.path().join("manifests.yaml")).unwrap();
+    };
+    write(OLD);
+    let controller = Controller::start(folder.path());
+    let mut envoy = XdsEnvoy::start(&controller, "rotation");
+    let url = format!("http://127.0.0.1:{gateway_port}/openai");
+    let status = || {
+        try_post(
+            &url,
+            &[("content-type", "application/json")],
+            CHAT.as_bytes(),
+        )
+        .map_or(0, |r| r.status)
+    };
+    // The mock only knows the new key.
+    eventually("the old key is served", Duration::from_secs(20), || {
+        status() == 401
+    });
+    assert_eq!(
+        mock.requests()[0].headers_named("authorization"),
+        [bearer(OLD)]
+    );
+    write(NEW);
+    eventually("the new key is served", Duration::from_secs(20), || {
+        status() == 200
+    });
+    assert!(envoy.is_running(), "Envoy restarted");
+    let last = mock.requests().pop().unwrap();
+    assert_eq!(last.headers_named("authorization"), [bearer(NEW)]);
+}
