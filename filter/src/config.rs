@@ -2,7 +2,10 @@
 //! `configuration` on each AI backend's cluster. Shared with the translator so
 //! both sides agree on the wire format.
 //!
-//! Secrets are already resolved here: the filter never reads Kubernetes.
+//! The filter never reads Kubernetes. The translator never writes a key
+//! here (Envoy shows this configuration in `/config_dump`): keys arrive in
+//! request headers Envoy's `credential_injector` writes ([`crate::injected`]).
+//! `Value` and `Aws` are what those resolve to for one attempt.
 
 use serde::{Deserialize, Serialize};
 
@@ -111,12 +114,29 @@ pub struct AuthConfig {
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase", deny_unknown_fields)]
 pub enum TokenSource {
-    /// The key, from an inline value or a Secret (already without `Bearer `).
+    /// The key itself (without `Bearer `): an injected key once read.
     Value { value: String },
     /// Use the client's own `Authorization` header (without `Bearer `).
     Passthrough,
     /// AWS credentials: the filter signs each final request with SigV4
     /// (Bedrock). From the Secret keys `accessKey`, `secretKey`, `sessionToken`.
+    /// The key is in the request header `header`, written there by Envoy's
+    /// `credential_injector` from an SDS secret ([`crate::injected`]).
+    Injected { header: String },
+    /// AWS credentials in request headers written by Envoy's
+    /// `credential_injector` ([`crate::injected`]); the filter signs with them.
+    AwsInjected {
+        #[serde(rename = "accessKeyIdHeader")]
+        access_key_id_header: String,
+        #[serde(rename = "secretAccessKeyHeader")]
+        secret_access_key_header: String,
+        #[serde(
+            rename = "sessionTokenHeader",
+            default,
+            skip_serializing_if = "Option::is_none"
+        )]
+        session_token_header: Option<String>,
+    },
     Aws {
         #[serde(rename = "accessKeyId")]
         access_key_id: String,
@@ -138,6 +158,8 @@ impl std::fmt::Debug for TokenSource {
             TokenSource::Value { .. } => f.write_str("Value { value: <redacted> }"),
             TokenSource::Passthrough => f.write_str("Passthrough"),
             TokenSource::Aws { .. } => f.write_str("Aws { <redacted> }"),
+            TokenSource::Injected { header } => write!(f, "Injected {{ header: {header:?} }}"),
+            TokenSource::AwsInjected { .. } => f.write_str("AwsInjected { .. }"),
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod capped;
 pub mod config;
 pub mod event_stream;
 pub mod include_usage;
+pub mod injected;
 pub mod invalid_body;
 pub mod json_model;
 pub mod metrics;

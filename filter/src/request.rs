@@ -118,7 +118,12 @@ pub fn aws_signing(cfg: &FilterConfig) -> Option<(sigv4::Credentials<'_>, provid
             },
             scope,
         )),
-        TokenSource::Value { .. } | TokenSource::Passthrough => None,
+        // Injected credentials are resolved before planning
+        // ([`crate::injected`]); unresolved, there is nothing to sign with.
+        TokenSource::Value { .. }
+        | TokenSource::Passthrough
+        | TokenSource::Injected { .. }
+        | TokenSource::AwsInjected { .. } => None,
     }
 }
 
@@ -180,6 +185,8 @@ fn auth_value(cfg: &FilterConfig, client_authorization: Option<&str>) -> Option<
         TokenSource::Passthrough => strip_bearer(client_authorization?),
         // Signed once the final body is known, not a header value.
         TokenSource::Aws { .. } => return None,
+        // Resolved before planning ([`crate::injected`]); unresolved: none.
+        TokenSource::Injected { .. } | TokenSource::AwsInjected { .. } => return None,
     };
     if token.is_empty() {
         return None;

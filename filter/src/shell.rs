@@ -5,6 +5,7 @@
 //! the VM); here every value is read as bytes and every error is handled.
 
 use crate::attempt::{self, FirstAttempt, FIRST_ATTEMPT_STATE};
+use crate::injected;
 use crate::metrics::ModelCap;
 use crate::plugin_config::{PluginConfig, HOST_METADATA_KEY, HOST_METADATA_NAMESPACE};
 use crate::request::HeaderOp;
@@ -90,6 +91,9 @@ struct Root {
 struct Plugins {
     config: PluginConfig,
     plugins: Vec<Plugin>,
+    /// Every internal header Envoy injects a key into for any provider of
+    /// this plugin (all of them arrive on every attempt).
+    injected_headers: Vec<String>,
 }
 
 impl Plugins {
@@ -109,6 +113,12 @@ impl Plugins {
             .map(|b| String::from_utf8_lossy(&b).into_owned()),
         };
         self.config.index_of(endpoint.as_deref())
+    }
+
+    fn remove_injected(&self, host: &mut EnvoyHost) {
+        for name in &self.injected_headers {
+            host.remove_request_header(name);
+        }
     }
 
     /// Puts back what an earlier attempt's edits changed (see [`attempt`]),
@@ -165,7 +175,17 @@ impl RootContext for Root {
                     .cloned()
                     .map(Plugin::new)
                     .collect();
-                self.plugins = Some(Rc::new(Plugins { config, plugins }));
+                let injected_headers = config
+                    .providers()
+                    .iter()
+                    .flat_map(|p| injected::headers(&p.auth.token))
+                    .map(str::to_owned)
+                    .collect();
+                self.plugins = Some(Rc::new(Plugins {
+                    config,
+                    plugins,
+                    injected_headers,
+                }));
                 true
             }
             Err(e) => {
@@ -400,11 +420,17 @@ impl HttpContext for HttpStream {
             for name in crate::request::CREDENTIAL_HEADERS {
                 EnvoyHost.remove_request_header(name);
             }
+            plugins.remove_injected(&mut EnvoyHost);
             return Action::Continue;
         };
         plugins.prepare_attempt(&mut EnvoyHost);
         self.chosen = Some(index);
-        self.dispatch(|stream, plugin, host| stream.on_request_headers(plugin, host, end_of_stream))
+        let action = self.dispatch(|stream, plugin, host| {
+            stream.on_request_headers(plugin, host, end_of_stream)
+        });
+        // The chosen provider has taken its own; the others' must not travel.
+        plugins.remove_injected(&mut EnvoyHost);
+        action
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {

@@ -14,7 +14,8 @@ pub use plugin::Plugin;
 
 use crate::body_edits::{self, Edit};
 use crate::capped::CappedCopy;
-use crate::config::PATH_REWRITTEN_HEADER;
+use crate::config::{FilterConfig, PATH_REWRITTEN_HEADER};
+use crate::injected;
 use crate::invalid_body::{self, Requirement};
 use crate::json_model;
 use crate::metrics;
@@ -120,6 +121,10 @@ pub struct Stream {
     status: Option<u32>,
     response: Option<ResponseReader>,
     counted: bool,
+    /// The plugin's configuration with the credential Envoy injected for
+    /// this attempt ([`injected`]); `None` when the configuration has none
+    /// to inject.
+    resolved: Option<FilterConfig>,
 }
 
 impl Default for Stream {
@@ -141,7 +146,13 @@ impl Stream {
             status: None,
             response: None,
             counted: false,
+            resolved: None,
         }
+    }
+
+    /// The configuration this attempt works with.
+    fn cfg<'a>(&'a self, plugin: &'a Plugin) -> &'a FilterConfig {
+        self.resolved.as_ref().unwrap_or(&plugin.cfg)
     }
 
     pub fn on_request_headers(
@@ -150,7 +161,37 @@ impl Stream {
         host: &mut impl Host,
         end_of_stream: bool,
     ) -> Flow {
-        let cfg = &plugin.cfg;
+        // Envoy's injectors ran before this filter: take this provider's
+        // keys out of their internal headers (a clone of the configuration
+        // per request only where keys are injected).
+        let token = &plugin.cfg.auth.token;
+        let resolved = injected::resolve(token, |name| host.request_header(name)).map(|token| {
+            let mut cfg = plugin.cfg.clone();
+            cfg.auth.token = token;
+            cfg
+        });
+        for name in injected::headers(token) {
+            host.remove_request_header(name);
+        }
+        let flow = self.plan_request(
+            plugin,
+            resolved.as_ref().unwrap_or(&plugin.cfg),
+            host,
+            end_of_stream,
+        );
+        // Kept for signing once the body is in.
+        self.resolved = resolved;
+        flow
+    }
+
+    /// The request's edits with this attempt's configuration.
+    fn plan_request(
+        &mut self,
+        plugin: &Plugin,
+        cfg: &FilterConfig,
+        host: &mut impl Host,
+        end_of_stream: bool,
+    ) -> Flow {
         let provider = providers::of(&cfg.provider);
         self.started_ms = Some(host.now_ms());
         self.route = Some(metrics::route_label(
@@ -185,7 +226,7 @@ impl Stream {
         let sign = request::aws_signing(cfg).is_some();
         if end_of_stream {
             if sign {
-                sign_request(plugin, host, &[]);
+                sign_request(cfg, host, &[]);
             }
             return Flow::Continue;
         }
@@ -336,7 +377,7 @@ impl Stream {
             let final_body = edited
                 .as_ref()
                 .map_or(body.as_slice(), |e| e.body.as_slice());
-            sign_request(plugin, host, final_body);
+            sign_request(self.cfg(plugin), host, final_body);
         }
         Flow::Continue
     }
@@ -460,7 +501,7 @@ fn is_content_coded(encoding: Option<&str>) -> bool {
 }
 
 /// Sets the SigV4 headers for the request as it now stands upstream.
-fn sign_request(plugin: &Plugin, host: &mut impl Host, body: &[u8]) {
+fn sign_request(cfg: &FilterConfig, host: &mut impl Host, body: &[u8]) {
     let path = host
         .request_header(":path")
         .unwrap_or_else(|| "/".to_owned());
@@ -475,7 +516,7 @@ fn sign_request(plugin: &Plugin, host: &mut impl Host, body: &[u8]) {
         body,
     };
     let now = host.now_ms() / 1000;
-    for (name, value) in request::sigv4_headers(&plugin.cfg, &outgoing, now).unwrap_or_default() {
+    for (name, value) in request::sigv4_headers(cfg, &outgoing, now).unwrap_or_default() {
         host.set_request_header(&name, &value);
     }
 }

@@ -138,7 +138,12 @@ pub struct XdsEnvoy {
 
 impl XdsEnvoy {
     pub fn start(controller: &Controller, node_id: &str) -> XdsEnvoy {
-        let envoy = XdsEnvoy::start_unready(controller, node_id, None);
+        XdsEnvoy::start_logging(controller, node_id, "info")
+    }
+
+    /// [`XdsEnvoy::start`], Envoy logging at `log_level` (`debug`, `trace`…).
+    pub fn start_logging(controller: &Controller, node_id: &str, log_level: &str) -> XdsEnvoy {
+        let envoy = XdsEnvoy::launch(controller, node_id, None, log_level);
         wait_for(
             || envoy.admin_status("/ready") == Some(200),
             "Envoy to be ready",
@@ -150,6 +155,15 @@ impl XdsEnvoy {
     /// An Envoy bootstrapped with `--tls-dir tls` (or plaintext), once its
     /// admin port answers: it may never get its configuration.
     pub fn start_unready(controller: &Controller, node_id: &str, tls: Option<&Path>) -> XdsEnvoy {
+        XdsEnvoy::launch(controller, node_id, tls, "info")
+    }
+
+    fn launch(
+        controller: &Controller,
+        node_id: &str,
+        tls: Option<&Path>,
+        log_level: &str,
+    ) -> XdsEnvoy {
         let dir = tempfile::tempdir().expect("tempdir");
         let admin_port = free_port();
         let bootstrap = dir.path().join("bootstrap.yaml");
@@ -177,6 +191,7 @@ impl XdsEnvoy {
             .args(["-c", &bootstrap.display().to_string()])
             .arg("--disable-hot-restart")
             .args(["--concurrency", "2"])
+            .args(["--log-level", log_level])
             .args([
                 "--log-path",
                 &dir.path().join("envoy.log").display().to_string(),

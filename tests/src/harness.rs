@@ -171,6 +171,16 @@ pub fn start_gateway_with(
     mock_port: u16,
     edit_bootstrap: impl FnOnce(String) -> String,
 ) -> Gateway {
+    start_gateway_logging(manifests, mock_port, "info", edit_bootstrap)
+}
+
+/// [`start_gateway_with`], Envoy logging at `log_level` (`debug`, `trace`…).
+pub fn start_gateway_logging(
+    manifests: &str,
+    mock_port: u16,
+    log_level: &str,
+    edit_bootstrap: impl FnOnce(String) -> String,
+) -> Gateway {
     let port = free_port();
     let admin_port = free_port();
     let manifests = manifests
@@ -193,7 +203,7 @@ pub fn start_gateway_with(
         // Several Envoys run at once in tests: no shared-memory hot restart.
         .arg("--disable-hot-restart")
         .args(["--concurrency", "2"])
-        .args(["--log-level", "info"])
+        .args(["--log-level", log_level])
         // The access log is written at most this long after a request ends.
         .args(["--file-flush-interval-msec", "100"])
         .args(["--log-path", &log.display().to_string()])
@@ -304,6 +314,13 @@ impl Gateway {
     pub fn post(&self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
         try_post(&self.url(path), headers, body)
             .unwrap_or_else(|e| panic!("POST {path}: {e}\n{}", self.envoy_log()))
+    }
+
+    /// GET on Envoy's admin port (`/config_dump`, `/clusters`…): the body.
+    pub fn admin(&self, path: &str) -> String {
+        self.admin_get(path)
+            .map(|(_, body)| body)
+            .unwrap_or_else(|e| panic!("GET admin {path}: {e}"))
     }
 
     fn admin_get(&self, path: &str) -> Result<(u16, String), ureq::Error> {

@@ -328,6 +328,8 @@ fn run_controller(args: ControllerArgs) -> ExitCode {
             cluster_domain: gateway.serving.cluster_domain,
             listen_address: args.listen_address,
             ca_bundle: gateway.ca_bundle,
+            // Keys travel with the rest of the configuration over ADS.
+            secrets: llmgate_translator::ir::SecretDelivery::Ads,
             ..translate::Options::default()
         },
         namespace: args.namespace,
@@ -526,6 +528,8 @@ fn run_control_plane(
             cluster_domain: gateway.serving.cluster_domain,
             listen_address,
             ca_bundle: gateway.ca_bundle,
+            // Keys travel with the rest of the configuration over ADS.
+            secrets: llmgate_translator::ir::SecretDelivery::Ads,
             ..translate::Options::default()
         },
     };
@@ -575,6 +579,8 @@ fn run_translate(args: TranslateArgs) -> ExitCode {
         cluster_domain: args.serving.cluster_domain,
         listen_address: args.listen_address,
         ca_bundle: args.ca_bundle,
+        // The bootstrap carries the keys as static secrets.
+        secrets: llmgate_translator::ir::SecretDelivery::Static,
     };
     let translation = translate::translate(&snapshot, &options);
     problems.extend(translation.problems);

@@ -15,6 +15,7 @@ mod counting;
 mod examples;
 mod failover;
 mod https_listeners;
+mod key_secrecy;
 mod mock_native_providers;
 mod mock_provider;
 mod openai;

@@ -8,10 +8,10 @@ use serde_json::{json, Value};
 
 use llmgate_filter::plugin_config::{Members, HOST_METADATA_KEY, HOST_METADATA_NAMESPACE};
 
-use super::address;
+use super::{address, credentials};
 use crate::ir::{
-    AiProvider, Cluster, FilterCode, ResolvedGroups, SubjectAltName, TrustedCa, Upstream,
-    Validation, Wasm,
+    AiProvider, Cluster, FilterCode, ResolvedGroups, SecretDelivery, SubjectAltName, TrustedCa,
+    Upstream, Validation, Wasm,
 };
 use crate::json::set_member;
 
@@ -23,14 +23,22 @@ const TLS_MATCH_KEY: &str = "llmgate.provider";
 /// gets exactly the Gateway API's 500 (an empty cluster would give 503).
 pub const UNAVAILABLE_CLUSTER: &str = "llmgate_unavailable";
 
-pub fn cluster(cluster: &Cluster, wasm: &Wasm, ca_bundle: &Path) -> Value {
+/// What every AI cluster shares: the filter module, the CA bundle and how
+/// the keys are delivered.
+pub struct AiContext<'a> {
+    pub wasm: &'a Wasm,
+    pub ca_bundle: &'a Path,
+    pub secrets: SecretDelivery,
+}
+
+pub fn cluster(cluster: &Cluster, ai: &AiContext<'_>) -> Value {
     match cluster {
-        Cluster::Ai { name, provider } => ai_cluster(name, provider, wasm, ca_bundle),
+        Cluster::Ai { name, provider } => ai_cluster(name, provider, ai),
         Cluster::PriorityGroups {
             name,
             backend,
             groups,
-        } => priority_groups_cluster(name, backend, groups, wasm, ca_bundle),
+        } => priority_groups_cluster(name, backend, groups, ai),
         Cluster::Service { name, host, port } => service_cluster(name, host, *port),
         Cluster::Endpoints { name, endpoints } => endpoints_cluster(name, endpoints),
     }
@@ -97,26 +105,33 @@ fn cluster_discovery(host: &str) -> Value {
 
 /// HTTP/1.1 upstream with the llmgate filter as an upstream HTTP filter: the
 /// route is already chosen there, so rewriting :path and headers cannot
-/// re-match it.
-fn ai_protocol_options(backend: &str, configuration: String, wasm: &Wasm) -> Value {
+/// re-match it. Before it, one `credential_injector` per key (see
+/// `ir::credential`): every attempt gets every key of the cluster's
+/// providers in internal headers, and the filter keeps the chosen one's.
+fn ai_protocol_options(
+    backend: &str,
+    configuration: String,
+    injectors: Vec<Value>,
+    wasm: &Wasm,
+) -> Value {
+    let mut filters = injectors;
+    filters.push(wasm_filter(backend, configuration, wasm));
+    filters.push(json!({
+        "name": "envoy.filters.http.upstream_codec",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec"
+        }
+    }));
     json!({
         "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
             "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
             "explicit_http_config": { "http_protocol_options": {} },
-            "http_filters": [
-                wasm_filter(backend, configuration, wasm),
-                {
-                    "name": "envoy.filters.http.upstream_codec",
-                    "typed_config": {
-                        "@type": "type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec"
-                    }
-                }
-            ]
+            "http_filters": filters
         }
     })
 }
 
-fn ai_cluster(name: &str, provider: &AiProvider, wasm: &Wasm, ca_bundle: &Path) -> Value {
+fn ai_cluster(name: &str, provider: &AiProvider, ai: &AiContext<'_>) -> Value {
     let up = &provider.upstream;
     let mut cluster = json!({
         "name": name,
@@ -130,10 +145,11 @@ fn ai_cluster(name: &str, provider: &AiProvider, wasm: &Wasm, ca_bundle: &Path) 
         "typed_extension_protocol_options": ai_protocol_options(
             &provider.filter.backend,
             serde_json::to_string(&provider.filter).unwrap_or_default(),
-            wasm,
+            credentials::injectors([&provider.credential], ai.secrets),
+            ai.wasm,
         )
     });
-    if let Some(socket) = upstream_transport_socket(up, ca_bundle) {
+    if let Some(socket) = upstream_transport_socket(up, ai.ca_bundle) {
         set_member(&mut cluster, "transport_socket", socket);
     }
     cluster
@@ -312,8 +328,7 @@ fn priority_groups_cluster(
     name: &str,
     backend: &str,
     groups: &ResolvedGroups,
-    wasm: &Wasm,
-    ca_bundle: &Path,
+    ai: &AiContext<'_>,
 ) -> Value {
     let needs_dns = groups.members.iter().any(|m| {
         m.resolved
@@ -333,10 +348,14 @@ fn priority_groups_cluster(
         "typed_extension_protocol_options": ai_protocol_options(
             backend,
             plugin_configuration(groups),
-            wasm,
+            credentials::injectors(
+                groups.members.iter().map(|m| &m.resolved.credential),
+                ai.secrets,
+            ),
+            ai.wasm,
         ),
     });
-    let matches = transport_socket_matches(groups, ca_bundle);
+    let matches = transport_socket_matches(groups, ai.ca_bundle);
     if !matches.is_empty() {
         set_member(
             &mut cluster,

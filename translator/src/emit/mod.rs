@@ -4,6 +4,7 @@
 //! bootstrap of an Envoy that takes them from `llmgate serve`.
 
 pub mod cluster;
+pub mod credentials;
 pub mod listener;
 pub mod observability;
 pub mod route;
@@ -19,16 +20,17 @@ pub use observability::{stats_tags, FILTER_LABELS};
 
 /// The bootstrap for a whole configuration.
 pub fn bootstrap(config: Config) -> Value {
+    let ai = cluster::AiContext {
+        wasm: &config.wasm,
+        ca_bundle: &config.ca_bundle,
+        secrets: config.secrets,
+    };
     let mut clusters: BTreeMap<String, Value> = config
         .clusters
         .iter()
-        .map(|c| {
-            (
-                c.name().to_owned(),
-                cluster::cluster(c, &config.wasm, &config.ca_bundle),
-            )
-        })
+        .map(|c| (c.name().to_owned(), cluster::cluster(c, &ai)))
         .collect();
+    let secrets = credentials::secrets(config.clusters.iter().flat_map(cluster_secrets));
     let mut listeners: Vec<Value> = config
         .listeners
         .into_iter()
@@ -51,6 +53,10 @@ pub fn bootstrap(config: Config) -> Value {
             "clusters",
             Value::Array(clusters.into_values().collect()),
         );
+        // Over ADS they are served as SDS resources from here.
+        if !secrets.is_empty() {
+            set_member(resources, "secrets", Value::Array(secrets));
+        }
     }
     if config.uses_unavailable {
         set_member(
@@ -60,6 +66,19 @@ pub fn bootstrap(config: Config) -> Value {
         );
     }
     out
+}
+
+/// The keys a cluster's providers use.
+fn cluster_secrets(cluster: &crate::ir::Cluster) -> Vec<&crate::ir::SdsSecret> {
+    match cluster {
+        crate::ir::Cluster::Ai { provider, .. } => provider.credential.secrets(),
+        crate::ir::Cluster::PriorityGroups { groups, .. } => groups
+            .members
+            .iter()
+            .flat_map(|m| m.resolved.credential.secrets())
+            .collect(),
+        crate::ir::Cluster::Service { .. } | crate::ir::Cluster::Endpoints { .. } => Vec::new(),
+    }
 }
 
 /// Node identity, admin on 127.0.0.1 and the filter's stats tags; no

@@ -2,6 +2,7 @@
 
 use llmgate_filter::config::FilterConfig;
 
+use super::Credential;
 use crate::problem::Problem;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -50,12 +51,15 @@ pub struct Upstream {
     pub tls: Option<UpstreamTls>,
 }
 
-/// One provider of an AI Backend: where to connect and the filter's
-/// configuration (with the Secret resolved).
+/// One provider of an AI Backend: where to connect, the filter's
+/// configuration and the credential Envoy injects for it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AiProvider {
     pub upstream: Upstream,
+    /// Its `auth.token` names the headers `credential` is injected into
+    /// (never the key itself).
     pub filter: FilterConfig,
+    pub credential: Credential,
     /// Served, but to be reported on every translation (e.g. certificate
     /// verification turned off).
     pub warnings: Vec<Problem>,

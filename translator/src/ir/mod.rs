@@ -4,6 +4,7 @@
 //! configuration. Nothing here knows Envoy's field names.
 
 pub mod cluster;
+pub mod credential;
 pub mod listener;
 pub mod route;
 
@@ -13,6 +14,7 @@ pub use cluster::{
     AiProvider, Cluster, Member, ResolvedGroups, SubjectAltName, TrustedCa, Upstream, UpstreamTls,
     Validation,
 };
+pub use credential::{Credential, SdsSecret};
 pub use listener::{Chain, Listener, Protocol, ServerCertificate, VirtualHost};
 pub use route::{
     ForwardAction, HeaderChanges, HeaderMatch, HeaderValue, PathMatch, Redirect, RedirectPath,
@@ -42,6 +44,16 @@ pub struct Wasm {
     pub runtime: String,
 }
 
+/// How Envoy gets the providers' keys (SDS secrets).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SecretDelivery {
+    /// In the bootstrap's `static_resources.secrets` (`llmgate translate`).
+    #[default]
+    Static,
+    /// Over ADS, with the listeners and clusters (`serve`, `run`, `controller`).
+    Ads,
+}
+
 /// One gateway's whole configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -49,6 +61,7 @@ pub struct Config {
     pub wasm: Wasm,
     /// CA bundle for verifying providers' TLS certificates.
     pub ca_bundle: PathBuf,
+    pub secrets: SecretDelivery,
     pub listeners: Vec<Listener>,
     /// By name.
     pub clusters: Vec<Cluster>,

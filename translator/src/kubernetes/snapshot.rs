@@ -91,6 +91,14 @@ pub fn build(state: &ClusterState, controller_name: &str) -> (Snapshot, Vec<Prob
     snapshot
         .gateways
         .retain(|g| ours.contains(&g.value.spec.gateway_class_name));
+    // Inline tokens of Backends that could not be read are still keys.
+    snapshot.sensitive = state
+        .backends
+        .iter()
+        .filter_map(|b| serde_json::to_value(b.as_ref()).ok())
+        .flat_map(|raw| crate::redact::sensitive_values(&raw))
+        .collect();
+    crate::redact::Redactor::of_snapshot(&snapshot).problems(&mut problems);
     (snapshot, problems)
 }
 

@@ -552,12 +552,23 @@ fn mentions(snapshot: &XdsSnapshot, needle: &str) -> bool {
         .clusters
         .iter()
         .chain(&snapshot.listeners)
-        .any(|r| {
-            r.any
-                .value
-                .windows(needle.len())
-                .any(|w| w == needle.as_bytes())
-        })
+        .chain(&snapshot.secrets)
+        .any(|r| contains(&r.any.value, needle))
+}
+
+fn contains(bytes: &[u8], needle: &str) -> bool {
+    bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// Keys travel as SDS secrets only, never inside a cluster (whose filter
+/// configuration Envoy's `/config_dump` shows).
+fn only_in_secrets(snapshot: &XdsSnapshot, key: &str) -> bool {
+    snapshot.secrets.iter().any(|r| contains(&r.any.value, key))
+        && !snapshot
+            .clusters
+            .iter()
+            .chain(&snapshot.listeners)
+            .any(|r| contains(&r.any.value, key))
 }
 
 /// A cluster as Envoy receives it, decoded back to proto3 JSON with the
@@ -660,7 +671,7 @@ async fn lists_then_serves_and_follows_a_new_route() {
 }
 
 #[tokio::test]
-async fn a_rotated_secret_reaches_the_filter_configuration() {
+async fn a_rotated_secret_reaches_envoy_as_an_sds_secret() {
     let mut running = start(cluster());
     let before = running
         .published("the original key", |s| mentions(s, "sk-original"))
@@ -673,6 +684,8 @@ async fn a_rotated_secret_reaches_the_filter_configuration() {
         .published("the rotated key", |s| mentions(s, "sk-rotated"))
         .await;
     assert!(!mentions(&after, "sk-original"));
+    assert!(only_in_secrets(&before, "sk-original"));
+    assert!(only_in_secrets(&after, "sk-rotated"));
     let gets = running.api.state.lock().unwrap().gets.clone();
     let secrets: BTreeSet<&str> = gets
         .iter()

@@ -46,6 +46,9 @@ pub struct Snapshot {
     pub backend_tls_policies: Vec<Object<BackendTlsPolicy>>,
     /// CA certificates of BackendTLSPolicies (`ca.crt`).
     pub config_maps: Vec<Object<ConfigMap>>,
+    /// Secret values and inline tokens as read from every document, typed
+    /// or not: what [`crate::redact`] keeps out of messages.
+    pub sensitive: Vec<String>,
     /// (kind, namespace, name) → where it was first read: the loader's
     /// duplicate check, which a linear search made quadratic.
     pub(crate) seen: std::collections::HashMap<(String, String, String), Origin>,

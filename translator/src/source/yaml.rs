@@ -32,6 +32,8 @@ pub fn load_paths(paths: &[PathBuf]) -> (Snapshot, Vec<Problem>) {
         }
     }
     drop_duplicates(&mut snapshot, &mut problems);
+    // A key in one file may be repeated by an error about another.
+    crate::redact::Redactor::of_snapshot(&snapshot).problems(&mut problems);
     (snapshot, problems)
 }
 
@@ -90,6 +92,9 @@ fn load_document(origin: &Origin, doc: &str, snapshot: &mut Snapshot, problems: 
     if value.is_null() {
         return;
     }
+    snapshot
+        .sensitive
+        .extend(crate::redact::sensitive_values(&value));
     let api_version = value
         .get("apiVersion")
         .and_then(|v| v.as_str())
@@ -348,9 +353,12 @@ impl DocContext<'_> {
     }
 }
 
-/// serde quotes offending values in its messages ("invalid type: string "…"");
-/// a value in the wrong place may be an API key, so it is never repeated.
+/// serde quotes offending values in its messages ("invalid type: string "…"",
+/// "unknown variant `…`"); a value in the wrong place may be an API key, so
+/// it is never repeated. (Field names it quotes stay: they say what to fix;
+/// [`crate::redact`] still removes a known key from them.)
 pub(crate) fn redact_quoted(message: &str) -> String {
+    let message = &redact_unknown_variant(message);
     let mut out = String::with_capacity(message.len());
     let mut in_quote = false;
     for c in message.chars() {
@@ -368,9 +376,55 @@ pub(crate) fn redact_quoted(message: &str) -> String {
     out
 }
 
+/// "unknown variant `<value>`, expected …" → "unknown variant `…`, expected …".
+fn redact_unknown_variant(message: &str) -> String {
+    const LEAD: &str = "unknown variant `";
+    let Some(start) = message.find(LEAD).map(|at| at + LEAD.len()) else {
+        return message.to_owned();
+    };
+    // The value may itself hold a backtick: the quote ends at the last one
+    // before ", expected" (or the end).
+    let tail = message.get(start..).unwrap_or_default();
+    let end = tail
+        .find("`, expected")
+        .or_else(|| tail.rfind('`'))
+        .unwrap_or(tail.len());
+    format!(
+        "{}…{}",
+        message.get(..start).unwrap_or_default(),
+        tail.get(end..).unwrap_or_default()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn serde_never_repeats_the_value_it_read() {
+        let cases = [
+            (
+                "unknown variant `sk-abc`, expected one of `Inline`, `SecretRef`",
+                "unknown variant `…`, expected one of `Inline`, `SecretRef`",
+            ),
+            (
+                "unknown variant `sk`tick`, expected `AI`",
+                "unknown variant `…`, expected `AI`",
+            ),
+            ("unknown variant `sk-abc`", "unknown variant `…`"),
+            (
+                "invalid type: string \"sk-abc\", expected u16",
+                "invalid type: string \"…\", expected u16",
+            ),
+            (
+                "unknown field `colour`, expected `a`",
+                "unknown field `colour`, expected `a`",
+            ),
+        ];
+        for (message, want) in cases {
+            assert_eq!(redact_quoted(message), want, "{message}");
+        }
+    }
 
     fn load(text: &str) -> (Snapshot, Vec<String>) {
         let mut snapshot = Snapshot::default();

@@ -3,13 +3,14 @@
 
 use std::net::IpAddr;
 
-use llmgate_filter::config::{AuthConfig, FilterConfig, ProviderConfig, TokenSource};
+use llmgate_filter::config::{AuthConfig, FilterConfig, ProviderConfig};
 
 use crate::backend::{
     AnthropicProvider, AuthTokenKind, AwsAuth, AzureOpenAiProvider, Backend, BedrockProvider,
     GeminiProvider, LlmProvider, NamedLlmProvider, OpenAiProvider, SingleAuthToken,
     VertexAiProvider,
 };
+use crate::ir::{Credential, SdsSecret};
 use crate::problem::Problem;
 use crate::source::{Object, Snapshot};
 
@@ -111,7 +112,7 @@ fn resolve_in_section(
             (header_name, prefix)
         }
     };
-    let token = match provider.credentials() {
+    let credential = match provider.credentials() {
         Credentials::Token(token) => {
             let field = format!("{base}.{}.authToken", provider.name());
             resolve_token(token, backend, snapshot, &field)?
@@ -135,7 +136,9 @@ fn resolve_in_section(
         auth: AuthConfig {
             header_name,
             prefix,
-            token,
+            // The provider's slot in a cluster of one; priority groups
+            // renumber their members.
+            token: credential.filter_token(0),
         },
         path_full: llm.path.as_ref().map(|p| p.full.clone()),
         provider_name: None,
@@ -147,6 +150,7 @@ fn resolve_in_section(
             tls: tls.tls,
         },
         filter,
+        credential,
         warnings: tls.warnings,
     })
 }
@@ -410,9 +414,9 @@ fn resolve_aws_auth(
     backend: &Object<Backend>,
     snapshot: &Snapshot,
     field: &str,
-) -> Result<TokenSource, Unavailable> {
+) -> Result<Credential, Unavailable> {
     let Some(auth) = auth else {
-        return Ok(TokenSource::Passthrough);
+        return Ok(Credential::Client);
     };
     if auth.type_ != "Secret" {
         return Err(backend_error(
@@ -438,6 +442,8 @@ fn resolve_aws_auth(
     };
     let secret = referenced_secret(backend, snapshot, name, &format!("{field}.secretRef"))?;
     let value = |key: &str| secret_value(&secret.value, key).filter(|v| !v.is_empty());
+    let sds =
+        |key: &str, value: String| SdsSecret::from_secret(&backend.namespace, name, key, value);
     let not_ready = |missing: &str| {
         secret_not_ready(
             backend,
@@ -449,15 +455,16 @@ fn resolve_aws_auth(
         )
     };
     match (value(AWS_ACCESS_KEY), value(AWS_SECRET_KEY)) {
-        (Some(access_key_id), Some(secret_access_key)) => Ok(TokenSource::Aws {
-            access_key_id,
-            secret_access_key,
-            session_token: value(AWS_SESSION_TOKEN_KEY),
+        (Some(access_key_id), Some(secret_access_key)) => Ok(Credential::Aws {
+            access_key_id: sds(AWS_ACCESS_KEY, access_key_id),
+            secret_access_key: sds(AWS_SECRET_KEY, secret_access_key),
+            session_token: value(AWS_SESSION_TOKEN_KEY).map(|t| sds(AWS_SESSION_TOKEN_KEY, t)),
         }),
         (None, None) => match value(SECRET_TOKEN_KEY) {
-            Some(key) if !strip_bearer(&key).is_empty() => Ok(TokenSource::Value {
-                value: strip_bearer(&key).to_string(),
-            }),
+            Some(key) if !strip_bearer(&key).is_empty() => Ok(Credential::Key(sds(
+                SECRET_TOKEN_KEY,
+                strip_bearer(&key).to_string(),
+            ))),
             _ => Err(not_ready(&format!(
                 "keys `{AWS_ACCESS_KEY}` and `{AWS_SECRET_KEY}` (AWS credentials), nor \
                  `{SECRET_TOKEN_KEY}` (a Bedrock API key)"
@@ -498,7 +505,7 @@ fn resolve_token(
     backend: &Object<Backend>,
     snapshot: &Snapshot,
     field: &str,
-) -> Result<TokenSource, Unavailable> {
+) -> Result<Credential, Unavailable> {
     let object = backend.object_ref("Backend");
     let invalid = |f: &str, m: &str| {
         Box::new(
@@ -509,11 +516,14 @@ fn resolve_token(
         )
     };
     match token.kind {
-        AuthTokenKind::Passthrough => Ok(TokenSource::Passthrough),
+        AuthTokenKind::Passthrough => Ok(Credential::Client),
         AuthTokenKind::Inline => match token.inline.as_deref().map(strip_bearer) {
-            Some(value) if !value.is_empty() => Ok(TokenSource::Value {
-                value: value.to_string(),
-            }),
+            Some(value) if !value.is_empty() => Ok(Credential::Key(SdsSecret::inline(
+                &backend.namespace,
+                &backend.name,
+                &format!("{field}.inline"),
+                value.to_string(),
+            ))),
             _ => Err(invalid(
                 &format!("{field}.inline"),
                 "required (and non-empty) when kind is Inline",
@@ -534,9 +544,14 @@ fn resolve_token(
             let field = format!("{field}.secretRef");
             let secret = referenced_secret(backend, snapshot, name, &field)?;
             match secret_value(&secret.value, SECRET_TOKEN_KEY) {
-                Some(value) if !strip_bearer(&value).is_empty() => Ok(TokenSource::Value {
-                    value: strip_bearer(&value).to_string(),
-                }),
+                Some(value) if !strip_bearer(&value).is_empty() => {
+                    Ok(Credential::Key(SdsSecret::from_secret(
+                        &backend.namespace,
+                        name,
+                        SECRET_TOKEN_KEY,
+                        strip_bearer(&value).to_string(),
+                    )))
+                }
                 _ => Err(secret_not_ready(
                     backend,
                     &field,

@@ -52,6 +52,8 @@ pub struct Options {
     pub ca_bundle: PathBuf,
     /// Cluster DNS suffix for Service backends.
     pub cluster_domain: String,
+    /// How Envoy gets the providers' keys.
+    pub secrets: ir::SecretDelivery,
 }
 
 impl Default for Options {
@@ -65,6 +67,7 @@ impl Default for Options {
             listen_address: "0.0.0.0".into(),
             ca_bundle: PathBuf::from("/etc/ssl/certs/ca-certificates.crt"),
             cluster_domain: "cluster.local".into(),
+            secrets: ir::SecretDelivery::Static,
         }
     }
 }
@@ -89,7 +92,10 @@ pub struct Resolution {
 type Vhosts = BTreeMap<String, Vec<RouteEntry>>;
 
 pub fn translate(snapshot: &Snapshot, options: &Options) -> Translation {
-    let resolution = resolve(snapshot, options);
+    let mut resolution = resolve(snapshot, options);
+    let redactor = crate::redact::Redactor::of_snapshot(snapshot);
+    redactor.problems(&mut resolution.problems);
+    redactor.statuses(&mut resolution.statuses);
     Translation {
         bootstrap: crate::emit::bootstrap(resolution.config),
         problems: resolution.problems,
@@ -201,6 +207,7 @@ pub fn resolve(snapshot: &Snapshot, options: &Options) -> Resolution {
                 runtime: options.wasm_runtime.clone(),
             },
             ca_bundle: options.ca_bundle.clone(),
+            secrets: options.secrets,
             listeners,
             clusters: resolver.clusters.into_values().collect(),
             uses_unavailable,

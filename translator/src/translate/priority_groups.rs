@@ -84,6 +84,9 @@ pub fn resolve(
             match ai_backend::resolve_named_provider(named, &field, backend, snapshot) {
                 Ok(mut resolved) => {
                     resolved.filter.provider_name = Some(named.name.clone());
+                    // Each member reads the headers of its own slot: the
+                    // cluster's injectors write every member's key.
+                    resolved.filter.auth.token = resolved.credential.filter_token(members.len());
                     // Backend-wide warnings (verification disabled, a
                     // policy conflict) come once per provider: keep one.
                     for w in std::mem::take(&mut resolved.warnings) {

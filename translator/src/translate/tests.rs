@@ -74,17 +74,82 @@ fn cluster<'a>(bootstrap: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no cluster {name} in {bootstrap:#}"))
 }
 
-fn filter_config(cluster: &Value) -> llmgate_filter::config::FilterConfig {
-    let filters = &cluster["typed_extension_protocol_options"]
-        ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]["http_filters"];
+fn http_filters(cluster: &Value) -> &Vec<Value> {
+    let filters = cluster["typed_extension_protocol_options"]
+        ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]["http_filters"]
+        .as_array()
+        .unwrap();
     assert_eq!(
-        filters[1]["name"], "envoy.filters.http.upstream_codec",
+        filters.last().unwrap()["name"],
+        "envoy.filters.http.upstream_codec",
         "codec must be last"
     );
-    let json = filters[0]["typed_config"]["config"]["configuration"]["value"]
+    filters
+}
+
+/// The llmgate filter's plugin configuration (JSON text): the filter right
+/// before the codec, after the credential injectors.
+fn plugin_configuration(cluster: &Value) -> &str {
+    let filters = http_filters(cluster);
+    let wasm = &filters[filters.len() - 2];
+    assert_eq!(wasm["name"], "envoy.filters.http.wasm");
+    wasm["typed_config"]["config"]["configuration"]["value"]
         .as_str()
-        .unwrap();
-    llmgate_filter::config::FilterConfig::from_json(json.as_bytes()).unwrap()
+        .unwrap()
+}
+
+fn filter_config(cluster: &Value) -> llmgate_filter::config::FilterConfig {
+    llmgate_filter::config::FilterConfig::from_json(plugin_configuration(cluster).as_bytes())
+        .unwrap()
+}
+
+/// (internal header, secret value) of each credential injector of the
+/// cluster, the value looked up in the bootstrap's static secrets.
+fn injected(bootstrap: &Value, cluster: &Value) -> Vec<(String, String)> {
+    let secrets = bootstrap["static_resources"]["secrets"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let filters = http_filters(cluster);
+    filters[..filters.len() - 2]
+        .iter()
+        .map(|f| {
+            let generic = &f["typed_config"]["credential"]["typed_config"];
+            let name = &generic["credential"]["name"];
+            let secret = secrets
+                .iter()
+                .find(|s| &s["name"] == name)
+                .unwrap_or_else(|| panic!("no static secret {name}"));
+            (
+                generic["header"].as_str().unwrap().to_owned(),
+                secret["generic_secret"]["secret"]["inline_string"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The credential the filter of a one-provider cluster ends up with: what
+/// it reads from the headers Envoy injected. The key is never in the
+/// filter's configuration.
+fn credential(bootstrap: &Value, cluster: &Value) -> llmgate_filter::config::TokenSource {
+    let cfg = filter_config(cluster);
+    let injected = injected(bootstrap, cluster);
+    for (_, value) in &injected {
+        assert!(
+            !plugin_configuration(cluster).contains(value.as_str()),
+            "a key in the plugin configuration"
+        );
+    }
+    llmgate_filter::injected::resolve(&cfg.auth.token, |h| {
+        injected
+            .iter()
+            .find(|(name, _)| name == h)
+            .map(|(_, v)| v.clone())
+    })
+    .unwrap_or(cfg.auth.token)
 }
 
 fn routes(bootstrap: &Value, port: u16) -> Vec<Value> {
@@ -142,7 +207,7 @@ fn seed_example_becomes_a_listener_a_route_and_a_verified_tls_cluster() {
     );
     // `Bearer ` is stripped from the Secret's value.
     assert_eq!(
-        cfg.auth.token,
+        credential(&bootstrap, c),
         llmgate_filter::config::TokenSource::Value {
             value: "my-azure-key".into()
         }

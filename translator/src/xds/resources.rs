@@ -19,6 +19,8 @@ static DESCRIPTORS: &[u8] = include_bytes!("../../descriptors/envoy.bin");
 
 pub const CLUSTER: &str = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
 pub const LISTENER: &str = "type.googleapis.com/envoy.config.listener.v3.Listener";
+/// SDS: the providers' keys (Envoy redacts them in its admin output).
+pub const SECRET: &str = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
 
 pub(crate) fn pool() -> Result<&'static DescriptorPool, String> {
     static POOL: OnceLock<Result<DescriptorPool, String>> = OnceLock::new();
@@ -35,13 +37,27 @@ pub struct Resource {
     pub any: Any,
 }
 
-/// One consistent configuration: every cluster and listener, and a version
-/// that changes exactly when their bytes do.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// One consistent configuration: every cluster, listener and secret, and a
+/// version that changes exactly when their bytes do.
+#[derive(Clone, PartialEq, Default)]
 pub struct XdsSnapshot {
     pub version: String,
     pub clusters: Vec<Resource>,
     pub listeners: Vec<Resource>,
+    pub secrets: Vec<Resource>,
+}
+
+// Hand-written: the secrets' bytes are keys.
+impl std::fmt::Debug for XdsSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names = |r: &[Resource]| r.iter().map(|r| r.name.clone()).collect::<Vec<_>>();
+        f.debug_struct("XdsSnapshot")
+            .field("version", &self.version)
+            .field("clusters", &names(&self.clusters))
+            .field("listeners", &names(&self.listeners))
+            .field("secrets", &names(&self.secrets))
+            .finish()
+    }
 }
 
 impl XdsSnapshot {
@@ -49,6 +65,7 @@ impl XdsSnapshot {
         match type_url {
             CLUSTER => &self.clusters,
             LISTENER => &self.listeners,
+            SECRET => &self.secrets,
             _ => &[],
         }
     }
@@ -112,12 +129,14 @@ impl Encoder {
         };
         let clusters = collect("clusters", CLUSTER)?;
         let listeners = collect("listeners", LISTENER)?;
+        let secrets = collect("secrets", SECRET)?;
         // Only a snapshot that encoded completely replaces the cache.
         self.cache = next;
         Ok(XdsSnapshot {
             version: format!("{:016x}", version.finish()),
             clusters,
             listeners,
+            secrets,
         })
     }
 }

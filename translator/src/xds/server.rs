@@ -16,7 +16,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::resources::{Resource, XdsSnapshot, CLUSTER, LISTENER};
+use super::resources::{Resource, XdsSnapshot, CLUSTER, LISTENER, SECRET};
 
 /// What the server reports about itself (for the controller's metrics).
 #[derive(Debug, Default)]
@@ -45,6 +45,10 @@ pub struct Connection {
     next_nonce: u64,
     clusters: TypeState,
     listeners: TypeState,
+    /// SDS is not a wildcard type: Envoy names the secrets it wants (those
+    /// its clusters refer to) and gets exactly those.
+    secrets: TypeState,
+    requested_secrets: Vec<String>,
     current: Option<Arc<XdsSnapshot>>,
     /// Clusters of the previous snapshot still sent after they were removed,
     /// until the listeners that used them are replaced (make before break).
@@ -89,6 +93,7 @@ impl Connection {
         match type_url {
             CLUSTER => Some(&mut self.clusters),
             LISTENER => Some(&mut self.listeners),
+            SECRET => Some(&mut self.secrets),
             _ => None,
         }
     }
@@ -101,8 +106,27 @@ impl Connection {
             }
         }
         let node_id = self.node_id.clone();
+        if request.type_url == SECRET {
+            let mut names = request.resource_names.clone();
+            names.sort();
+            names.dedup();
+            if names != self.requested_secrets {
+                // A new cluster refers to other secrets (or one went away):
+                // a changed subscription, answered even when it carries the
+                // last nonce.
+                self.requested_secrets = names;
+                if request.error_detail.is_none() {
+                    self.secrets.subscribed = true;
+                    self.secrets.sent_version.clear();
+                    if let Some(r) = self.respond(SECRET) {
+                        out.responses.push(r);
+                    }
+                    return out;
+                }
+            }
+        }
         let Some(state) = self.state(&request.type_url) else {
-            // Only CDS and LDS are served: routes and endpoints are inline.
+            // Only CDS, LDS and SDS are served: routes and endpoints are inline.
             return out;
         };
         if !request.response_nonce.is_empty() && request.response_nonce != state.nonce {
@@ -157,8 +181,9 @@ impl Connection {
             }
         }
         self.current = Some(snapshot);
-        // Clusters first so the listeners never refer to one Envoy lacks.
-        for type_url in [CLUSTER, LISTENER] {
+        // Changed keys first (a new cluster's secrets are asked for once
+        // Envoy has it); clusters before the listeners that refer to them.
+        for type_url in [SECRET, CLUSTER, LISTENER] {
             if let Some(r) = self.respond(type_url) {
                 out.responses.push(r);
             }
@@ -170,6 +195,9 @@ impl Connection {
         let snapshot = self.current.clone()?;
         let mut resources: Vec<Resource> = snapshot.resources(type_url).to_vec();
         let mut version = snapshot.version.clone();
+        if type_url == SECRET {
+            resources.retain(|r| self.requested_secrets.contains(&r.name));
+        }
         if type_url == CLUSTER && !self.kept_clusters.is_empty() {
             resources.extend(self.kept_clusters.iter().cloned());
             version.push_str("+previous");
@@ -178,6 +206,7 @@ impl Connection {
         let state = match type_url {
             CLUSTER => &mut self.clusters,
             LISTENER => &mut self.listeners,
+            SECRET => &mut self.secrets,
             _ => return None,
         };
         if !state.subscribed || state.sent_version == version {

@@ -3,6 +3,7 @@
 
 mod accounting;
 mod held_body;
+mod injected;
 mod native_apis;
 
 use super::*;

@@ -2,11 +2,12 @@
 //! provider an endpoint with its own TLS and filter configuration, and the
 //! route's failover retry policy.
 
+use llmgate_filter::config::TokenSource;
 use llmgate_filter::plugin_config::PluginConfig;
 use serde_json::Value;
 
 use super::providers::BASE;
-use super::{cluster, routes, run};
+use super::{cluster, injected, plugin_configuration, routes, run};
 
 fn with_groups(groups: &str) -> String {
     let indented: String = groups.lines().map(|l| format!("      {l}\n")).collect();
@@ -26,12 +27,7 @@ const TWO_GROUPS: &str = r#"- providers:
 "#;
 
 fn plugin_config(cluster: &Value) -> PluginConfig {
-    let filters = &cluster["typed_extension_protocol_options"]
-        ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]["http_filters"];
-    let json = filters[0]["typed_config"]["config"]["configuration"]["value"]
-        .as_str()
-        .unwrap();
-    PluginConfig::from_json(json.as_bytes()).unwrap()
+    PluginConfig::from_json(plugin_configuration(cluster).as_bytes()).unwrap()
 }
 
 /// (priority, provider name, address, port) of every endpoint.
@@ -113,6 +109,32 @@ fn groups_become_priorities_of_one_cluster() {
         ]
     );
     assert!(members.iter().all(|m| m.backend == "ai/b"));
+
+    // Every attempt gets every member's key in the member's own internal
+    // header; each member reads only its own. No key is in the plugin
+    // configuration.
+    let injected = injected(&bootstrap, c);
+    let tokens: Vec<TokenSource> = members
+        .iter()
+        .map(|m| {
+            llmgate_filter::injected::resolve(&m.auth.token, |h| {
+                injected
+                    .iter()
+                    .find(|(name, _)| name == h)
+                    .map(|(_, v)| v.clone())
+            })
+            .unwrap_or_else(|| m.auth.token.clone())
+        })
+        .collect();
+    let value = |v: &str| TokenSource::Value { value: v.into() };
+    assert_eq!(
+        tokens,
+        [value("sk-key"), TokenSource::Passthrough, value("sk-ant")]
+    );
+    assert_eq!(injected.len(), 2, "{injected:?}");
+    for key in ["sk-key", "sk-ant"] {
+        assert!(!plugin_configuration(c).contains(key));
+    }
 }
 
 #[test]

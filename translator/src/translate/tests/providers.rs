@@ -3,7 +3,7 @@
 
 use llmgate_filter::config::{BedrockGuardrail, ProviderConfig, TokenSource};
 
-use super::{cluster, filter_config, routes, run};
+use super::{cluster, credential, filter_config, routes, run};
 
 /// A Gateway, a Secret `key`, and a route `/llm` to Backend `ai/b`, whose
 /// `spec.ai.llm` is appended.
@@ -229,7 +229,7 @@ fn token_providers_read_the_authorization_key() {
         let (bootstrap, problems) = run(&with_llm(&llm));
         assert!(problems.is_empty(), "{llm}: {problems:?}");
         assert_eq!(
-            filter_config(cluster(&bootstrap, "backend_ai_b")).auth.token,
+            credential(&bootstrap, cluster(&bootstrap, "backend_ai_b")),
             TokenSource::Value {
                 value: "sk-key".into()
             },
@@ -306,8 +306,8 @@ fn bedrock_credentials_come_from_the_secret_or_the_client() {
         match want {
             Ok(token) => {
                 assert!(problems.is_empty(), "{secret:?}: {problems:?}");
-                let cfg = filter_config(cluster(&bootstrap, "backend_ai_b"));
-                assert_eq!(cfg.auth.token, token, "{secret:?}");
+                let got = credential(&bootstrap, cluster(&bootstrap, "backend_ai_b"));
+                assert_eq!(got, token, "{secret:?}");
             }
             Err(why) => {
                 assert!(

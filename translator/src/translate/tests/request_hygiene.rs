@@ -232,7 +232,7 @@ spec:
     };
     let (a, b) = (cluster_of("/a"), cluster_of("/b"));
     assert_ne!(a, b);
-    let key = |name: &str| match filter_config(cluster(&bootstrap, name)).auth.token {
+    let key = |name: &str| match credential(&bootstrap, cluster(&bootstrap, name)) {
         llmgate_filter::config::TokenSource::Value { value } => value,
         other => panic!("{other:?}"),
     };

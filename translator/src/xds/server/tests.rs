@@ -18,6 +18,7 @@ fn snapshot(version: &str, clusters: &[&str]) -> Arc<XdsSnapshot> {
         version: version.into(),
         clusters: clusters.iter().map(|c| resource(c)).collect(),
         listeners: vec![resource("gateway_8080")],
+        secrets: vec![resource("key-a"), resource("key-b")],
     })
 }
 
@@ -39,7 +40,11 @@ fn summary(out: &Output) -> Vec<(&str, String, Vec<String>, String)> {
     out.responses
         .iter()
         .map(|r| {
-            let kind = if r.type_url == CLUSTER { "CDS" } else { "LDS" };
+            let kind = match r.type_url.as_str() {
+                CLUSTER => "CDS",
+                SECRET => "SDS",
+                _ => "LDS",
+            };
             let names = r
                 .resources
                 .iter()
@@ -173,4 +178,41 @@ fn a_nack_is_reported_and_the_config_is_not_resent() {
     );
     // The next good snapshot is sent as usual.
     assert_eq!(summary(&c.on_snapshot(snapshot("v2", &["b"]))).len(), 1);
+}
+
+fn secrets_request(names: &[&str], version: &str, nonce: &str) -> DiscoveryRequest {
+    DiscoveryRequest {
+        resource_names: s(names),
+        ..request(SECRET, version, nonce)
+    }
+}
+
+#[test]
+fn secrets_are_served_by_name_as_envoy_asks_for_them() {
+    let mut c = Connection::new(Some(snapshot("v1", &["a"])));
+    assert_eq!(
+        summary(&c.on_request(secrets_request(&["key-a"], "", ""))),
+        [("SDS", "v1".into(), s(&["key-a"]), "1".into())]
+    );
+    // The ACK, then a new cluster's secret asked for with the same nonce.
+    assert!(c
+        .on_request(secrets_request(&["key-a"], "v1", "1"))
+        .responses
+        .is_empty());
+    assert_eq!(
+        summary(&c.on_request(secrets_request(&["key-b", "key-a"], "v1", "1"))),
+        [("SDS", "v1".into(), s(&["key-a", "key-b"]), "2".into())]
+    );
+    // A name the snapshot lacks is not invented.
+    assert_eq!(
+        summary(&c.on_request(secrets_request(&["key-a", "nope"], "v1", "2"))),
+        [("SDS", "v1".into(), s(&["key-a"]), "3".into())]
+    );
+    // A new snapshot (a rotated key) reaches a subscriber before anything else.
+    let out = c.on_snapshot(snapshot("v2", &["a"]));
+    assert_eq!(
+        summary(&out),
+        [("SDS", "v2".into(), s(&["key-a"]), "4".into())]
+    );
+    // Not subscribed to CDS/LDS here: nothing else was sent.
 }
