@@ -15,5 +15,6 @@ pub mod sink;
 pub mod source;
 pub mod status;
 pub mod translate;
+pub mod validate;
 pub mod xds;
 pub mod yaml;
