@@ -16,6 +16,7 @@ mod failover;
 mod https_listeners;
 mod mock_native_providers;
 mod mock_provider;
+mod no_nack;
 mod openai;
 mod providers;
 mod run_command;
