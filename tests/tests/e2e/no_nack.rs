@@ -77,7 +77,11 @@ fn self_signed(host: &str) -> (String, String) {
 }
 
 fn tls_secret(name: &str, crt: &str, key: &str) -> String {
-    let indent = |pem: &str| pem.lines().map(|l| format!("    {l}\n")).collect::<String>();
+    let indent = |pem: &str| {
+        pem.lines()
+            .map(|l| format!("    {l}\n"))
+            .collect::<String>()
+    };
     format!(
         "---\napiVersion: v1\nkind: Secret\nmetadata: {{name: {name}}}\ntype: kubernetes.io/tls\nstringData:\n  tls.crt: |\n{}  tls.key: |\n{}",
         indent(crt),
@@ -201,7 +205,8 @@ fn one_tenants_mistakes_never_reach_envoy_and_the_rest_is_served() {
     let good = self_signed("good.example");
     let other = self_signed("mismatch.example");
     let gateway = "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: gw}\nspec:\n  gatewayClassName: llmgate\n  listeners:\n  - {name: http, protocol: HTTP, port: 8080}\n  - {name: good, protocol: HTTPS, port: 8443, hostname: good.example, tls: {certificateRefs: [{name: good-cert}]}}\n  - {name: garbage, protocol: HTTPS, port: 8443, hostname: garbage.example, tls: {certificateRefs: [{name: garbage-cert}]}}\n  - {name: mismatch, protocol: HTTPS, port: 8443, hostname: mismatch.example, tls: {certificateRefs: [{name: mismatch-cert}]}}\n";
-    let garbage = "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n";
+    let garbage =
+        "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n";
     let mut manifests = String::from(gateway);
     manifests.push_str(&tls_secret("good-cert", &good.0, &good.1));
     manifests.push_str(&tls_secret("garbage-cert", garbage, &good.1));
@@ -221,7 +226,10 @@ fn one_tenants_mistakes_never_reach_envoy_and_the_rest_is_served() {
     let stderr = &translated.stderr;
     assert!(translated.bootstrap.is_file(), "{stderr}");
     let (ok, said) = envoy_validates(&translated.bootstrap);
-    assert!(ok, "Envoy rejects the translation: {said}\nllmgate said:\n{stderr}");
+    assert!(
+        ok,
+        "Envoy rejects the translation: {said}\nllmgate said:\n{stderr}"
+    );
 
     // Each mistake: an error line naming the route and what is wrong.
     for (name, _, _, why) in hostile_routes().iter().chain(&[(
@@ -239,7 +247,10 @@ fn one_tenants_mistakes_never_reach_envoy_and_the_rest_is_served() {
     }
     for (listener, why) in [
         ("garbage", "no valid X.509 certificate"),
-        ("mismatch", "tls.key does not belong to the first certificate"),
+        (
+            "mismatch",
+            "tls.key does not belong to the first certificate",
+        ),
     ] {
         assert!(
             stderr.lines().any(|l| l.starts_with("error: ")
@@ -252,11 +263,12 @@ fn one_tenants_mistakes_never_reach_envoy_and_the_rest_is_served() {
     assert!(!stderr.contains("BEGIN PRIVATE KEY"), "{stderr}");
 
     // The valid neighbours are all there.
-    let bootstrap: Value = serde_json::from_str(
-        &std::fs::read_to_string(&translated.bootstrap).unwrap(),
-    )
-    .or_else(|_| serde_saphyr::from_str(&std::fs::read_to_string(&translated.bootstrap).unwrap()))
-    .expect("bootstrap");
+    let bootstrap: Value =
+        serde_json::from_str(&std::fs::read_to_string(&translated.bootstrap).unwrap())
+            .or_else(|_| {
+                serde_saphyr::from_str(&std::fs::read_to_string(&translated.bootstrap).unwrap())
+            })
+            .expect("bootstrap");
     let text = bootstrap.to_string();
     for route_name in [
         "httproute/default/good/rule/0/match/0",
@@ -264,19 +276,33 @@ fn one_tenants_mistakes_never_reach_envoy_and_the_rest_is_served() {
     ] {
         assert!(text.contains(route_name), "{route_name} missing");
     }
-    for gone in ["httproute/default/bad-regex/", "httproute/default/mixed/rule/1/", "\"value\":\"one\\r\\nx-injected: two\"", "\"key\":\":path\""] {
+    for gone in [
+        "httproute/default/bad-regex/",
+        "httproute/default/mixed/rule/1/",
+        "\"value\":\"one\\r\\nx-injected: two\"",
+        "\"key\":\":path\"",
+    ] {
         assert!(!text.contains(gone), "{gone} is in the configuration");
     }
-    let listeners = bootstrap["static_resources"]["listeners"].as_array().unwrap();
+    let listeners = bootstrap["static_resources"]["listeners"]
+        .as_array()
+        .unwrap();
     let server_names: Vec<&str> = listeners
         .iter()
         .flat_map(|l| l["filter_chains"].as_array().into_iter().flatten())
-        .flat_map(|c| c["filter_chain_match"]["server_names"].as_array().into_iter().flatten())
+        .flat_map(|c| {
+            c["filter_chain_match"]["server_names"]
+                .as_array()
+                .into_iter()
+                .flatten()
+        })
         .filter_map(Value::as_str)
         .collect();
     assert_eq!(server_names, ["good.example"], "{server_names:?}");
     assert!(
-        listeners.iter().any(|l| l["address"]["socket_address"]["port_value"] == 8080),
+        listeners
+            .iter()
+            .any(|l| l["address"]["socket_address"]["port_value"] == 8080),
         "the HTTP listener is gone"
     );
 
@@ -301,25 +327,48 @@ fn one_tenants_mistakes_never_reach_envoy_and_the_rest_is_served() {
             .unwrap_or_else(|| panic!("no status for {kind} {name}"))
     };
     let has = |conditions: &Value, type_: &str, status: &str, reason: &str| {
-        conditions.as_array().into_iter().flatten().any(|c| {
-            c["type"] == type_ && c["status"] == status && c["reason"] == reason
-        })
+        conditions
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == type_ && c["status"] == status && c["reason"] == reason)
     };
-    let route_conditions = |name: &str| doc("HTTPRoute", name)["status"]["parents"][0]["conditions"].clone();
-    assert!(has(&route_conditions("good"), "Accepted", "True", "Accepted"));
+    let route_conditions =
+        |name: &str| doc("HTTPRoute", name)["status"]["parents"][0]["conditions"].clone();
+    assert!(has(
+        &route_conditions("good"),
+        "Accepted",
+        "True",
+        "Accepted"
+    ));
     assert!(
-        has(&route_conditions("mixed"), "PartiallyInvalid", "True", "UnsupportedValue"),
+        has(
+            &route_conditions("mixed"),
+            "PartiallyInvalid",
+            "True",
+            "UnsupportedValue"
+        ),
         "{status}"
     );
     for name in ["bad-regex", "bad-hostname"] {
         assert!(
-            has(&route_conditions(name), "Accepted", "False", "UnsupportedValue"),
+            has(
+                &route_conditions(name),
+                "Accepted",
+                "False",
+                "UnsupportedValue"
+            ),
             "{name}: {status}"
         );
     }
     for name in ["crlf-value", "path-modifier", "huge-timeout", "weights"] {
         assert!(
-            has(&route_conditions(name), "PartiallyInvalid", "True", "UnsupportedValue"),
+            has(
+                &route_conditions(name),
+                "PartiallyInvalid",
+                "True",
+                "UnsupportedValue"
+            ),
             "{name}: {status}"
         );
     }
@@ -327,7 +376,12 @@ fn one_tenants_mistakes_never_reach_envoy_and_the_rest_is_served() {
     for listener in gw["listeners"].as_array().unwrap() {
         let bad = listener["name"] == "garbage" || listener["name"] == "mismatch";
         assert_eq!(
-            has(&listener["conditions"], "ResolvedRefs", "False", "InvalidCertificateRef"),
+            has(
+                &listener["conditions"],
+                "ResolvedRefs",
+                "False",
+                "InvalidCertificateRef"
+            ),
             bad,
             "{listener:?}"
         );

@@ -8,6 +8,7 @@ use crate::ir::{
     RouteMatch, StringMatch, Targets, WeightedCluster,
 };
 use crate::source::Object;
+use crate::validate;
 use gateway_api::httproutes::{
     HttpRoute, HttpRouteRules, HttpRouteRulesMatches, HttpRouteRulesMatchesHeadersType,
     HttpRouteRulesMatchesPathType, HttpRouteRulesMatchesQueryParamsType,
@@ -74,6 +75,9 @@ pub struct RuleOutput {
     pub entries: Vec<RouteEntry>,
     /// Why (part of) the rule answers 500 instead of doing what it says.
     pub invalid: Vec<String>,
+    /// Matches left out because Envoy would refuse them (and with them the
+    /// whole listener): why, field first.
+    pub dropped: Vec<String>,
     /// A weighted share goes to the 500 cluster.
     pub uses_unavailable: bool,
 }
@@ -117,6 +121,35 @@ pub fn rule_entries(input: &RuleInput<'_>) -> RuleOutput {
                 (HeaderChanges::default(), RouteAction::NotReady(why))
             }
         };
+        let mut built = Route {
+            name: format!(
+                "httproute/{}/{}/rule/{rule_index}/match/{match_index}",
+                route.namespace, route.name
+            ),
+            matcher: matched.matcher,
+            headers,
+            action,
+        };
+        let issues = validate::route(&built);
+        if !issues.matcher.is_empty() {
+            let field = format!("{field}.matches[{match_index}]");
+            out.dropped
+                .extend(issues.matcher.iter().map(|why| format!("{field}.{why}")));
+            continue;
+        }
+        if !issues.action.is_empty() {
+            let why = issues
+                .action
+                .iter()
+                .map(|why| format!("{field}.{why}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            if !out.invalid.contains(&why) {
+                out.invalid.push(why.clone());
+            }
+            built.headers = HeaderChanges::default();
+            built.action = RouteAction::NotReady(why);
+        }
         out.entries.push(RouteEntry {
             precedence: Precedence {
                 created,
@@ -126,15 +159,7 @@ pub fn rule_entries(input: &RuleInput<'_>) -> RuleOutput {
                 match_index,
                 ..matched.precedence
             },
-            route: Route {
-                name: format!(
-                    "httproute/{}/{}/rule/{rule_index}/match/{match_index}",
-                    route.namespace, route.name
-                ),
-                matcher: matched.matcher,
-                headers,
-                action,
-            },
+            route: built,
         });
     }
     out

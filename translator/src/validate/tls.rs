@@ -44,6 +44,18 @@ pub fn ca_bundle(pem: &str) -> Result<(), String> {
     certificates(pem, "ca.crt").map(|_| ())
 }
 
+/// A self-signed certificate (PEM, trimmed) for tests that need one Envoy
+/// would load.
+#[cfg(test)]
+pub(crate) fn test_certificate(name: &str) -> String {
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = rcgen::CertificateParams::new(vec![name.into()])
+        .expect("params")
+        .self_signed(&key)
+        .expect("certificate");
+    cert.pem().trim().to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
