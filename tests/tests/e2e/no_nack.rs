@@ -392,3 +392,101 @@ fn one_tenants_mistakes_never_reach_envoy_and_the_rest_is_served() {
         );
     }
 }
+
+/// What validation cannot know: a Gateway port already taken on the Envoy's
+/// host. Envoy rejects those listeners (a NACK); `llmgate serve` counts it by
+/// type and node in /metrics, flags the node as rejecting, and a freshly
+/// started Envoy gets the last configuration an Envoy accepted instead of the
+/// rejected one (it would have no listener at all).
+#[test]
+fn a_rejected_configuration_is_counted_and_new_envoys_get_the_last_accepted_one() {
+    use llmgate_e2e::controller::{eventually, Controller, XdsEnvoy};
+    use llmgate_e2e::harness::try_post;
+    use llmgate_e2e::manifests::{AiBackend, AuthToken, HttpRoute, Manifest as _};
+    use llmgate_e2e::mock::{MockConfig, MockProvider};
+    use std::time::Duration;
+
+    const KEY: &str = "nack-test-key";
+    let status = |port: u16, path: &str| {
+        try_post(
+            &format!("http://127.0.0.1:{port}{path}"),
+            &[],
+            br#"{"model":"","messages":[{"role":"user","content":"hi"}]}"#,
+        )
+        .map_or(0, |r| r.status)
+    };
+    let mock = MockProvider::start_blocking(MockConfig::new(KEY)).unwrap();
+    let folder = tempfile::tempdir().unwrap();
+    let (port, taken_port) = (free_port(), free_port());
+    let gateway = |extra_listener: &str| {
+        format!("apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {{name: gw}}\nspec:\n  gatewayClassName: llmgate\n  listeners:\n  - {{name: http, protocol: HTTP, port: {port}}}\n{extra_listener}")
+    };
+    let backend = AiBackend::azure(
+        "azure",
+        "e.openai.azure.com",
+        "d",
+        "2024-02-15-preview",
+        AuthToken::inline(KEY),
+    )
+    .at("127.0.0.1", mock.addr().port());
+    std::fs::write(folder.path().join("backend.yaml"), backend.to_yaml()).unwrap();
+    std::fs::write(folder.path().join("gateway.yaml"), gateway("")).unwrap();
+    std::fs::write(
+        folder.path().join("first.yaml"),
+        HttpRoute::prefix("first", "/first", "azure").to_yaml(),
+    )
+    .unwrap();
+    let controller = Controller::start(folder.path());
+    let first = XdsEnvoy::start(&controller, "envoy-a");
+    eventually("the first route is served", Duration::from_secs(20), || {
+        status(port, "/first") == 200
+    });
+    let accepted = first.listener_version().expect("a listener version");
+
+    // Another process holds the port a new listener wants.
+    let _holder = std::net::TcpListener::bind(("0.0.0.0", taken_port)).unwrap();
+    std::fs::write(
+        folder.path().join("gateway.yaml"),
+        gateway(&format!(
+            "  - {{name: extra, protocol: HTTP, port: {taken_port}}}\n"
+        )),
+    )
+    .unwrap();
+    eventually(
+        "Envoy rejects the new listener",
+        Duration::from_secs(20),
+        || {
+            controller
+                .log()
+                .contains("Envoy rejected the configuration")
+        },
+    );
+    // The Envoy keeps what it had.
+    assert_eq!(first.listener_version().as_deref(), Some(accepted.as_str()));
+    assert_eq!(status(port, "/first"), 200);
+
+    // A fresh Envoy gets the accepted configuration, not the rejected one.
+    let second = XdsEnvoy::start(&controller, "envoy-b");
+    eventually(
+        "the new Envoy has listeners",
+        Duration::from_secs(20),
+        || second.listener_version().is_some(),
+    );
+    assert_eq!(
+        second.listener_version().as_deref(),
+        Some(accepted.as_str())
+    );
+
+    // And /metrics says who rejects what.
+    let metrics = controller.metrics();
+    let nacks = "llmgate_xds_nacks_by_type{type_url=\"type.googleapis.com/envoy.config.listener.v3.Listener\",node=\"envoy-a\"} 1\n";
+    assert!(metrics.contains(nacks), "{metrics}");
+    assert!(
+        metrics.contains("llmgate_xds_rejecting_nodes 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("node=\"envoy-b\""),
+        "envoy-b rejected nothing: {metrics}"
+    );
+}

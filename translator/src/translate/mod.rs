@@ -156,12 +156,14 @@ pub fn resolve(snapshot: &Snapshot, options: &Options) -> Resolution {
             {
                 if built.entries.is_empty() && !built.dropped.is_empty() {
                     // Nothing of the route can be served.
-                    parent.conditions[0] = Condition::new(
-                        reason::ACCEPTED,
-                        false,
-                        reason::UNSUPPORTED_VALUE,
-                        format!("not served: {}", built.dropped.join("; ")),
-                    );
+                    if let Some(accepted) = parent.conditions.first_mut() {
+                        *accepted = Condition::new(
+                            reason::ACCEPTED,
+                            false,
+                            reason::UNSUPPORTED_VALUE,
+                            format!("not served: {}", built.dropped.join("; ")),
+                        );
+                    }
                 }
                 parent.conditions.push(resolved.clone());
                 let mut partly = Vec::new();

@@ -362,8 +362,10 @@ fn unicode_class_size(class: &regex_syntax::hir::ClassUnicode) -> u64 {
         for seq in regex_syntax::utf8::Utf8Sequences::new(start, end) {
             sequences += 1;
             let bytes: Vec<(u8, u8)> = seq.as_slice().iter().map(|r| (r.start, r.end)).collect();
-            for i in 0..bytes.len() {
-                suffixes.insert(bytes[i..].to_vec());
+            let mut suffix = bytes.as_slice();
+            while let Some((_, rest)) = suffix.split_first() {
+                suffixes.insert(suffix.to_vec());
+                suffix = rest;
             }
         }
     }

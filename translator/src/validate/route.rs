@@ -219,6 +219,9 @@ mod tests {
         route(&r)
     }
 
+    /// A change to the valid route, and what the issue must start with.
+    type Change = Box<dyn FnOnce(&mut Route)>;
+
     fn forward_mut(r: &mut Route) -> &mut ForwardAction {
         match &mut r.action {
             RouteAction::Forward(f) => f,
@@ -233,7 +236,7 @@ mod tests {
 
     #[test]
     fn match_issues_name_the_match_field() {
-        let cases: Vec<(Box<dyn FnOnce(&mut Route)>, &str)> = vec![
+        let cases: Vec<(Change, &str)> = vec![
             (
                 Box::new(|r| r.matcher.path = PathMatch::Regex("/v1/(unclosed".into())),
                 "path.value: invalid regular expression",
@@ -283,7 +286,7 @@ mod tests {
 
     #[test]
     fn action_issues_name_the_filter_or_field() {
-        let cases: Vec<(Box<dyn FnOnce(&mut Route)>, &str)> = vec![
+        let cases: Vec<(Change, &str)> = vec![
             (
                 Box::new(|r| r.headers.request_add = vec![header("x-a", "1\r\nx-b: 2")]),
                 "filters[requestHeaderModifier]: header \"x-a\": value contains CR",
