@@ -124,6 +124,7 @@ fn hostile_routes() -> Vec<(&'static str, String, String, &'static str)> {
         ("re2-flag", String::new(), regex_rule("(?x) /x"), "not RE2 syntax"),
         ("re2-repeat", String::new(), regex_rule("/r(a{100}){11}"), "not RE2 syntax"),
         ("re2-size", String::new(), regex_rule("/(abcdefghij){20}"), "too complex"),
+        ("re2-escape", String::new(), regex_rule("/\\x{1F600}"), "above \\x{FF}"),
         (
             "header-regex",
             String::new(),
