@@ -16,5 +16,6 @@ pub mod sink;
 pub mod source;
 pub mod status;
 pub mod translate;
+pub mod validate;
 pub mod xds;
 pub mod yaml;

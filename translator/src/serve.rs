@@ -294,6 +294,7 @@ fn http_routes(
                     stats.nacks.load(Relaxed),
                     stats.rejected.load(Relaxed)
                 );
+                body.push_str(&stats.rejections().render());
                 if let Some(extra) = &extra_metrics {
                     body.push_str(&extra());
                 }

@@ -62,8 +62,19 @@ fn method_not_allowed(allow: &str) -> Value {
     json!({ "status": 405, "body": { "inline_string": body.to_string() } })
 }
 
+/// Envoy refuses a route whose direct response body is over 4 KiB (its
+/// `max_direct_response_body_size_bytes` default); the reason is cut well
+/// short of that.
+const MAX_REASON_BYTES: usize = 2048;
+
 pub fn not_ready_response(why: &str) -> Value {
-    json!({ "status": 500, "body": { "inline_string": format!("llmgate: backend not ready: {why}\n") } })
+    let mut cut = why.len().min(MAX_REASON_BYTES);
+    while !why.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let ellipsis = if cut < why.len() { "…" } else { "" };
+    let why = &why[..cut];
+    json!({ "status": 500, "body": { "inline_string": format!("llmgate: backend not ready: {why}{ellipsis}\n") } })
 }
 
 fn string_match(m: &StringMatch) -> Value {

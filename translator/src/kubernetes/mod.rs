@@ -32,6 +32,7 @@ use crate::problem::Problem;
 use crate::serve::{self, Endpoints};
 use crate::status::{self as object_status, ObjectStatus};
 use crate::translate;
+use crate::xds::rejections;
 use crate::xds::resources::{Encoder, XdsSnapshot};
 use crate::xds::server::AdsStats;
 use snapshot::ClusterState;
@@ -106,6 +107,8 @@ pub struct Metrics {
     pub status_writes: AtomicU64,
     pub leader: AtomicU64,
     duration: Mutex<Histogram>,
+    /// The ADS server's view of the Envoys: NACKs go into Gateway status.
+    pub xds: Option<Arc<AdsStats>>,
 }
 
 /// Translation time, seconds.
@@ -173,7 +176,10 @@ pub async fn controller(options: ControllerOptions, wasm: Vec<u8>) -> Result<(),
         .map_err(|e| format!("cannot reach the Kubernetes API: {e}"))?;
     let (publish, snapshots) = channel::channel::<Option<Arc<XdsSnapshot>>>(None);
     let stats = Arc::new(AdsStats::default());
-    let metrics = Arc::new(Metrics::default());
+    let metrics = Arc::new(Metrics {
+        xds: Some(stats.clone()),
+        ..Metrics::default()
+    });
     let rendered = metrics.clone();
     let serving = serve::serve_snapshots(
         &options.endpoints,
@@ -267,8 +273,13 @@ pub async fn run(
             let is_leader = leadership.is_leader();
             metrics.leader.store(u64::from(is_leader), Relaxed);
             if is_leader {
+                let mut statuses = outcome.statuses;
+                if let Some(xds) = &metrics.xds {
+                    // Checked again at the next change or resync.
+                    rejections::report_on_gateways(&mut statuses, &xds.rejections().rejecting());
+                }
                 let patches = status_writer::plan(
-                    &outcome.statuses,
+                    &statuses,
                     &state,
                     &outcome.our_gateways,
                     &options.translate.controller_name,

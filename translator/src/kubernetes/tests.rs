@@ -71,8 +71,15 @@ fn secret(name: &str, token: &str) -> Value {
         "data": {"Authorization": data}})
 }
 
-const CA_FIRST: &str = "-----BEGIN CERTIFICATE-----\nMIIBfirstCA\n-----END CERTIFICATE-----";
-const CA_ROTATED: &str = "-----BEGIN CERTIFICATE-----\nMIIBrotatedCA\n-----END CERTIFICATE-----";
+/// Real certificates: the translator checks a CA before Envoy gets it.
+fn ca_first() -> &'static str {
+    static CA: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    CA.get_or_init(|| crate::validate::tls::test_certificate("first-ca"))
+}
+fn ca_rotated() -> &'static str {
+    static CA: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    CA.get_or_init(|| crate::validate::tls::test_certificate("rotated-ca"))
+}
 
 /// An OpenAI-compatible server on port 8443 (plaintext unless a policy says
 /// otherwise), routed at `/tls-route` from Gateway `gw`.
@@ -703,8 +710,8 @@ async fn a_backend_tls_policy_brings_tls_with_the_config_maps_ca_on_any_port() {
     let mut objects = cluster();
     objects.extend(self_hosted());
     objects.push(tls_policy("llm-ca"));
-    objects.push(ca_config_map("llm-ca", CA_FIRST));
-    objects.push(ca_config_map("unrelated", CA_ROTATED));
+    objects.push(ca_config_map("llm-ca", ca_first()));
+    objects.push(ca_config_map("unrelated", ca_rotated()));
     let mut running = start(objects);
     let served = running
         .published("the policy's CA", |s| {
@@ -716,7 +723,7 @@ async fn a_backend_tls_policy_brings_tls_with_the_config_maps_ca_on_any_port() {
     assert_eq!(tls["sni"], "llm.example.com");
     assert_eq!(
         tls["common_tls_context"]["validation_context"]["trusted_ca"]["inline_string"],
-        format!("{CA_FIRST}\n")
+        format!("{}\n", ca_first())
     );
     let address = &cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
         ["address"]["socket_address"];
@@ -765,18 +772,18 @@ async fn a_rotated_ca_config_map_reaches_the_cluster() {
     let mut objects = cluster();
     objects.extend(self_hosted());
     objects.push(tls_policy("llm-ca"));
-    objects.push(ca_config_map("llm-ca", CA_FIRST));
+    objects.push(ca_config_map("llm-ca", ca_first()));
     let mut running = start(objects);
     running
         .published("the first CA", |s| {
-            trusted_ca(s).as_deref() == Some(&format!("{CA_FIRST}\n"))
+            trusted_ca(s).as_deref() == Some(&format!("{}\n", ca_first()))
         })
         .await;
 
-    running.api.apply(ca_config_map("llm-ca", CA_ROTATED));
+    running.api.apply(ca_config_map("llm-ca", ca_rotated()));
     let rotated = running
         .published("the rotated CA", |s| {
-            trusted_ca(s).as_deref() == Some(&format!("{CA_ROTATED}\n"))
+            trusted_ca(s).as_deref() == Some(&format!("{}\n", ca_rotated()))
         })
         .await;
     assert!(!mentions(&rotated, "MIIBfirstCA"));
@@ -861,7 +868,7 @@ async fn the_leader_writes_backend_tls_policy_ancestors_and_keeps_other_controll
     policy["metadata"]["generation"] = json!(4);
     policy["status"] = json!({"ancestors": [other_ancestor("theirs")]});
     objects.push(policy);
-    objects.push(ca_config_map("llm-ca", CA_FIRST));
+    objects.push(ca_config_map("llm-ca", ca_first()));
     let running = start(objects);
     let patch = running
         .write_matching("BackendTLSPolicy status", |m, p, _| {

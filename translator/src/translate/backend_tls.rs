@@ -19,6 +19,7 @@
 //! verifying the certificate at all. Meant for tests against self-signed
 //! servers, it is reported as a warning on every translation.
 
+use crate::validate;
 use gateway_api::backendtlspolicies::{
     BackendTlsPolicy, BackendTlsPolicyValidation, BackendTlsPolicyValidationSubjectAltNamesType,
 };
@@ -197,6 +198,16 @@ fn policy_hostname(policy: &Object<BackendTlsPolicy>) -> Result<String, Unavaila
         return Err(policy_problem(
             policy,
             Problem::error("required; routes to the Backends it targets answer 500"),
+            "spec.validation.hostname",
+        ));
+    }
+    // Envoy would refuse the cluster's SNI (and the whole cluster update).
+    if let Err(why) = validate::hostname::check(hostname, false) {
+        return Err(policy_problem(
+            policy,
+            Problem::error(format!(
+                "{why}; routes to the Backends it targets answer 500"
+            )),
             "spec.validation.hostname",
         ));
     }
@@ -407,6 +418,13 @@ pub(super) fn resolve_ca_refs(
                     "ConfigMap {}/{} has no PEM certificate in key `{CA_CERTIFICATE_KEY}`",
                     policy.namespace, r.name
                 ),
+            );
+            continue;
+        }
+        if let Err(why) = validate::tls::ca_bundle(value) {
+            issue(
+                reason::INVALID_CA_CERTIFICATE_REF,
+                format!("ConfigMap {}/{}: {why}", policy.namespace, r.name),
             );
             continue;
         }

@@ -14,9 +14,10 @@ use k8s_openapi::api::core::v1::Secret;
 use super::grants::{self, Grants};
 use super::{Options, GATEWAY_GROUP};
 pub use crate::ir::{Protocol, ServerCertificate};
-use crate::problem::Problem;
+use crate::problem::{Problem, Severity};
 use crate::source::{Object, Snapshot};
 use crate::status::{reason, Condition, ListenerStatus, ObjectStatus, RouteGroupKind, Status};
+use crate::validate;
 
 /// One listener of a served Gateway.
 pub struct Listener<'a> {
@@ -221,9 +222,14 @@ fn listener<'a>(
     problems: &mut Vec<Problem>,
 ) -> Listener<'a> {
     let field = format!("spec.listeners[{index}]");
-    let mut report = |f: &str, message: &str| {
+    let mut report_as = |severity: Severity, f: &str, message: &str| {
+        let message = format!("listener {}: {message}", spec.name);
+        let problem = match severity {
+            Severity::Error => Problem::error(message),
+            Severity::Warning => Problem::warning(message),
+        };
         problems.push(
-            Problem::warning(format!("listener {}: {message}", spec.name))
+            problem
                 .at(&gateway.origin)
                 .object(gateway.object_ref("Gateway"))
                 .field(format!("{field}{f}")),
@@ -273,7 +279,7 @@ fn listener<'a>(
                 "unsupported route kinds: {} (llmgate serves HTTPRoute)",
                 names.join(", ")
             );
-            report(".allowedRoutes.kinds", &message);
+            report_as(Severity::Warning, ".allowedRoutes.kinds", &message);
             let cond = Condition::new(
                 reason::RESOLVED_REFS,
                 false,
@@ -292,7 +298,7 @@ fn listener<'a>(
             .map_err(|_| ())
             .and_then(|p| if p == 0 { Err(()) } else { Ok(p) })
     else {
-        report(".port", "must be 1-65535");
+        report_as(Severity::Warning, ".port", "must be 1-65535");
         invalid(
             &mut out,
             Condition::new(
@@ -306,12 +312,24 @@ fn listener<'a>(
         return out;
     };
     out.port = port;
+    if let Some(hostname) = &spec.hostname {
+        // Envoy would refuse the SNI name or the virtual host.
+        if let Err(why) = validate::hostname::check(hostname, true) {
+            report_as(Severity::Error, ".hostname", &why);
+            invalid(
+                &mut out,
+                Condition::new(reason::ACCEPTED, false, reason::UNSUPPORTED_VALUE, why),
+                resolved_ok(),
+            );
+            return out;
+        }
+    }
     out.protocol = match spec.protocol.as_str() {
         "HTTP" => Protocol::Http,
         "HTTPS" => Protocol::Https,
         other => {
             let message = format!("protocol {other} is not supported (HTTP, HTTPS)");
-            report(".protocol", &message);
+            report_as(Severity::Warning, ".protocol", &message);
             invalid(
                 &mut out,
                 Condition::new(
@@ -329,7 +347,13 @@ fn listener<'a>(
         match certificates(snapshot, gateway, spec, grants) {
             Ok(certs) => out.certificates = certs,
             Err((f, why, message)) => {
-                report(&format!(".tls{f}"), &message);
+                // A certificate that is there but unusable is an error in the
+                // input; a missing Secret only a warning (it may yet come).
+                let (severity, message) = match message.strip_prefix(UNUSABLE) {
+                    Some(m) => (Severity::Error, format!("{m}; the listener is not served")),
+                    None => (Severity::Warning, message),
+                };
+                report_as(severity, &format!(".tls{f}"), &message);
                 let accepted = if why == reason::UNSUPPORTED_PROTOCOL {
                     Condition::new(reason::ACCEPTED, false, why, message.clone())
                 } else {
@@ -361,6 +385,9 @@ fn http_route_kind() -> RouteGroupKind {
         kind: "HTTPRoute".into(),
     }
 }
+
+/// Starts the message of a certificate Envoy could not load (see `listener`).
+const UNUSABLE: &str = "unusable: ";
 
 /// An HTTPS listener's certificates, or (field, reason, message).
 fn certificates(
@@ -431,7 +458,17 @@ fn certificates(
             ));
         };
         match tls_pair(&secret.value) {
-            Some((chain, key)) => out.push(ServerCertificate { chain, key }),
+            Some((chain, key)) => {
+                // Envoy would refuse the listener, and every chain on its port.
+                if let Err(why) = validate::tls::server_certificate(&chain, &key) {
+                    return Err((
+                        field,
+                        reason::INVALID_CERTIFICATE_REF,
+                        format!("{UNUSABLE}Secret {namespace}/{}: {why}", r.name),
+                    ));
+                }
+                out.push(ServerCertificate { chain, key })
+            }
             None => {
                 return Err((
                     field,

@@ -26,6 +26,7 @@ use crate::ir::{self, Chain, FilterCode, Protocol, VirtualHost, Wasm};
 use crate::problem::Problem;
 use crate::source::{Object, Snapshot};
 use crate::status::{reason, Condition, ObjectStatus, Status};
+use crate::validate;
 use backend_refs::{Ref, RefIssue, Resolver};
 use gateways::Gateways;
 use routes::{BackendTarget, RouteEntry, RuleInput};
@@ -161,17 +162,42 @@ pub fn resolve(snapshot: &Snapshot, options: &Options) -> Resolution {
                 .iter_mut()
                 .filter(|p| p.conditions.first().is_some_and(Condition::is_true))
             {
+                if built.entries.is_empty() && !built.dropped.is_empty() {
+                    // Nothing of the route can be served.
+                    if let Some(accepted) = parent.conditions.first_mut() {
+                        *accepted = Condition::new(
+                            reason::ACCEPTED,
+                            false,
+                            reason::UNSUPPORTED_VALUE,
+                            format!("not served: {}", built.dropped.join("; ")),
+                        );
+                    }
+                }
                 parent.conditions.push(resolved.clone());
+                let mut partly = Vec::new();
                 if !built.invalid.is_empty() {
+                    partly.push(format!("these answer 500: {}", built.invalid.join("; ")));
+                }
+                if !built.dropped.is_empty() && !built.entries.is_empty() {
+                    partly.push(format!("not served: {}", built.dropped.join("; ")));
+                }
+                if !partly.is_empty() {
                     parent.conditions.push(Condition::new(
                         reason::PARTIALLY_INVALID,
                         true,
                         reason::UNSUPPORTED_VALUE,
-                        format!("these answer 500: {}", built.invalid.join("; ")),
+                        partly.join("; "),
                     ));
                 }
             }
-            for attachment in attached.attachments {
+            // A route with nothing left to serve gets no virtual host: its
+            // hostnames fall through to the others.
+            let attachments = if built.entries.is_empty() && !built.dropped.is_empty() {
+                Vec::new()
+            } else {
+                attached.attachments
+            };
+            for attachment in attachments {
                 let vhosts = placed
                     .entry((attachment.gateway, attachment.listener))
                     .or_default();
@@ -232,6 +258,8 @@ struct BuiltRoute {
     /// (field, issue) for every backendRef or mirror that cannot be resolved.
     ref_issues: Vec<(String, RefIssue)>,
     invalid: Vec<String>,
+    /// Matches not served at all (see `RuleOutput::dropped`).
+    dropped: Vec<String>,
     uses_unavailable: bool,
 }
 
@@ -244,6 +272,7 @@ fn route_entries(
         entries: Vec::new(),
         ref_issues: Vec::new(),
         invalid: Vec::new(),
+        dropped: Vec::new(),
         uses_unavailable: false,
     };
     let object = route.object_ref("HTTPRoute");
@@ -254,7 +283,15 @@ fn route_entries(
         let mut targets = Vec::new();
         for (index, r) in rule.backend_refs.iter().flatten().enumerate() {
             let field = format!("{rule_field}.backendRefs[{index}]");
-            let weight = u32::try_from(r.weight.unwrap_or(1)).unwrap_or(0);
+            let weight = match validate::limits::weight(r.weight.map_or(1, i64::from)) {
+                Ok(weight) => weight,
+                Err(why) => {
+                    if filters.is_ok() {
+                        filters = Err(format!("{field}: {why}"));
+                    }
+                    0
+                }
+            };
             if r.filters.as_ref().is_some_and(|f| !f.is_empty()) && filters.is_ok() {
                 filters = Err(format!(
                     "{field}.filters: per-backendRef filters are not supported by llmgate"
@@ -333,8 +370,18 @@ fn route_entries(
                     .object(object.clone()),
             );
         }
+        for why in &out.dropped {
+            problems.push(
+                Problem::error(format!(
+                    "{why}; this match is not served (Envoy would reject it)"
+                ))
+                .at(&route.origin)
+                .object(object.clone()),
+            );
+        }
         built.uses_unavailable |= out.uses_unavailable;
         built.invalid.extend(out.invalid);
+        built.dropped.extend(out.dropped);
         built.entries.extend(out.entries);
     }
     built

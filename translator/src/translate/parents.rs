@@ -9,6 +9,7 @@ use super::GATEWAY_GROUP;
 use crate::problem::Problem;
 use crate::source::{Object, Snapshot};
 use crate::status::{reason, Condition, ParentRef, RouteParentStatus};
+use crate::validate;
 
 /// A listener (`gateway`, `listener` indexes into `Gateways::served`) and the
 /// hostnames the route serves on it.
@@ -37,6 +38,19 @@ pub fn attach(
         attachments: Vec::new(),
     };
     let route_hostnames = route.value.spec.hostnames.as_deref().unwrap_or_default();
+    // Envoy would refuse the virtual host (and the listener with it).
+    let bad_hostname = route_hostnames.iter().enumerate().find_map(|(i, h)| {
+        validate::hostname::check(h, true)
+            .err()
+            .map(|why| format!("spec.hostnames[{i}]: {why}"))
+    });
+    if let Some(why) = &bad_hostname {
+        problems.push(
+            Problem::error(format!("{why}; the route is not served"))
+                .at(&route.origin)
+                .object(route.object_ref("HTTPRoute")),
+        );
+    }
     for (index, parent) in route.value.spec.parent_refs.iter().flatten().enumerate() {
         let field = format!("spec.parentRefs[{index}]");
         if !is_gateway_ref(parent) {
@@ -61,6 +75,13 @@ pub fn attach(
                         "Gateway {namespace}/{} not found (or not served by llmgate)",
                         parent.name
                     ),
+                ),
+            ),
+            Some(_) if bad_hostname.is_some() => (
+                false,
+                (
+                    reason::UNSUPPORTED_VALUE,
+                    bad_hostname.clone().unwrap_or_default(),
                 ),
             ),
             Some((g, gateway)) => {
@@ -137,7 +158,7 @@ pub fn attach(
                 }
             }
         };
-        if !accepted {
+        if !accepted && bad_hostname.is_none() {
             problems.push(
                 Problem::warning(format!("not attached: {}", why.1))
                     .at(&route.origin)

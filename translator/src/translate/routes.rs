@@ -9,6 +9,7 @@ use crate::ir::{
     RouteMatch, StringMatch, Targets, WeightedCluster,
 };
 use crate::source::Object;
+use crate::validate;
 use gateway_api::httproutes::{
     HttpRoute, HttpRouteRules, HttpRouteRulesMatches, HttpRouteRulesMatchesHeadersType,
     HttpRouteRulesMatchesPathType, HttpRouteRulesMatchesQueryParamsType,
@@ -87,6 +88,9 @@ pub struct RuleOutput {
     pub entries: Vec<RouteEntry>,
     /// Why (part of) the rule answers 500 instead of doing what it says.
     pub invalid: Vec<String>,
+    /// Matches left out because Envoy would refuse them (and with them the
+    /// whole listener): why, field first.
+    pub dropped: Vec<String>,
     /// A weighted share goes to the 500 cluster.
     pub uses_unavailable: bool,
 }
@@ -138,12 +142,32 @@ pub fn rule_entries(input: &RuleInput<'_>) -> RuleOutput {
             match_index,
             ..matched.precedence
         };
-        let route = Route {
+        let mut built = Route {
             name: super::names::route(&route.namespace, &route.name, rule_index, match_index),
             matcher: matched.matcher,
             headers,
             action,
         };
+        let issues = validate::route(&built);
+        if !issues.matcher.is_empty() {
+            let field = format!("{field}.matches[{match_index}]");
+            out.dropped
+                .extend(issues.matcher.iter().map(|why| format!("{field}.{why}")));
+            continue;
+        }
+        if !issues.action.is_empty() {
+            let why = issues
+                .action
+                .iter()
+                .map(|why| format!("{field}.{why}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            if !out.invalid.contains(&why) {
+                out.invalid.push(why.clone());
+            }
+            built.headers = HeaderChanges::default();
+            built.action = RouteAction::NotReady(why);
+        }
         let ai_mirrors: Vec<&str> = input
             .mirrors
             .iter()
@@ -152,7 +176,7 @@ pub fn rule_entries(input: &RuleInput<'_>) -> RuleOutput {
             .collect();
         out.entries.extend(
             ai_methods::guard(
-                route,
+                built,
                 ai_methods::forwards_to_ai(input.targets),
                 &ai_mirrors,
             )

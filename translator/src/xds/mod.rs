@@ -2,6 +2,7 @@
 //! the world) to any number of Envoys.
 
 pub mod bootstrap;
+pub mod rejections;
 pub mod resources;
 pub mod server;
 pub mod tls;

@@ -5,7 +5,7 @@
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::AggregatedDiscoveryService;
 use envoy_types::pb::envoy::service::discovery::v3::{
@@ -16,6 +16,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::rejections::Rejections;
 use super::resources::{Resource, XdsSnapshot, CLUSTER, LISTENER, SECRET};
 
 /// What the server reports about itself (for the controller's metrics).
@@ -26,6 +27,17 @@ pub struct AdsStats {
     pub nacks: AtomicU64,
     /// Connections refused before xDS: no or an untrusted client certificate.
     pub rejected: Arc<AtomicU64>,
+    /// NACKs by type and node, nodes rejecting now, the last accepted snapshot.
+    pub rejections: Mutex<Rejections>,
+}
+
+impl AdsStats {
+    pub fn rejections(&self) -> std::sync::MutexGuard<'_, Rejections> {
+        // A panic while holding the lock leaves counters, not broken invariants.
+        self.rejections
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 #[derive(Debug, Default, Clone)]
@@ -34,6 +46,8 @@ struct TypeState {
     /// Nonce of the last response; only a request echoing it is an ACK/NACK.
     nonce: String,
     sent_version: String,
+    /// The last version Envoy accepted.
+    acked_version: String,
 }
 
 /// One Envoy's ADS stream.
@@ -68,6 +82,10 @@ pub struct Rejection {
 pub struct Output {
     pub responses: Vec<DiscoveryResponse>,
     pub rejection: Option<Rejection>,
+    /// Envoy accepted (type URL, version).
+    pub acked: Option<(String, String)>,
+    /// Envoy has accepted both the clusters and the listeners of this one.
+    pub accepted: Option<Arc<XdsSnapshot>>,
 }
 
 impl Connection {
@@ -146,11 +164,18 @@ impl Connection {
         if !request.response_nonce.is_empty() {
             // An ACK. Once the new listeners are in place, the clusters only
             // the old ones used can go.
+            state.acked_version = request.version_info.clone();
+            out.acked = Some((request.type_url.clone(), request.version_info.clone()));
             let current_version = self
                 .current
                 .as_ref()
                 .map(|c| c.version.clone())
                 .unwrap_or_default();
+            let cluster_version = self.clusters.acked_version.split('+').next().unwrap_or("");
+            if cluster_version == current_version && self.listeners.acked_version == current_version
+            {
+                out.accepted = self.current.clone();
+            }
             if request.type_url == LISTENER
                 && request.version_info == current_version
                 && !self.kept_clusters.is_empty()
@@ -266,7 +291,10 @@ impl AggregatedDiscoveryService for AdsServer {
         let (tx, rx) = mpsc::channel(16);
         tokio::spawn(async move {
             stats.connected.fetch_add(1, Ordering::Relaxed);
-            let current = snapshots.borrow_and_update().clone();
+            let current = snapshots
+                .borrow_and_update()
+                .clone()
+                .map(|s| stats.rejections().servable(s));
             let mut connection = match identity {
                 Some(name) => Connection::authenticated(current, name),
                 None => Connection::new(current),
@@ -292,16 +320,27 @@ impl AggregatedDiscoveryService for AdsServer {
                     },
                     changed = snapshots.changed() => {
                         if changed.is_err() { break; }
-                        match snapshots.borrow_and_update().clone() {
+                        let latest = snapshots.borrow_and_update().clone();
+                        match latest.map(|s| stats.rejections().servable(s)) {
                             Some(snapshot) => connection.on_snapshot(snapshot),
                             None => continue,
                         }
                     }
                 };
+                if let Some((type_url, version)) = &output.acked {
+                    let latest = snapshots.borrow().as_ref().map(|s| s.version.clone());
+                    if latest.as_deref() == version.split('+').next() {
+                        stats.rejections().ack(&connection.node_id, type_url);
+                    }
+                }
+                if let Some(snapshot) = output.accepted {
+                    stats.rejections().accepted(snapshot);
+                }
                 if let Some(r) = output.rejection {
+                    stats.rejections().nack(&r);
                     stats.nacks.fetch_add(1, Ordering::Relaxed);
                     tracing::error!(node = %r.node_id, type_url = %r.type_url, version = %r.version,
-                        "Envoy rejected the configuration (it keeps serving its last good one): {}", r.message);
+                        "Envoy rejected the configuration (it keeps its last good one; Envoys connecting now get the last one accepted): {}", r.message);
                 }
                 for response in output.responses {
                     stats.responses.fetch_add(1, Ordering::Relaxed);
@@ -310,6 +349,7 @@ impl AggregatedDiscoveryService for AdsServer {
                     }
                 }
             }
+            stats.rejections().disconnected(&connection.node_id);
             stats.connected.fetch_sub(1, Ordering::Relaxed);
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))

@@ -118,6 +118,14 @@ fn an_ai_route_forwards_only_post_and_answers_405_to_other_methods() {
 
 /// An HTTP and an HTTPS listener, and the internal one behind a weighted
 /// rule's unresolvable share.
+fn every_listener() -> String {
+    let (cert, key) = crate::validate::tls::test_pair("a.example.com");
+    let json = |pem: &str| serde_json::to_string(pem).unwrap();
+    EVERY_LISTENER
+        .replace("CERT", &json(&cert))
+        .replace("KEY", &json(&key))
+}
+
 const EVERY_LISTENER: &str = r#"
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
@@ -133,8 +141,8 @@ kind: Secret
 metadata: {name: cert}
 type: kubernetes.io/tls
 stringData:
-  tls.crt: "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----"
-  tls.key: "-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----"
+  tls.crt: CERT
+  tls.key: KEY
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -147,7 +155,7 @@ spec:
 
 #[test]
 fn every_listener_normalises_paths_and_rejects_escaped_slashes() {
-    let (bootstrap, _) = run(EVERY_LISTENER);
+    let (bootstrap, _) = run(&every_listener());
     let all = listeners(&bootstrap);
     let names: Vec<&str> = all.iter().map(|l| l["name"].as_str().unwrap()).collect();
     for want in ["gateway_9000", "gateway_9443", "llmgate_unavailable"] {

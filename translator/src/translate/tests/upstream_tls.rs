@@ -13,8 +13,11 @@ use crate::source::Snapshot;
 use crate::status::{Condition, ObjectStatus, PolicyAncestorStatus, Status};
 use crate::translate::{translate, Options};
 
-const CA_PEM: &str =
-    "-----BEGIN CERTIFICATE-----\nMIIBdzCCAR2gAwIBAgIUfake\n-----END CERTIFICATE-----";
+/// A real certificate: the translator checks a CA before Envoy gets it.
+fn ca_pem() -> &'static str {
+    static CA: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    CA.get_or_init(|| crate::validate::tls::test_certificate("test-ca"))
+}
 
 /// An OpenAI-compatible server on a port other than 443 (no TLS by default).
 fn manifests(extra: &str) -> String {
@@ -41,7 +44,7 @@ fn config_map(name: &str, data: &str) -> String {
 fn ca_config_map() -> String {
     config_map(
         "ca",
-        &serde_json::to_string(&json!({ "ca.crt": CA_PEM })).unwrap(),
+        &serde_json::to_string(&json!({ "ca.crt": ca_pem() })).unwrap(),
     )
 }
 
@@ -139,7 +142,7 @@ fn tls_follows_the_port_the_policy_and_the_annotation() {
                 ca_config_map()
             )),
             tls: Some(json!({ "sni": "mock.example.com", "common_tls_context": { "validation_context": {
-                "trusted_ca": { "inline_string": format!("{CA_PEM}\n") },
+                "trusted_ca": { "inline_string": format!("{}\n", ca_pem()) },
                 "match_typed_subject_alt_names": [{ "san_type": "DNS", "matcher": { "exact": "mock.example.com" } }]
             }}})),
             host_header: "mock.internal:8443",

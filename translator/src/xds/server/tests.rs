@@ -216,3 +216,30 @@ fn secrets_are_served_by_name_as_envoy_asks_for_them() {
     );
     // Not subscribed to CDS/LDS here: nothing else was sent.
 }
+
+#[test]
+fn a_snapshot_is_accepted_once_its_clusters_and_listeners_are_acked() {
+    let mut c = Connection::new(Some(snapshot("v1", &["a"])));
+    c.on_request(request(CLUSTER, "", ""));
+    c.on_request(request(LISTENER, "", ""));
+    let out = c.on_request(request(CLUSTER, "v1", "1"));
+    assert_eq!(out.acked, Some((CLUSTER.to_string(), "v1".to_string())));
+    assert!(out.accepted.is_none(), "listeners not acked yet");
+    let out = c.on_request(request(LISTENER, "v1", "2"));
+    assert_eq!(
+        out.accepted.map(|s| s.version.clone()).as_deref(),
+        Some("v1")
+    );
+    // v2's listeners are rejected: v2 is never reported accepted.
+    c.on_snapshot(snapshot("v2", &["a"]));
+    assert!(c.on_request(request(CLUSTER, "v2", "3")).accepted.is_none());
+    let mut nack = request(LISTENER, "v1", "4");
+    nack.error_detail = Some(RpcStatus {
+        code: 3,
+        message: "cannot bind".into(),
+        details: vec![],
+    });
+    let out = c.on_request(nack);
+    assert!(out.accepted.is_none() && out.acked.is_none());
+    assert_eq!(out.rejection.map(|r| r.version).as_deref(), Some("v2"));
+}
