@@ -30,8 +30,8 @@ enum Command {
     /// Serve a folder of manifests to any number of Envoys over xDS (ADS),
     /// re-translating on every change; also serves the filter module over HTTP.
     ///
-    /// A change with errors keeps the last good configuration (the errors are
-    /// logged); at start the valid objects are served.
+    /// Every change is served: objects with errors are left out (and their
+    /// problems logged), everything valid beside them is served.
     Serve(ServeArgs),
     /// Print an Envoy bootstrap that takes its configuration from `llmgate serve`.
     Bootstrap(BootstrapArgs),

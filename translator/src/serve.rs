@@ -11,7 +11,6 @@ use std::time::Duration;
 use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::AggregatedDiscoveryServiceServer;
 use tokio::sync::watch;
 
-use crate::problem::Severity;
 use crate::xds::resources::{Encoder, XdsSnapshot};
 use crate::xds::server::{AdsServer, AdsStats};
 use crate::{source, translate};
@@ -35,7 +34,6 @@ pub struct ServeOptions {
 /// What one pass over the folder produced.
 pub struct Pass {
     pub snapshot: Result<XdsSnapshot, String>,
-    pub errors: usize,
     pub report: Vec<String>,
 }
 
@@ -57,25 +55,7 @@ pub fn translate_folder(options: &ServeOptions, encoder: &mut Encoder) -> Pass {
     );
     Pass {
         snapshot: encoded,
-        errors: problems
-            .iter()
-            .filter(|p| p.severity == Severity::Error)
-            .count(),
         report: problems.iter().map(ToString::to_string).collect(),
-    }
-}
-
-/// Decides whether a pass replaces what is served. A pass with errors would
-/// drop the broken objects' routes: while a file is being edited that is worse
-/// than keeping the last good configuration, so it is kept — except at start,
-/// when there is nothing better.
-pub fn accept(pass: &Pass, serving: bool) -> Result<(), String> {
-    match &pass.snapshot {
-        Err(e) => Err(format!("the translation cannot be encoded for Envoy: {e}")),
-        Ok(_) if pass.errors > 0 && serving => {
-            Err(format!("{} error(s) in the manifests", pass.errors))
-        }
-        Ok(_) => Ok(()),
     }
 }
 
@@ -227,12 +207,14 @@ fn publish_pass(pass: Pass, publish: &watch::Sender<Option<Arc<XdsSnapshot>>>) {
     for line in &pass.report {
         tracing::warn!("{line}");
     }
-    let serving = publish.borrow().is_some();
-    match (accept(&pass, serving), pass.snapshot) {
-        (Ok(()), Ok(snapshot)) => publish_if_changed(publish, snapshot),
-        (Err(why), _) | (Ok(()), Err(why)) => {
-            tracing::error!("configuration not updated, still serving the last good one: {why}");
-        }
+    // Every pass that encodes is served, errors or not: an invalid object is
+    // one tenant's, left out (its problem is logged above), and must not
+    // freeze everyone else's changes.
+    match pass.snapshot {
+        Ok(snapshot) => publish_if_changed(publish, snapshot),
+        Err(why) => tracing::error!(
+            "configuration not updated, still serving the last good one: the translation cannot be encoded for Envoy: {why}"
+        ),
     }
 }
 

@@ -155,3 +155,43 @@ fn a_stream_in_flight_survives_a_configuration_change() {
     );
     assert_eq!(reply.body, mock.responses()[before]);
 }
+
+#[test]
+fn one_tenants_broken_route_does_not_hold_back_anothers_change() {
+    let mock = MockProvider::start_blocking(MockConfig::new(KEY)).unwrap();
+    let folder = tempfile::tempdir().unwrap();
+    let gateway_port = free_port();
+    write_manifests(folder.path(), gateway_port, mock.addr().port(), "/v1");
+    let controller = Controller::start(folder.path());
+    let _envoy = XdsEnvoy::start(&controller, "envoy-a");
+    eventually("served", Duration::from_secs(20), || {
+        status(gateway_port, "/v1") == 200
+    });
+
+    // Tenant B's route matches with a regex RE2 refuses (a lookahead): an
+    // error, and that route is left out.
+    let broken = HttpRoute::prefix("broken", "/b", "azure")
+        .to_yaml()
+        .replace(
+            "type: PathPrefix, value: /b",
+            "type: RegularExpression, value: '/b(?=x)'",
+        );
+    std::fs::write(folder.path().join("tenant-b.yaml"), broken).unwrap();
+    // Tenant A's change comes next and goes live all the same.
+    write_route(folder.path(), "/v2");
+    eventually(
+        "the valid change is served beside the broken route",
+        Duration::from_secs(20),
+        || status(gateway_port, "/v2") == 200,
+    );
+    assert_eq!(
+        status(gateway_port, "/b"),
+        404,
+        "the broken route is served"
+    );
+    let log = controller.log();
+    assert!(
+        log.contains("tenant-b.yaml") && log.contains("HTTPRoute default/broken"),
+        "the broken route's problem is logged:\n{log}"
+    );
+}

@@ -324,11 +324,9 @@ pub struct Outcome {
 
 /// Cluster state → xDS resources and statuses. Pure.
 ///
-/// Unlike folder mode (which keeps the last good configuration while a file
-/// has errors, as a file being edited is often briefly broken), every
-/// translation that encodes is published: in a cluster an invalid object is
-/// one user's object, left out with its status saying why, and must not
-/// freeze everyone else's changes.
+/// As in folder mode, every translation that encodes is published: an
+/// invalid object is one user's object, left out with its status saying why,
+/// and must not freeze everyone else's changes.
 pub fn translate_state(
     state: &ClusterState,
     options: &translate::Options,
