@@ -13,16 +13,7 @@
 
 use crate::ir::{ForwardAction, HeaderChanges, Route, RouteAction};
 
-use super::routes::BackendTarget;
-
 pub const AI_METHODS: [&str; 1] = ["POST"];
-
-/// Does the rule send (a weighted share of) its requests to an AI Backend?
-pub fn forwards_to_ai(targets: &[BackendTarget]) -> bool {
-    targets
-        .iter()
-        .any(|t| matches!(t, BackendTarget::Cluster { ai: true, weight, .. } if *weight > 0))
-}
 
 /// The Envoy routes for one match: `(part, route)`, part 0 first, part 1
 /// right behind it (same match, any method).

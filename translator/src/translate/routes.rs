@@ -33,6 +33,13 @@ pub enum BackendTarget {
     Unavailable { weight: u32 },
 }
 
+/// Does the rule send (a weighted share of) its requests to an AI Backend?
+fn forwards_to_ai(targets: &[BackendTarget]) -> bool {
+    targets
+        .iter()
+        .any(|t| matches!(t, BackendTarget::Cluster { ai: true, weight, .. } if *weight > 0))
+}
+
 /// A resolved RequestMirror.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MirrorTarget {
@@ -175,19 +182,15 @@ pub fn rule_entries(input: &RuleInput<'_>) -> RuleOutput {
             .map(|m| m.cluster.as_str())
             .collect();
         out.entries.extend(
-            ai_methods::guard(
-                built,
-                ai_methods::forwards_to_ai(input.targets),
-                &ai_mirrors,
-            )
-            .into_iter()
-            .map(|(part, route)| RouteEntry {
-                precedence: Precedence {
-                    part,
-                    ..precedence.clone()
-                },
-                route,
-            }),
+            ai_methods::guard(built, forwards_to_ai(input.targets), &ai_mirrors)
+                .into_iter()
+                .map(|(part, route)| RouteEntry {
+                    precedence: Precedence {
+                        part,
+                        ..precedence.clone()
+                    },
+                    route,
+                }),
         );
     }
     out
