@@ -3,18 +3,17 @@
 
 use std::net::IpAddr;
 
-use llmgate_filter::config::{AuthConfig, FilterConfig, ProviderConfig};
+use llmgate_filter::config::{AuthConfig, FilterConfig};
 
 use crate::backend::{
-    AnthropicProvider, AuthTokenKind, AwsAuth, AzureOpenAiProvider, Backend, BedrockProvider,
-    GeminiProvider, LlmProvider, NamedLlmProvider, OpenAiProvider, SingleAuthToken,
-    VertexAiProvider,
+    AuthTokenKind, AwsAuth, Backend, LlmProvider, NamedLlmProvider, SingleAuthToken,
 };
 use crate::ir::{Credential, SdsSecret};
 use crate::problem::Problem;
 use crate::source::{Object, Snapshot};
 
 use super::backend_tls;
+use super::providers::{self, Credentials, Provider};
 
 /// The Secret key that holds the token, as in kgateway.
 pub const SECRET_TOKEN_KEY: &str = "Authorization";
@@ -22,7 +21,6 @@ pub const SECRET_TOKEN_KEY: &str = "Authorization";
 pub const AWS_ACCESS_KEY: &str = "accessKey";
 pub const AWS_SECRET_KEY: &str = "secretKey";
 pub const AWS_SESSION_TOKEN_KEY: &str = "sessionToken";
-pub const BEDROCK_DEFAULT_REGION: &str = "us-east-1";
 
 pub use crate::ir::Upstream;
 pub use crate::problem::Unavailable;
@@ -79,7 +77,7 @@ fn resolve_in_section(
 ) -> Result<ResolvedBackend, Unavailable> {
     let base = field_base;
     let invalid = |field: &str, message: &str| backend_error(backend, field, message);
-    let provider = provider_of(llm).map_err(|m| invalid(base, &m))?;
+    let provider = providers::of(llm).map_err(|m| invalid(base, &m))?;
     for (field, value) in provider.required_strings() {
         if value.trim().is_empty() {
             return Err(invalid(
@@ -92,7 +90,7 @@ fn resolve_in_section(
         .check_values()
         .map_err(|(f, m)| invalid(&format!("{base}.{}.{f}", provider.name()), &m))?;
     let (host, port) =
-        endpoint_of(&provider, llm).map_err(|(f, m)| invalid(&format!("{base}.{f}"), &m))?;
+        endpoint_of(provider, llm).map_err(|(f, m)| invalid(&format!("{base}.{f}"), &m))?;
     if let Some(path) = &llm.path {
         if path.full.is_empty() {
             return Err(invalid(&format!("{base}.path.full"), "must not be empty"));
@@ -125,14 +123,14 @@ fn resolve_in_section(
     let tls = backend_tls::upstream_tls(
         backend,
         section_name,
-        &server_name(&provider, &host),
+        &provider.server_name(&host),
         port,
         snapshot,
     )?;
     let filter = FilterConfig {
         backend: format!("{}/{}", backend.namespace, backend.name),
         provider: provider.filter_config(),
-        host: authority(&provider, &host, port, tls.tls.is_some()),
+        host: authority(provider, &host, port, tls.tls.is_some()),
         auth: AuthConfig {
             header_name,
             prefix,
@@ -155,212 +153,9 @@ fn resolve_in_section(
     })
 }
 
-/// The one provider of an `LlmProvider`, borrowed.
-enum Provider<'a> {
-    OpenAi(&'a OpenAiProvider),
-    Azure(&'a AzureOpenAiProvider),
-    Anthropic(&'a AnthropicProvider),
-    Gemini(&'a GeminiProvider),
-    VertexAi(&'a VertexAiProvider),
-    Bedrock(&'a BedrockProvider),
-}
-
-enum Credentials<'a> {
-    Token(&'a SingleAuthToken),
-    /// Bedrock: AWS credentials or a Bedrock API key; `None` = the client's.
-    Aws(Option<&'a AwsAuth>),
-}
-
-impl Provider<'_> {
-    fn name(&self) -> &'static str {
-        match self {
-            Provider::OpenAi(_) => "openai",
-            Provider::Azure(_) => "azureopenai",
-            Provider::Anthropic(_) => "anthropic",
-            Provider::Gemini(_) => "gemini",
-            Provider::VertexAi(_) => "vertexai",
-            Provider::Bedrock(_) => "bedrock",
-        }
-    }
-    fn credentials(&self) -> Credentials<'_> {
-        match self {
-            Provider::OpenAi(p) => Credentials::Token(&p.auth_token),
-            Provider::Azure(p) => Credentials::Token(&p.auth_token),
-            Provider::Anthropic(p) => Credentials::Token(&p.auth_token),
-            Provider::Gemini(p) => Credentials::Token(&p.auth_token),
-            Provider::VertexAi(p) => Credentials::Token(&p.auth_token),
-            Provider::Bedrock(p) => Credentials::Aws(p.auth.as_ref()),
-        }
-    }
-    /// Fields that must not be empty: the required ones, and the optional
-    /// ones when set (the CRD says min length 1; a folder has no API server).
-    fn required_strings(&self) -> Vec<(&'static str, &str)> {
-        match self {
-            Provider::OpenAi(p) => opt(&[("model", p.model.as_deref())]),
-            Provider::Azure(p) => vec![
-                ("endpoint", azure_endpoint_host(&p.endpoint)),
-                ("deploymentName", p.deployment_name.as_str()),
-                ("apiVersion", p.api_version.as_str()),
-            ],
-            Provider::Anthropic(p) => opt(&[
-                ("apiVersion", p.api_version.as_deref()),
-                ("model", p.model.as_deref()),
-            ]),
-            Provider::Gemini(p) => vec![
-                ("model", p.model.as_str()),
-                ("apiVersion", p.api_version.as_str()),
-            ],
-            Provider::VertexAi(p) => {
-                let mut fields = vec![
-                    ("model", p.model.as_str()),
-                    ("apiVersion", p.api_version.as_str()),
-                    ("projectId", p.project_id.as_str()),
-                    ("location", p.location.as_str()),
-                ];
-                fields.extend(opt(&[("modelPath", p.model_path.as_deref())]));
-                fields
-            }
-            Provider::Bedrock(p) => {
-                let mut fields = vec![("model", p.model.as_str())];
-                if let Some(g) = &p.guardrail {
-                    fields.push(("guardrail.identifier", g.identifier.as_str()));
-                    fields.push(("guardrail.version", g.version.as_str()));
-                }
-                fields
-            }
-        }
-    }
-    /// Values that become part of a host name must be one DNS label.
-    fn check_values(&self) -> Result<(), (String, String)> {
-        match self {
-            Provider::VertexAi(p) => dns_label("location", &p.location),
-            Provider::Bedrock(p) => match &p.region {
-                Some(region) => dns_label("region", region),
-                None => Ok(()),
-            },
-            _ => Ok(()),
-        }
-    }
-    fn default_host(&self) -> String {
-        match self {
-            Provider::OpenAi(_) => "api.openai.com".to_string(),
-            Provider::Azure(p) => azure_endpoint_host(&p.endpoint).to_string(),
-            Provider::Anthropic(_) => "api.anthropic.com".to_string(),
-            Provider::Gemini(_) => "generativelanguage.googleapis.com".to_string(),
-            Provider::VertexAi(p) => vertex_host(&p.location),
-            Provider::Bedrock(p) => format!("bedrock-runtime.{}.amazonaws.com", bedrock_region(p)),
-        }
-    }
-    fn filter_config(&self) -> ProviderConfig {
-        match self {
-            Provider::OpenAi(p) => ProviderConfig::Openai {
-                model: p.model.clone(),
-            },
-            Provider::Azure(p) => ProviderConfig::Azureopenai {
-                deployment_name: p.deployment_name.clone(),
-                api_version: p.api_version.clone(),
-            },
-            Provider::Anthropic(p) => ProviderConfig::Anthropic {
-                model: p.model.clone(),
-                api_version: p.api_version.clone(),
-            },
-            Provider::Gemini(p) => ProviderConfig::Gemini {
-                model: p.model.clone(),
-                api_version: p.api_version.clone(),
-            },
-            Provider::VertexAi(p) => ProviderConfig::Vertexai {
-                model: p.model.clone(),
-                api_version: p.api_version.clone(),
-                project_id: p.project_id.clone(),
-                location: p.location.clone(),
-                model_path: p.model_path.clone(),
-            },
-            Provider::Bedrock(p) => ProviderConfig::Bedrock {
-                model: p.model.clone(),
-                region: bedrock_region(p).to_string(),
-                guardrail: p
-                    .guardrail
-                    .as_ref()
-                    .map(|g| llmgate_filter::config::BedrockGuardrail {
-                        identifier: g.identifier.clone(),
-                        version: g.version.clone(),
-                    }),
-            },
-        }
-    }
-}
-
-/// The optional fields that are set.
-fn opt<'a>(fields: &[(&'static str, Option<&'a str>)]) -> Vec<(&'static str, &'a str)> {
-    fields
-        .iter()
-        .filter_map(|(name, value)| value.map(|v| (*name, v)))
-        .collect()
-}
-
-/// `^[a-z0-9-]+$`, 1–63 characters: the CRD's rule for Bedrock's region, and
-/// what keeps a Vertex location from changing the host it is part of.
-fn dns_label(field: &str, value: &str) -> Result<(), (String, String)> {
-    let valid = (1..=63).contains(&value.len())
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if valid {
-        Ok(())
-    } else {
-        Err((
-            field.to_string(),
-            "must be 1-63 characters of a-z, 0-9 and -".to_string(),
-        ))
-    }
-}
-
-fn bedrock_region(p: &BedrockProvider) -> &str {
-    p.region.as_deref().unwrap_or(BEDROCK_DEFAULT_REGION)
-}
-
-/// Vertex AI's regional endpoint; the `global` location has no region prefix.
-fn vertex_host(location: &str) -> String {
-    if location == "global" {
-        "aiplatform.googleapis.com".to_string()
-    } else {
-        format!("{location}-aiplatform.googleapis.com")
-    }
-}
-
-fn provider_of(llm: &LlmProvider) -> Result<Provider<'_>, String> {
-    let found: Vec<Provider<'_>> = [
-        llm.openai.as_ref().map(Provider::OpenAi),
-        llm.azureopenai.as_ref().map(Provider::Azure),
-        llm.anthropic.as_ref().map(Provider::Anthropic),
-        llm.gemini.as_ref().map(Provider::Gemini),
-        llm.vertexai.as_ref().map(Provider::VertexAi),
-        llm.bedrock.as_ref().map(Provider::Bedrock),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    let names: Vec<&str> = found.iter().map(Provider::name).collect();
-    let mut found = found.into_iter();
-    match (found.next(), names.len()) {
-        (Some(one), 1) => Ok(one),
-        (None, _) => Err("no provider set: exactly one of openai, azureopenai, anthropic, gemini, vertexai, bedrock".into()),
-        (Some(_), _) => Err(format!("exactly one provider must be set, found {}", names.join(", "))),
-    }
-}
-
-/// kgateway accepted `https://name.openai.azure.com/` as well as the bare host.
-fn azure_endpoint_host(endpoint: &str) -> &str {
-    let without_scheme = endpoint
-        .strip_prefix("https://")
-        .or_else(|| endpoint.strip_prefix("http://"))
-        .unwrap_or(endpoint);
-    without_scheme.split('/').next().unwrap_or_default()
-}
-
 /// (host, port) to connect to: the provider's, or the `host`/`port` override.
 fn endpoint_of(
-    provider: &Provider<'_>,
+    provider: &dyn Provider,
     llm: &LlmProvider,
 ) -> Result<(String, u16), (String, String)> {
     match (&llm.host, llm.port) {
@@ -373,36 +168,23 @@ fn endpoint_of(
     }
 }
 
-/// SNI and expected certificate name unless a BackendTLSPolicy says otherwise.
-/// Azure routes on the resource name: a private endpoint or egress proxy
-/// reached through `host` still needs SNI = the endpoint. Others: the host
-/// connected to.
-fn server_name(provider: &Provider<'_>, host: &str) -> String {
-    match provider {
-        Provider::Azure(_) => provider.default_host(),
-        _ => host.to_string(),
+/// The Host header the provider sees: the provider's own when it has one
+/// (Azure), else the host we connect to (an OpenAI-compatible server behind
+/// `host` knows no other name), with the port when it is not the scheme's
+/// default.
+fn authority(provider: &dyn Provider, host: &str, port: u16, tls: bool) -> String {
+    if let Some(fixed) = provider.fixed_authority() {
+        return fixed;
     }
-}
-
-/// The Host header the provider sees. Azure: always the endpoint, since the
-/// resource is identified by it even when `host` points elsewhere. Others: the
-/// host we connect to (an OpenAI-compatible server behind `host` knows no other
-/// name), with the port when it is not the scheme's default.
-fn authority(provider: &Provider<'_>, host: &str, port: u16, tls: bool) -> String {
-    match provider {
-        Provider::Azure(_) => provider.default_host(),
-        _ => {
-            let default_port = if tls { 443 } else { 80 };
-            let host = match host.parse::<IpAddr>() {
-                Ok(IpAddr::V6(v6)) => format!("[{v6}]"),
-                _ => host.to_string(),
-            };
-            if port == default_port {
-                host
-            } else {
-                format!("{host}:{port}")
-            }
-        }
+    let default_port = if tls { 443 } else { 80 };
+    let host = match host.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => format!("[{v6}]"),
+        _ => host.to_string(),
+    };
+    if port == default_port {
+        host
+    } else {
+        format!("{host}:{port}")
     }
 }
 

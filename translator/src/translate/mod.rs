@@ -14,6 +14,7 @@ pub mod hostnames;
 pub mod names;
 pub mod parents;
 pub mod priority_groups;
+pub mod providers;
 pub mod routes;
 
 use std::collections::{BTreeMap, HashMap};
