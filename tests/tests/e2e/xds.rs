@@ -42,6 +42,37 @@ fn status(port: u16, path: &str) -> u16 {
     try_post(&format!("http://127.0.0.1:{port}{path}"), &[], BODY).map_or(0, |r| r.status)
 }
 
+/// A mock, a folder of manifests routing `/v1` to it, `llmgate serve` on
+/// the folder and one Envoy serving the route.
+struct Served {
+    mock: MockProvider,
+    folder: tempfile::TempDir,
+    gateway_port: u16,
+    controller: Controller,
+    envoy: XdsEnvoy,
+}
+
+impl Served {
+    fn start(mock: MockConfig) -> Served {
+        let mock = MockProvider::start_blocking(mock).unwrap();
+        let folder = tempfile::tempdir().unwrap();
+        let gateway_port = free_port();
+        write_manifests(folder.path(), gateway_port, mock.addr().port(), "/v1");
+        let controller = Controller::start(folder.path());
+        let envoy = XdsEnvoy::start(&controller, "envoy-a");
+        eventually("served", Duration::from_secs(20), || {
+            status(gateway_port, "/v1") == 200
+        });
+        Served {
+            mock,
+            folder,
+            gateway_port,
+            controller,
+            envoy,
+        }
+    }
+}
+
 #[test]
 fn a_route_change_goes_live_in_every_envoy_without_a_restart() {
     let mock = MockProvider::start_blocking(MockConfig::new(KEY)).unwrap();
@@ -88,15 +119,13 @@ fn a_route_change_goes_live_in_every_envoy_without_a_restart() {
 
 #[test]
 fn envoy_keeps_serving_without_the_controller_and_converges_when_it_returns() {
-    let mock = MockProvider::start_blocking(MockConfig::new(KEY)).unwrap();
-    let folder = tempfile::tempdir().unwrap();
-    let gateway_port = free_port();
-    write_manifests(folder.path(), gateway_port, mock.addr().port(), "/v1");
-    let mut controller = Controller::start(folder.path());
-    let envoy = XdsEnvoy::start(&controller, "envoy-a");
-    eventually("served", Duration::from_secs(20), || {
-        status(gateway_port, "/v1") == 200
-    });
+    let Served {
+        mock: _mock,
+        folder,
+        gateway_port,
+        mut controller,
+        envoy,
+    } = Served::start(MockConfig::new(KEY));
 
     controller.stop();
     std::thread::sleep(Duration::from_millis(300));
@@ -120,15 +149,13 @@ fn envoy_keeps_serving_without_the_controller_and_converges_when_it_returns() {
 fn a_stream_in_flight_survives_a_configuration_change() {
     let mut config = MockConfig::new(KEY);
     config.chunk_delay = Duration::from_millis(100);
-    let mock = MockProvider::start_blocking(config).unwrap();
-    let folder = tempfile::tempdir().unwrap();
-    let gateway_port = free_port();
-    write_manifests(folder.path(), gateway_port, mock.addr().port(), "/v1");
-    let controller = Controller::start(folder.path());
-    let _envoy = XdsEnvoy::start(&controller, "envoy-a");
-    eventually("served", Duration::from_secs(20), || {
-        status(gateway_port, "/v1") == 200
-    });
+    let Served {
+        mock,
+        folder,
+        gateway_port,
+        controller: _controller,
+        envoy: _envoy,
+    } = Served::start(config);
 
     let before = mock.requests().len();
     let streaming = std::thread::spawn(move || {
@@ -158,15 +185,13 @@ fn a_stream_in_flight_survives_a_configuration_change() {
 
 #[test]
 fn one_tenants_broken_route_does_not_hold_back_anothers_change() {
-    let mock = MockProvider::start_blocking(MockConfig::new(KEY)).unwrap();
-    let folder = tempfile::tempdir().unwrap();
-    let gateway_port = free_port();
-    write_manifests(folder.path(), gateway_port, mock.addr().port(), "/v1");
-    let controller = Controller::start(folder.path());
-    let _envoy = XdsEnvoy::start(&controller, "envoy-a");
-    eventually("served", Duration::from_secs(20), || {
-        status(gateway_port, "/v1") == 200
-    });
+    let Served {
+        mock: _mock,
+        folder,
+        gateway_port,
+        controller,
+        envoy: _envoy,
+    } = Served::start(MockConfig::new(KEY));
 
     // Tenant B's route matches with a regex RE2 refuses (a lookahead): an
     // error, and that route is left out.
