@@ -91,9 +91,9 @@ struct Root {
 struct Plugins {
     config: PluginConfig,
     plugins: Vec<Plugin>,
-    /// Every internal header Envoy injects a key into for any provider of
-    /// this plugin (all of them arrive on every attempt).
-    injected_headers: Vec<String>,
+    /// Per provider, the internal headers Envoy injects its keys into (all
+    /// providers' arrive on every attempt).
+    injected_headers: Vec<Vec<String>>,
 }
 
 impl Plugins {
@@ -115,9 +115,15 @@ impl Plugins {
         self.config.index_of(endpoint.as_deref())
     }
 
-    fn remove_injected(&self, host: &mut EnvoyHost) {
-        for name in &self.injected_headers {
-            host.remove_request_header(name);
+    /// Removes the keys Envoy injected for every provider but `chosen` (whose
+    /// stream takes and removes its own).
+    fn remove_injected(&self, host: &mut EnvoyHost, chosen: Option<usize>) {
+        for (i, names) in self.injected_headers.iter().enumerate() {
+            if Some(i) != chosen {
+                for name in names {
+                    host.remove_request_header(name);
+                }
+            }
         }
     }
 
@@ -178,8 +184,12 @@ impl RootContext for Root {
                 let injected_headers = config
                     .providers()
                     .iter()
-                    .flat_map(|p| injected::headers(&p.auth.token))
-                    .map(str::to_owned)
+                    .map(|p| {
+                        injected::headers(&p.auth.token)
+                            .into_iter()
+                            .map(str::to_owned)
+                            .collect()
+                    })
                     .collect();
                 self.plugins = Some(Rc::new(Plugins {
                     config,
@@ -420,7 +430,7 @@ impl HttpContext for HttpStream {
             for name in crate::request::CREDENTIAL_HEADERS {
                 EnvoyHost.remove_request_header(name);
             }
-            plugins.remove_injected(&mut EnvoyHost);
+            plugins.remove_injected(&mut EnvoyHost, None);
             return Action::Continue;
         };
         plugins.prepare_attempt(&mut EnvoyHost);
@@ -429,7 +439,7 @@ impl HttpContext for HttpStream {
             stream.on_request_headers(plugin, host, end_of_stream)
         });
         // The chosen provider has taken its own; the others' must not travel.
-        plugins.remove_injected(&mut EnvoyHost);
+        plugins.remove_injected(&mut EnvoyHost, Some(index));
         action
     }
 
