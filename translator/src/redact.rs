@@ -9,6 +9,8 @@
 
 use serde_json::Value;
 
+use llmgate_filter::request::strip_bearer;
+
 use crate::problem::Problem;
 use crate::source::Snapshot;
 use crate::status::{ObjectStatus, Status};
@@ -177,38 +179,15 @@ fn unquote(quoted: &str) -> Option<&str> {
     quoted.strip_prefix('"')?.strip_suffix('"')
 }
 
-fn strip_bearer(value: &str) -> &str {
-    let t = value.trim();
-    match t.get(..7) {
-        Some(p) if p.eq_ignore_ascii_case("bearer ") => t.get(7..).unwrap_or_default().trim(),
-        _ => t,
-    }
-}
-
 /// Standard base64 (whitespace ignored), as in a Secret's `data`; `None`
 /// when it is not base64 or not UTF-8.
 fn base64_decode(text: &str) -> Option<String> {
-    let mut bits: u32 = 0;
-    let mut count = 0;
-    let mut out = Vec::new();
-    for c in text.bytes().filter(|c| !c.is_ascii_whitespace()) {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' => break,
-            _ => return None,
-        };
-        bits = (bits << 6) | u32::from(v);
-        count += 6;
-        if count >= 8 {
-            count -= 8;
-            out.push(((bits >> count) & 0xff) as u8);
-        }
-    }
-    String::from_utf8(out).ok()
+    use base64::Engine as _;
+    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .ok()?;
+    String::from_utf8(bytes).ok()
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use llmgate_filter::config::{AuthConfig, FilterConfig};
+use llmgate_filter::request::strip_bearer;
 
 use crate::backend::{
     AuthTokenKind, AwsAuth, Backend, LlmProvider, NamedLlmProvider, SingleAuthToken,
@@ -356,12 +357,4 @@ fn secret_value(secret: &k8s_openapi::api::core::v1::Secret, key: &str) -> Optio
     // k8s-openapi has already base64-decoded `data`.
     let text = String::from_utf8(bytes.0.clone()).ok()?;
     Some(text.trim().to_string())
-}
-
-fn strip_bearer(token: &str) -> &str {
-    let t = token.trim();
-    match t.get(..7) {
-        Some(p) if p.eq_ignore_ascii_case("bearer ") => t[7..].trim_start(),
-        _ => t,
-    }
 }
