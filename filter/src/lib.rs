@@ -13,6 +13,7 @@ pub mod attempt;
 pub mod body_edits;
 pub mod capped;
 pub mod config;
+pub mod convert;
 pub mod event_stream;
 pub mod include_usage;
 pub mod injected;
