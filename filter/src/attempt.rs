@@ -138,6 +138,7 @@ mod tests {
             },
             path_full: None,
             provider_name: Some("p".into()),
+            routes: Vec::new(),
         }
     }
 
@@ -193,6 +194,7 @@ mod tests {
                 anthropic_version: None,
             },
             false,
+            crate::route_type::RouteType::Completions,
             false,
         );
         apply(&mut headers, &edits.headers);

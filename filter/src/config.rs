@@ -9,6 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::route_type::RouteRule;
+
 /// Set by the route (never by the client: the translator strips it from every
 /// request first) when an HTTPRoute URLRewrite chose the path; the filter then
 /// keeps that path instead of the provider's, and removes the header.
@@ -31,6 +33,11 @@ pub struct FilterConfig {
     /// single `llm` provider it is absent and the provider type is used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_name: Option<String>,
+    /// The route types of request paths (a `TrafficPolicy`'s
+    /// `spec.ai.routes`), checked before the built-in table
+    /// ([`crate::route_type`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<RouteRule>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -268,6 +275,10 @@ mod tests {
             },
             path_full: None,
             provider_name: None,
+            routes: vec![crate::route_type::RouteRule {
+                suffix: "*".into(),
+                route_type: crate::route_type::RouteType::Passthrough,
+            }],
         };
         let json = serde_json::to_vec(&cfg).unwrap();
         assert_eq!(FilterConfig::from_json(&json).unwrap(), cfg);

@@ -9,6 +9,7 @@
 //! the proxy-wasm glue and exists only in the wasm build.
 
 pub mod access_log;
+pub mod answers;
 pub mod attempt;
 pub mod body_edits;
 pub mod capped;
@@ -25,6 +26,7 @@ pub mod providers;
 pub mod request;
 pub mod response;
 pub mod rewrite;
+pub mod route_type;
 pub mod sigv4;
 pub mod sse;
 pub mod stream;

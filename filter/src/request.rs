@@ -4,6 +4,7 @@
 
 use crate::config::{FilterConfig, TokenSource, PATH_REWRITTEN_HEADER};
 use crate::providers;
+use crate::route_type::RouteType;
 use crate::sigv4;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +54,7 @@ pub fn plan(
     cfg: &FilterConfig,
     client: &Client<'_>,
     route_rewrote_path: bool,
+    route_type: RouteType,
     streaming: bool,
 ) -> RequestEdits {
     let mut headers = vec![HeaderOp::Set(":authority".to_owned(), cfg.host.clone())];
@@ -79,26 +81,44 @@ pub fn plan(
     // afterwards when the client asked.
     headers.push(HeaderOp::Remove(ACCEPT_ENCODING.to_owned()));
     RequestEdits {
-        path: path(cfg, route_rewrote_path, streaming),
+        path: path(cfg, route_rewrote_path, route_type, streaming),
         headers,
     }
 }
 
 /// The upstream path; `None` keeps the one an HTTPRoute URLRewrite chose (the
-/// user's explicit choice wins over the provider's path and `path.full`).
-pub fn path(cfg: &FilterConfig, route_rewrote_path: bool, streaming: bool) -> Option<String> {
-    (!route_rewrote_path).then(|| {
-        cfg.path_full
-            .clone()
-            .unwrap_or_else(|| providers::of(&cfg.provider).path(streaming))
-    })
+/// user's explicit choice wins over the provider's path and `path.full`), and
+/// a passthrough's. `path.full` replaces the chat endpoint only: the other
+/// route types go to the provider's own endpoint for them.
+pub fn path(
+    cfg: &FilterConfig,
+    route_rewrote_path: bool,
+    route_type: RouteType,
+    streaming: bool,
+) -> Option<String> {
+    if route_rewrote_path || route_type.keeps_path() {
+        return None;
+    }
+    match &cfg.path_full {
+        Some(full) if route_type == RouteType::Completions => Some(full.clone()),
+        _ => providers::of(&cfg.provider).endpoint(route_type, streaming),
+    }
 }
 
 /// Whether the gateway picks between a provider's streaming and
-/// non-streaming endpoints. A path from `path.full` or the route is kept as
-/// it is, and so is the body's `stream` (that path may well expect it).
-pub fn selects_stream_endpoint(cfg: &FilterConfig, route_rewrote_path: bool) -> bool {
-    !route_rewrote_path && cfg.path_full.is_none() && providers::of(&cfg.provider).streams_by_path()
+/// non-streaming endpoints. A path from `path.full`, the route or a
+/// passthrough is kept as it is, and so is the body's `stream` (that path
+/// may well expect it).
+pub fn selects_stream_endpoint(
+    cfg: &FilterConfig,
+    route_rewrote_path: bool,
+    route_type: RouteType,
+) -> bool {
+    let full_path = cfg.path_full.is_some() && route_type == RouteType::Completions;
+    !route_rewrote_path
+        && !full_path
+        && !route_type.keeps_path()
+        && providers::of(&cfg.provider).streams_by_path()
 }
 
 /// AWS credentials and SigV4 scope when requests are signed (Bedrock only;
@@ -262,6 +282,7 @@ mod tests {
             },
             path_full: None,
             provider_name: None,
+            routes: Vec::new(),
         }
     }
 
@@ -381,7 +402,7 @@ mod tests {
                 anthropic_version: None,
             };
             assert_eq!(
-                plan(&cfg, &client, false, false).headers,
+                plan(&cfg, &client, false, RouteType::Completions, false).headers,
                 expected,
                 "{name}"
             );
@@ -420,7 +441,7 @@ mod tests {
                 authorization: Some("Bearer client"),
                 anthropic_version: None,
             };
-            let edits = plan(&cfg, &client, false, false).headers;
+            let edits = plan(&cfg, &client, false, RouteType::Completions, false).headers;
             for name in [
                 "authorization",
                 "proxy-authorization",
@@ -464,7 +485,15 @@ mod tests {
         ];
         for (cfg, want) in cases {
             assert_eq!(
-                plan(&cfg, &Client::default(), false, false).path.as_deref(),
+                plan(
+                    &cfg,
+                    &Client::default(),
+                    false,
+                    RouteType::Completions,
+                    false
+                )
+                .path
+                .as_deref(),
                 Some(want)
             );
         }
@@ -474,7 +503,13 @@ mod tests {
     fn a_path_rewritten_by_the_route_is_kept_and_the_marker_removed() {
         let mut full = cfg(azure(), None, None, value("k"));
         full.path_full = Some("/custom/chat".into());
-        let edits = plan(&full, &Client::default(), true, false);
+        let edits = plan(
+            &full,
+            &Client::default(),
+            true,
+            RouteType::Completions,
+            false,
+        );
         assert_eq!(edits.path, None);
         assert!(edits
             .headers
@@ -593,7 +628,7 @@ mod tests {
             expected.extend(want);
             expected.push(remove("accept-encoding"));
             assert_eq!(
-                plan(&cfg, &client, false, false).headers,
+                plan(&cfg, &client, false, RouteType::Completions, false).headers,
                 expected,
                 "{name}"
             );
@@ -635,15 +670,28 @@ mod tests {
             ),
         ];
         for (cfg, rewrote, streaming, want) in cases {
-            assert_eq!(path(cfg, rewrote, streaming).as_deref(), want);
+            let completions = RouteType::Completions;
+            assert_eq!(path(cfg, rewrote, completions, streaming).as_deref(), want);
+            // A passthrough keeps whatever path it came with.
+            assert_eq!(path(cfg, rewrote, RouteType::Passthrough, streaming), None);
         }
-        assert!(selects_stream_endpoint(&gemini, false));
-        assert!(!selects_stream_endpoint(&gemini, true));
-        assert!(!selects_stream_endpoint(&gemini_full, false));
+        let completions = RouteType::Completions;
+        assert!(selects_stream_endpoint(&gemini, false, completions));
+        assert!(!selects_stream_endpoint(&gemini, true, completions));
+        assert!(!selects_stream_endpoint(&gemini_full, false, completions));
         assert!(!selects_stream_endpoint(
             &cfg(openai(), None, None, value("k")),
-            false
+            false,
+            completions
         ));
+        // `path.full` is the chat endpoint: a native call still gets the
+        // gateway's path and endpoint choice.
+        assert!(selects_stream_endpoint(
+            &gemini_full,
+            false,
+            RouteType::StreamGenerateContent
+        ));
+        assert!(!selects_stream_endpoint(&gemini, false, RouteType::Detect));
     }
 
     #[test]

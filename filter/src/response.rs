@@ -60,6 +60,8 @@ enum Kind {
     /// A `content-encoding` the filter does not decode: never read, never
     /// rewritten, always unparsed.
     Encoded { streamed: bool },
+    /// Nothing to read in it: never read, never rewritten.
+    Unread { streamed: bool },
 }
 
 /// How a response body is framed, from its content type.
@@ -129,6 +131,16 @@ impl ResponseReader {
         ResponseReader { kind }
     }
 
+    /// A reply that carries no usage (a token count, a passthrough): passed
+    /// on untouched and reported as read, with nothing in it.
+    pub fn unread(framing: Framing) -> Self {
+        ResponseReader {
+            kind: Kind::Unread {
+                streamed: framing != Framing::Json,
+            },
+        }
+    }
+
     /// A body under a content coding: passed on untouched and reported
     /// unparsed (what it would have said cannot be read).
     pub fn encoded(framing: Framing) -> Self {
@@ -156,7 +168,7 @@ impl ResponseReader {
         match &mut self.kind {
             Kind::Json { copy, .. } => copy.wants(len),
             Kind::Sse { .. } | Kind::AwsEventStream { .. } => true,
-            Kind::Encoded { .. } => false,
+            Kind::Encoded { .. } | Kind::Unread { .. } => false,
         }
     }
 
@@ -202,7 +214,7 @@ impl ResponseReader {
                 });
                 None
             }
-            Kind::Encoded { .. } => None,
+            Kind::Encoded { .. } | Kind::Unread { .. } => None,
         }
     }
 
@@ -281,6 +293,10 @@ impl ResponseReader {
             }
             Kind::Encoded { streamed } => Outcome {
                 unparsed: true,
+                streamed,
+                ..Outcome::default()
+            },
+            Kind::Unread { streamed } => Outcome {
                 streamed,
                 ..Outcome::default()
             },

@@ -12,6 +12,7 @@ mod plugin;
 pub use host::{Flow, Host};
 pub use plugin::Plugin;
 
+use crate::answers;
 use crate::body_edits::{self, Edit};
 use crate::capped::CappedCopy;
 use crate::config::{FilterConfig, PATH_REWRITTEN_HEADER};
@@ -22,6 +23,7 @@ use crate::metrics;
 use crate::providers;
 use crate::request::{self, HeaderOp};
 use crate::response::{is_event_stream, ResponseReader};
+use crate::route_type::{self, RouteType};
 
 /// Largest request body copied to read its `model` for the metrics label.
 /// Beyond it the label falls back to `unknown`.
@@ -116,6 +118,8 @@ pub struct Stream {
     /// `include_usage` was added to the request.
     injected: bool,
     route: Option<String>,
+    /// What the request asks for, from its path.
+    route_type: RouteType,
     started_ms: Option<u64>,
     first_byte_ms: Option<u64>,
     status: Option<u32>,
@@ -141,6 +145,7 @@ impl Stream {
             path_names_model: false,
             injected: false,
             route: None,
+            route_type: RouteType::Completions,
             started_ms: None,
             first_byte_ms: None,
             status: None,
@@ -199,21 +204,25 @@ impl Stream {
                 .as_deref()
                 .and_then(|b| std::str::from_utf8(b).ok()),
         ));
+        let client_path = host.request_header(":path").unwrap_or_default();
+        let route_type = route_type::classify(&client_path, &cfg.routes);
+        self.route_type = route_type;
+        if let Some(flow) = self.answer_locally(cfg, host, route_type) {
+            return flow;
+        }
         let authorization = host.request_header("authorization");
         let anthropic_version = host.request_header(providers::anthropic::VERSION_HEADER);
         let route_rewrote_path = host.request_header(PATH_REWRITTEN_HEADER).is_some();
-        let selects_stream = request::selects_stream_endpoint(cfg, route_rewrote_path);
+        let selects_stream = request::selects_stream_endpoint(cfg, route_rewrote_path, route_type);
         // Only when the gateway chose the path (not `path.full`, not the route).
         self.path_names_model = selects_stream;
         let client_streams = selects_stream
-            && host
-                .request_header(":path")
-                .is_some_and(|p| provider.client_path_streams(&p));
+            && (route_type.streams_by_path() || provider.client_path_streams(&client_path));
         let client = request::Client {
             authorization: authorization.as_deref(),
             anthropic_version: anthropic_version.as_deref(),
         };
-        let edits = request::plan(cfg, &client, route_rewrote_path, client_streams);
+        let edits = request::plan(cfg, &client, route_rewrote_path, route_type, client_streams);
         if let Some(path) = &edits.path {
             host.set_request_header(":path", path);
         }
@@ -230,14 +239,22 @@ impl Stream {
             }
             return Flow::Continue;
         }
+        // A passthrough goes as it is (signed, where the Backend signs);
+        // embeddings keep their own model (the configured one is for chat).
+        let edits_body = !route_type.keeps_path();
         let held = Held {
-            model: provider.model_override().map(str::to_owned),
-            inject_usage: plugin.inject_usage,
+            model: provider
+                .model_override()
+                .filter(|_| edits_body && route_type != RouteType::Embeddings)
+                .map(str::to_owned),
+            inject_usage: plugin.inject_usage && route_type == RouteType::Completions,
             remove_stream: selects_stream,
             // A client on the native streaming path speaks the native API,
             // which has no `stream` field: no need to wait for the body.
-            stream_from_body: selects_stream && !client_streams,
-            provider_edit: provider.required_edit().is_some(),
+            stream_from_body: selects_stream
+                && !client_streams
+                && route_type == RouteType::Completions,
+            provider_edit: edits_body && provider.required_edit().is_some(),
             sign,
             buffered: 0,
             declared_length: host
@@ -253,6 +270,38 @@ impl Stream {
         // can still follow the body; everything else is already in place.
         self.phase = RequestPhase::Holding(held);
         Flow::Pause
+    }
+
+    /// A model list the Backend answers from its configuration, or a type
+    /// of request its provider has no endpoint for: answered here, nothing
+    /// goes upstream. `Some(Pause)` when answered.
+    fn answer_locally(
+        &mut self,
+        cfg: &FilterConfig,
+        host: &mut impl Host,
+        route_type: RouteType,
+    ) -> Option<Flow> {
+        if route_type.keeps_path() {
+            return None;
+        }
+        let provider = providers::of(&cfg.provider);
+        if provider.endpoint(route_type, false).is_some() {
+            return None;
+        }
+        let (status, body) = if route_type == RouteType::Models {
+            (
+                200,
+                answers::model_list(provider.name(), &provider.models()),
+            )
+        } else {
+            (
+                404,
+                answers::unsupported(route_type, provider.name(), &cfg.backend),
+            )
+        };
+        host.send_response(status, &[("content-type", "application/json")], &body);
+        self.status = Some(status);
+        Some(Flow::Pause)
     }
 
     pub fn on_request_body(
@@ -370,8 +419,9 @@ impl Stream {
         }
         if streams {
             // Only chosen when neither `path.full` nor the route set the path.
-            let path = provider.path(true);
-            host.set_request_header(":path", &path);
+            if let Some(path) = provider.endpoint(self.route_type, true) {
+                host.set_request_header(":path", &path);
+            }
         }
         if held.sign {
             let final_body = edited
@@ -404,11 +454,10 @@ impl Stream {
                 // Removing events changes the length.
                 host.remove_response_header("content-length");
             }
-            self.response = Some(ResponseReader::with_framing(
-                plugin.format,
-                framing,
-                rewrite,
-            ));
+            self.response = Some(match self.route_type.usage_format(plugin.format) {
+                Some(format) => ResponseReader::with_framing(format, framing, rewrite),
+                None => ResponseReader::unread(framing),
+            });
         }
         if end_of_stream {
             self.finish(plugin, host);

@@ -7,9 +7,11 @@
 
 use super::{AuthDefaults, Provider};
 use crate::request::{Client, HeaderOp};
+use crate::route_type::RouteType;
 use crate::usage::UsageFormat;
 
 pub const PATH: &str = "/v1/messages";
+pub const COUNT_TOKENS_PATH: &str = "/v1/messages/count_tokens";
 
 pub const AUTH: AuthDefaults = AuthDefaults {
     header: "x-api-key",
@@ -46,6 +48,13 @@ impl<'a> Provider<'a> for Anthropic<'a> {
     }
     fn model_override(&self) -> Option<&'a str> {
         self.model
+    }
+    fn endpoint(&self, route_type: RouteType, _streaming: bool) -> Option<String> {
+        match route_type {
+            RouteType::Completions | RouteType::Messages => Some(PATH.to_owned()),
+            RouteType::AnthropicTokenCount => Some(COUNT_TOKENS_PATH.to_owned()),
+            _ => None,
+        }
     }
     fn headers(&self, client: &Client<'_>) -> Vec<HeaderOp> {
         let version = version(self.api_version, client.anthropic_version);

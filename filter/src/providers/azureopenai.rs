@@ -4,6 +4,7 @@
 //! selects it by the body's `model`.
 
 use super::{AuthDefaults, Provider};
+use crate::route_type::RouteType;
 use crate::uri;
 use crate::usage::UsageFormat;
 
@@ -43,6 +44,22 @@ impl<'a> Provider<'a> for AzureOpenAi<'a> {
     fn path(&self, _streaming: bool) -> String {
         path(self.deployment_name, self.api_version)
     }
+    fn endpoint(&self, route_type: RouteType, _streaming: bool) -> Option<String> {
+        let operation = match route_type {
+            RouteType::Completions => "chat/completions",
+            RouteType::Embeddings => "embeddings",
+            RouteType::Responses => "responses",
+            _ => return None,
+        };
+        Some(endpoint_path(
+            self.deployment_name,
+            self.api_version,
+            operation,
+        ))
+    }
+    fn models(&self) -> Vec<&'a str> {
+        vec![self.deployment_name]
+    }
     /// The v1 API picks the deployment from the body; the classic API from
     /// the path and ignores the body's model.
     fn model_override(&self) -> Option<&'a str> {
@@ -59,15 +76,24 @@ pub fn is_v1(api_version: &str) -> bool {
 }
 
 pub fn path(deployment_name: &str, api_version: &str) -> String {
+    endpoint_path(deployment_name, api_version, "chat/completions")
+}
+
+/// `operation` of a deployment. The classic API's Responses endpoint is not
+/// per deployment: the body's `model` names the deployment there.
+fn endpoint_path(deployment_name: &str, api_version: &str, operation: &str) -> String {
     match api_version {
-        "v1" => return "/openai/v1/chat/completions".to_owned(),
-        "preview" => return "/openai/v1/chat/completions?api-version=preview".to_owned(),
+        "v1" => return format!("/openai/v1/{operation}"),
+        "preview" => return format!("/openai/v1/{operation}?api-version=preview"),
         _ => {}
     }
+    let version = uri::encode(api_version);
+    if operation == "responses" {
+        return format!("/openai/responses?api-version={version}");
+    }
     format!(
-        "/openai/deployments/{}/chat/completions?api-version={}",
+        "/openai/deployments/{}/{operation}?api-version={version}",
         uri::encode(deployment_name),
-        uri::encode(api_version)
     )
 }
 

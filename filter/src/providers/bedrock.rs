@@ -4,6 +4,7 @@
 use super::{AuthDefaults, Provider, Signing};
 use crate::body_edits::Edit;
 use crate::config::BedrockGuardrail;
+use crate::route_type::RouteType;
 use crate::uri;
 use crate::usage::UsageFormat;
 
@@ -50,6 +51,13 @@ impl<'a> Provider<'a> for Bedrock<'a> {
             "converse"
         };
         format!("/model/{}/{method}", uri::encode(self.model))
+    }
+    fn endpoint(&self, route_type: RouteType, streaming: bool) -> Option<String> {
+        match route_type {
+            RouteType::Completions | RouteType::Converse => Some(self.path(streaming)),
+            RouteType::ConverseStream => Some(self.path(true)),
+            _ => None,
+        }
     }
     fn streams_by_path(&self) -> bool {
         true

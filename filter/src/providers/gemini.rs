@@ -2,6 +2,7 @@
 //! the path, and streaming is a different method, not a body field.
 
 use super::{AuthDefaults, Provider};
+use crate::route_type::RouteType;
 use crate::uri;
 use crate::usage::UsageFormat;
 
@@ -41,6 +42,14 @@ impl<'a> Provider<'a> for Gemini<'a> {
             method(None, streaming)
         )
     }
+    fn endpoint(&self, route_type: RouteType, streaming: bool) -> Option<String> {
+        let method = native_method(route_type, streaming, None)?;
+        Some(format!(
+            "/{}/models/{}:{method}",
+            uri::encode(self.api_version),
+            uri::encode(self.model),
+        ))
+    }
     fn streams_by_path(&self) -> bool {
         true
     }
@@ -49,6 +58,21 @@ impl<'a> Provider<'a> for Gemini<'a> {
     }
     fn path_model(&self) -> Option<&'a str> {
         Some(self.model)
+    }
+}
+
+/// The method after `:` for a route type (chat is `generateContent`, which
+/// the chat conversion speaks); `None`: no such method.
+pub(crate) fn native_method(
+    route_type: RouteType,
+    streaming: bool,
+    configured: Option<&str>,
+) -> Option<String> {
+    match route_type {
+        RouteType::Completions | RouteType::GenerateContent => Some(method(configured, streaming)),
+        RouteType::StreamGenerateContent => Some(method(configured, true)),
+        RouteType::CountTokens => Some("countTokens".to_owned()),
+        _ => None,
     }
 }
 

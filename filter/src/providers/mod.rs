@@ -16,6 +16,7 @@ pub mod vertexai;
 use crate::body_edits::Edit;
 use crate::config::ProviderConfig;
 use crate::request::{Client, HeaderOp};
+use crate::route_type::RouteType;
 use crate::usage::UsageFormat;
 
 /// Where a provider expects the key when the Backend does not say otherwise.
@@ -48,6 +49,20 @@ pub trait Provider<'a> {
     /// The chat endpoint. `streaming` matters only where the provider streams
     /// from another method ([`Provider::streams_by_path`]).
     fn path(&self, streaming: bool) -> String;
+    /// The provider's path for a request of type `route_type`; `None` when
+    /// it has no such endpoint (the gateway answers a `Models` request
+    /// itself, and refuses anything else). `streaming` as for
+    /// [`Provider::path`], the chat endpoint and the default here.
+    fn endpoint(&self, route_type: RouteType, streaming: bool) -> Option<String> {
+        (route_type == RouteType::Completions).then(|| self.path(streaming))
+    }
+    /// The models the Backend configures: what a `Models` request lists.
+    fn models(&self) -> Vec<&'a str> {
+        self.model_override()
+            .or_else(|| self.path_model())
+            .into_iter()
+            .collect()
+    }
     /// Whether streaming is a different endpoint rather than a body field.
     fn streams_by_path(&self) -> bool {
         false

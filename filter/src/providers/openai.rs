@@ -1,6 +1,7 @@
 //! OpenAI (and OpenAI-compatible) chat completions.
 
 use super::{AuthDefaults, Provider};
+use crate::route_type::RouteType;
 use crate::usage::UsageFormat;
 
 pub const PATH: &str = "/v1/chat/completions";
@@ -36,6 +37,18 @@ impl<'a> Provider<'a> for OpenAi<'a> {
     }
     fn model_override(&self) -> Option<&'a str> {
         self.model
+    }
+    /// A Backend without a model lists what the provider itself offers
+    /// (OpenAI-compatible servers answer `/v1/models` in the same shape).
+    fn endpoint(&self, route_type: RouteType, _streaming: bool) -> Option<String> {
+        let path = match route_type {
+            RouteType::Completions => PATH,
+            RouteType::Responses => "/v1/responses",
+            RouteType::Embeddings => "/v1/embeddings",
+            RouteType::Models if self.model.is_none() => "/v1/models",
+            _ => return None,
+        };
+        Some(path.to_owned())
     }
     fn accepts_stream_options(&self) -> bool {
         true

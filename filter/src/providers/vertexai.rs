@@ -2,6 +2,7 @@
 //! names the project and region.
 
 use super::{gemini, AuthDefaults, Provider};
+use crate::route_type::RouteType;
 use crate::uri;
 use crate::usage::UsageFormat;
 
@@ -40,6 +41,16 @@ impl<'a> Provider<'a> for VertexAi<'a> {
             uri::encode(self.model),
             gemini::method(self.model_path, streaming)
         )
+    }
+    fn endpoint(&self, route_type: RouteType, streaming: bool) -> Option<String> {
+        let method = gemini::native_method(route_type, streaming, self.model_path)?;
+        Some(format!(
+            "/{}/projects/{}/locations/{}/publishers/google/models/{}:{method}",
+            uri::encode(self.api_version),
+            uri::encode(self.project_id),
+            uri::encode(self.location),
+            uri::encode(self.model),
+        ))
     }
     fn streams_by_path(&self) -> bool {
         true

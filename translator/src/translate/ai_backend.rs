@@ -141,6 +141,8 @@ fn resolve_in_section(
         },
         path_full: llm.path.as_ref().map(|p| p.full.clone()),
         provider_name: None,
+        // A route's TrafficPolicy sets them on the route's own copy.
+        routes: Vec::new(),
     };
     Ok(ResolvedBackend {
         upstream: Upstream {

@@ -68,8 +68,9 @@ pub struct Precedence {
     name: String,
     rule: usize,
     match_index: usize,
-    /// 0 for the match itself, 1 for the route right behind it that takes
-    /// the methods an AI route is not for (see `ai_methods`).
+    /// 0 for the match itself; higher for the routes right behind it that
+    /// take a model list and the methods an AI route is not for (see
+    /// `ai_methods`).
     part: u8,
 }
 

@@ -173,11 +173,19 @@ fn seed_example_becomes_a_listener_a_route_and_a_verified_tls_cluster() {
     let (bootstrap, problems) = run(SEED);
     assert!(problems.is_empty(), "{problems:?}");
     let routes = routes(&bootstrap, 8080);
-    // The route, and behind it the 405 for methods other than POST.
-    assert_eq!(routes.len(), 2);
-    assert_eq!(routes[0]["match"]["path_separated_prefix"], "/azure-openai");
-    assert_eq!(routes[1]["match"]["path_separated_prefix"], "/azure-openai");
-    assert_eq!(routes[1]["direct_response"]["status"], 405);
+    // The route, behind it GET of a model list (the filter answers it),
+    // then the 405 for every other method.
+    assert_eq!(routes.len(), 3);
+    for route in &routes {
+        assert_eq!(route["match"]["path_separated_prefix"], "/azure-openai");
+    }
+    assert_eq!(routes[1]["match"]["headers"][0]["name"], ":path");
+    assert_eq!(
+        routes[1]["match"]["headers"][1]["string_match"]["exact"],
+        "GET"
+    );
+    assert_eq!(routes[1]["route"]["cluster"], "backend_ai_azure-openai");
+    assert_eq!(routes[2]["direct_response"]["status"], 405);
     assert_eq!(routes[0]["route"]["cluster"], "backend_ai_azure-openai");
     assert_eq!(routes[0]["route"]["timeout"], "0s");
 

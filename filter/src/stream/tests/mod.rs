@@ -5,6 +5,7 @@ mod accounting;
 mod held_body;
 mod injected;
 mod native_apis;
+mod route_types;
 
 use super::*;
 use crate::config::{AuthConfig, BedrockGuardrail, FilterConfig, ProviderConfig, TokenSource};
@@ -108,6 +109,7 @@ fn plugin(provider: ProviderConfig, token: TokenSource) -> Plugin {
         },
         path_full: None,
         provider_name: None,
+        routes: Vec::new(),
     })
 }
 

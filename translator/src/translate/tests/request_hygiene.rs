@@ -65,10 +65,20 @@ fn an_ai_route_forwards_only_post_and_answers_405_to_other_methods() {
         .collect();
     let post = serde_json::json!([{ "name": ":method", "string_match": { "exact": "POST" } }]);
     let get = serde_json::json!([{ "name": ":method", "string_match": { "exact": "GET" } }]);
+    let list = serde_json::json!([
+        { "name": ":path", "string_match": { "safe_regex": { "regex": ai_methods::MODEL_LIST_PATH } } },
+        { "name": ":method", "string_match": { "exact": "GET" } },
+    ]);
     assert_eq!(
         summary,
         [
-            // GET is not what the AI route is for: 405 instead of forwarding.
+            // GET is what an AI route is for only on a model list (which
+            // `/get` never is); anything else is 405 instead of forwarding.
+            (
+                "httproute/default/r/rule/0/match/1/models".to_owned(),
+                list.clone(),
+                Value::Null
+            ),
             (
                 "httproute/default/r/rule/0/match/1/method_not_allowed".to_owned(),
                 get,
@@ -77,6 +87,11 @@ fn an_ai_route_forwards_only_post_and_answers_405_to_other_methods() {
             (
                 "httproute/default/r/rule/0/match/0".to_owned(),
                 post,
+                Value::Null
+            ),
+            (
+                "httproute/default/r/rule/0/match/0/models".to_owned(),
+                list,
                 Value::Null
             ),
             (
@@ -93,7 +108,7 @@ fn an_ai_route_forwards_only_post_and_answers_405_to_other_methods() {
         ],
         "{routes:#?}"
     );
-    let refused = &routes[2];
+    let refused = &routes[4];
     assert_eq!(refused["match"]["path_separated_prefix"], "/llm");
     let body: Value = serde_json::from_str(
         refused["direct_response"]["body"]["inline_string"]
@@ -230,7 +245,8 @@ spec:
             )
         })
         .collect();
-    assert_eq!(forwarded.len(), 2, "{forwarded:?}");
+    // Each prefix: POST, and GET of a model list.
+    assert_eq!(forwarded.len(), 4, "{forwarded:?}");
     let cluster_of = |prefix: &str| {
         forwarded
             .iter()
