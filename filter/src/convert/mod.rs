@@ -11,6 +11,8 @@
 //! replies are small next to a provider's latency, and a stream is converted
 //! one event at a time without holding the stream.
 
+pub mod anthropic;
+
 /// A request the gateway cannot convert: answered 400 in OpenAI's error
 /// shape, never forwarded unconverted.
 #[derive(Debug, Clone, PartialEq, Eq)]
