@@ -11,6 +11,7 @@
 //! replies are small next to a provider's latency, and a stream is converted
 //! one event at a time without holding the stream.
 
+pub mod bedrock;
 pub mod gemini;
 #[cfg(test)]
 mod test_support;
