@@ -12,6 +12,12 @@
 //! one event at a time without holding the stream.
 
 pub mod anthropic;
+pub mod bedrock;
+pub mod gemini;
+#[cfg(test)]
+mod test_support;
+
+use serde_json::{json, Map, Value};
 
 /// A request the gateway cannot convert: answered 400 in OpenAI's error
 /// shape, never forwarded unconverted.
@@ -92,7 +98,7 @@ pub const SSE_DONE: &[u8] = b"data: [DONE]\n\n";
 
 /// OpenAI's error body.
 pub fn openai_error(message: &str, kind: &str, param: Option<&str>, code: Option<&str>) -> Vec<u8> {
-    let error = serde_json::json!({
+    let error = json!({
         "error": {"message": message, "type": kind, "param": param, "code": code}
     });
     serde_json::to_vec(&error).unwrap_or_default()
@@ -106,5 +112,233 @@ pub fn error_type(status: u16) -> &'static str {
         403 => "permission_error",
         429 => "rate_limit_error",
         _ => "api_error",
+    }
+}
+
+// ---- Shared by the conversions: reading the OpenAI request, writing chunks.
+
+/// The client's chat request: a JSON object with a `messages` array.
+pub fn chat_request(openai: &[u8]) -> Result<Map<String, Value>, ConvertError> {
+    let Ok(Value::Object(request)) = serde_json::from_slice::<Value>(openai) else {
+        return Err(ConvertError::new(
+            "the request body must be a JSON object",
+            None,
+        ));
+    };
+    if !matches!(request.get("messages"), Some(Value::Array(_))) {
+        return Err(ConvertError::new(
+            "`messages` must be an array",
+            Some("messages"),
+        ));
+    }
+    Ok(request)
+}
+
+/// The model the reply is reported under: the route's, else the client's.
+pub fn reply_model(request: &Map<String, Value>, target: Target<'_>) -> String {
+    target
+        .model
+        .or_else(|| request.get("model").and_then(Value::as_str))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// `stream` and `stream_options.include_usage`.
+pub fn stream_flags(request: &Map<String, Value>) -> (bool, bool) {
+    let stream = request.get("stream").and_then(Value::as_bool) == Some(true);
+    let include_usage = stream
+        && request
+            .get("stream_options")
+            .and_then(|o| o.get("include_usage"))
+            .and_then(Value::as_bool)
+            == Some(true);
+    (stream, include_usage)
+}
+
+/// A numeric field, `None` when absent or null; any other type is refused.
+pub fn number(request: &Map<String, Value>, field: &str) -> Result<Option<Value>, ConvertError> {
+    match request.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(n @ Value::Number(_)) => Ok(Some(n.clone())),
+        Some(_) => Err(ConvertError::new(
+            format!("`{field}` must be a number"),
+            Some(field),
+        )),
+    }
+}
+
+/// `max_completion_tokens`, else the older `max_tokens`.
+pub fn max_tokens(request: &Map<String, Value>) -> Result<Option<Value>, ConvertError> {
+    match number(request, "max_completion_tokens")? {
+        Some(n) => Ok(Some(n)),
+        None => number(request, "max_tokens"),
+    }
+}
+
+/// `stop`: one string or an array of strings.
+pub fn stop_sequences(request: &Map<String, Value>) -> Result<Option<Vec<Value>>, ConvertError> {
+    let refuse = || {
+        ConvertError::new(
+            "`stop` must be a string or an array of strings",
+            Some("stop"),
+        )
+    };
+    match request.get("stop") {
+        None | Some(Value::Null) => Ok(None),
+        Some(s @ Value::String(_)) => Ok(Some(vec![s.clone()])),
+        Some(Value::Array(items)) if items.iter().all(Value::is_string) => Ok(Some(items.clone())),
+        Some(_) => Err(refuse()),
+    }
+}
+
+/// One part of an OpenAI message's `content`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContentPart<'a> {
+    Text(&'a str),
+    /// `image_url.url`: a `data:` URL or an http(s) address.
+    Image(&'a str),
+}
+
+/// A message's `content`: a string, null, or an array of `text` and
+/// `image_url` parts. Other part types (audio, files) are refused rather than
+/// silently dropped.
+pub fn content_parts(content: Option<&Value>) -> Result<Vec<ContentPart<'_>>, ConvertError> {
+    let bad = |what: &str| ConvertError::new(what.to_owned(), Some("messages"));
+    match content {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::String(text)) => Ok(vec![ContentPart::Text(text)]),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .map(|part| match part.get("type").and_then(Value::as_str) {
+                Some("text") => part
+                    .get("text")
+                    .and_then(Value::as_str)
+                    .map(ContentPart::Text)
+                    .ok_or_else(|| bad("a `text` content part needs a string `text`")),
+                Some("image_url") => {
+                    let url = part.get("image_url");
+                    url.and_then(|u| u.get("url"))
+                        .or(url)
+                        .and_then(Value::as_str)
+                        .map(ContentPart::Image)
+                        .ok_or_else(|| bad("an `image_url` content part needs `image_url.url`"))
+                }
+                Some(other) => Err(bad(&format!(
+                    "content parts of type `{other}` are not supported for this provider"
+                ))),
+                None => Err(bad("a content part needs a `type`")),
+            })
+            .collect(),
+        Some(_) => Err(bad("`content` must be a string, an array of parts or null")),
+    }
+}
+
+/// The text of a `content` that may hold only text (system, tool messages).
+pub fn content_text(content: Option<&Value>, role: &str) -> Result<String, ConvertError> {
+    let mut text = String::new();
+    for part in content_parts(content)? {
+        match part {
+            ContentPart::Text(t) => text.push_str(t),
+            ContentPart::Image(_) => {
+                return Err(ConvertError::new(
+                    format!("`{role}` messages may hold only text"),
+                    Some("messages"),
+                ))
+            }
+        }
+    }
+    Ok(text)
+}
+
+/// `data:<mime>;base64,<data>` → (mime, base64 data).
+pub fn data_url(url: &str) -> Option<(&str, &str)> {
+    let rest = url.strip_prefix("data:")?;
+    let (meta, data) = rest.split_once(',')?;
+    let mime = meta.strip_suffix(";base64")?;
+    Some((mime, data))
+}
+
+/// A tool message's text as a JSON object when it is one.
+pub fn json_object(text: &str) -> Option<Map<String, Value>> {
+    match serde_json::from_str(text) {
+        Ok(Value::Object(object)) => Some(object),
+        _ => None,
+    }
+}
+
+/// What every chunk of one converted stream shares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkWriter {
+    pub id: String,
+    pub model: String,
+    pub include_usage: bool,
+}
+
+impl ChunkWriter {
+    /// One `chat.completion.chunk` with these `choices`.
+    pub fn chunk(&self, choices: Value) -> Vec<u8> {
+        let mut chunk = json!({
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": self.model,
+            "choices": choices,
+        });
+        if self.include_usage {
+            if let Some(object) = chunk.as_object_mut() {
+                object.insert("usage".into(), Value::Null);
+            }
+        }
+        sse_data(&chunk)
+    }
+
+    /// A chunk of one choice with this `delta` and finish reason.
+    pub fn delta(&self, index: u64, delta: Value, finish_reason: Option<&str>) -> Vec<u8> {
+        self.chunk(json!([{
+            "index": index,
+            "delta": delta,
+            "logprobs": null,
+            "finish_reason": finish_reason,
+        }]))
+    }
+
+    /// The final usage chunk: no choices.
+    pub fn usage(&self, usage: Value) -> Vec<u8> {
+        sse_data(&json!({
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": self.model,
+            "choices": [],
+            "usage": usage,
+        }))
+    }
+}
+
+/// OpenAI's `usage` object.
+pub fn usage(prompt: u64, completion: u64, total: u64, cached: u64, reasoning: u64) -> Value {
+    json!({
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": total,
+        "prompt_tokens_details": {"cached_tokens": cached},
+        "completion_tokens_details": {"reasoning_tokens": reasoning},
+    })
+}
+
+/// An error event inside an OpenAI stream, `data: {"error": {...}}`.
+pub fn stream_error(message: &str, kind: &str, code: Option<&str>) -> Vec<u8> {
+    sse_data(&json!({
+        "error": {"message": message, "type": kind, "param": null, "code": code}
+    }))
+}
+
+/// A provider error body that is not of its documented shape: its text when
+/// short and readable, else the status.
+pub fn fallback_error_message(status: u16, native: &[u8]) -> String {
+    const MAX: usize = 1024;
+    match std::str::from_utf8(native) {
+        Ok(text) if !text.trim().is_empty() && text.len() <= MAX => text.trim().to_owned(),
+        _ => format!("the provider answered HTTP {status}"),
     }
 }
