@@ -2,9 +2,11 @@
 //! build runs the same code under V8's JIT; docs/benchmarks.md):
 //! - SigV4 signing of a Bedrock Converse request (SHA-256 of the body, four
 //!   HMACs, the canonical request);
-//! - the held-body edits (Gemini's `stream` removal, Bedrock's guardrail);
+//! - the held-body edit (Bedrock's guardrail);
 //! - reading usage from a Bedrock ConverseStream reply (AWS event-stream
-//!   framing with both CRCs checked) in 16 KiB pieces.
+//!   framing with both CRCs checked) in 16 KiB pieces;
+//! - converting an OpenAI chat request of about 2 KiB for Anthropic, Gemini
+//!   and Bedrock, a reply back, and a converted stream per event.
 //!
 //! ```sh
 //! cargo run --release -p llmgate-filter --example request_cost -- 20000
@@ -14,6 +16,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use llmgate_filter::body_edits::{self, Edit};
+use llmgate_filter::convert::{self, ChatConversion, Target};
 use llmgate_filter::response::{Framing, ResponseReader};
 use llmgate_filter::sigv4::{self, Credentials, SignableRequest};
 use llmgate_filter::usage::UsageFormat;
@@ -109,14 +112,11 @@ fn main() {
         };
         sigv4::sign(&req, &creds, "us-east-1", "bedrock", 1_764_360_000).len() as u64
     });
-    per_op("body_edits: remove stream + add guardrail", n, || {
-        let edits = [
-            Edit::RemoveStream,
-            Edit::AddGuardrail {
-                identifier: "gr-abc123",
-                version: "1",
-            },
-        ];
+    per_op("body_edits: add guardrail", n, || {
+        let edits = [Edit::AddGuardrail {
+            identifier: "gr-abc123",
+            version: "1",
+        }];
         body_edits::apply(black_box(&body), &edits).map_or(0, |e| e.body.len() as u64)
     });
     let stream = converse_stream(1000);
@@ -129,4 +129,87 @@ fn main() {
         }
         reader.finish().usage.map_or(0, |u| u.total)
     });
+    conversions(n);
+}
+
+/// An OpenAI chat request of about 2 KiB with a system prompt.
+fn chat_body() -> Vec<u8> {
+    let text = "Summarise the following paragraph in one sentence. ".repeat(36);
+    format!(
+        r#"{{"model":"m","messages":[{{"role":"system","content":"Be brief."}},{{"role":"user","content":"{text}"}}],"max_tokens":512,"temperature":0.2,"stream":true,"stream_options":{{"include_usage":true}}}}"#
+    )
+    .into_bytes()
+}
+
+/// An Anthropic stream with `deltas` text deltas.
+fn anthropic_stream(deltas: usize) -> Vec<u8> {
+    let mut out = String::from(
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"claude\",\"usage\":{\"input_tokens\":28,\"output_tokens\":1}}}\n\nevent: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+    );
+    for i in 0..deltas {
+        out.push_str(&format!(
+            "event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"text_delta\",\"text\":\"token {i} \"}}}}\n\n"
+        ));
+    }
+    out.push_str("event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":19}}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+    out.into_bytes()
+}
+
+fn conversions(n: usize) {
+    let chat = chat_body();
+    let target = Target { model: Some("m") };
+    let providers: [(&str, &dyn ChatConversion); 3] = [
+        ("anthropic", &convert::anthropic::ToAnthropic),
+        ("gemini", &convert::gemini::ToGemini),
+        ("bedrock", &convert::bedrock::ToBedrock),
+    ];
+    for (name, conversion) in providers {
+        per_op(
+            &format!("convert request → {name} (2 KiB chat)"),
+            n,
+            || {
+                conversion
+                    .request(black_box(&chat), target)
+                    .map_or(0, |r| r.body.len() as u64)
+            },
+        );
+    }
+    let reply = br#"{"id":"msg_1","type":"message","role":"assistant","model":"claude","content":[{"type":"text","text":"A short answer of a sentence or two, as a model would write it."}],"stop_reason":"end_turn","usage":{"input_tokens":28,"output_tokens":19}}"#;
+    per_op("convert reply ← anthropic", n, || {
+        convert::anthropic::ToAnthropic
+            .response(black_box(reply), "claude")
+            .map_or(0, |r| r.len() as u64)
+    });
+    let deltas = 1000;
+    let Ok(request) = convert::anthropic::ToAnthropic.request(&chat, target) else {
+        println!("the benchmark's chat request does not convert");
+        return;
+    };
+    let streams: [(&str, &dyn ChatConversion, Vec<u8>); 2] = [
+        (
+            "anthropic",
+            &convert::anthropic::ToAnthropic,
+            anthropic_stream(deltas),
+        ),
+        (
+            "bedrock",
+            &convert::bedrock::ToBedrock,
+            converse_stream(deltas),
+        ),
+    ];
+    for (name, conversion, stream) in streams {
+        let runs = (n / 20).max(1);
+        let start = Instant::now();
+        let mut sink = 0u64;
+        for _ in 0..runs {
+            let mut converter = conversion.stream(&request);
+            for piece in black_box(&stream).chunks(PIECE) {
+                sink = sink.wrapping_add(converter.feed(piece).len() as u64);
+            }
+            sink = sink.wrapping_add(converter.end().len() as u64);
+        }
+        let ns = start.elapsed().as_nanos() as f64 / (runs * deltas) as f64;
+        let label = format!("convert stream ← {name}, per event ({deltas} events)");
+        println!("{label:<48} {ns:>10.0} ns/op   (checksum {sink})");
+    }
 }

@@ -10,9 +10,6 @@ use crate::json_model;
 pub enum Edit<'a> {
     /// Overwrite (or add) the top-level `model`.
     SetModel(&'a str),
-    /// Drop a top-level `stream`: APIs that stream from another endpoint
-    /// reject it as an unknown field.
-    RemoveStream,
     /// Bedrock: apply the configured guardrail unless the client chose one.
     AddGuardrail {
         identifier: &'a str,
@@ -39,7 +36,6 @@ pub fn apply(body: &[u8], edits: &[Edit<'_>]) -> Option<Edited> {
         let input = current.as_deref().unwrap_or(body);
         let changed = match edit {
             Edit::SetModel(model) => json_model::set_model(input, model),
-            Edit::RemoveStream => json_model::remove_member(input, "stream"),
             Edit::AddGuardrail {
                 identifier,
                 version,
@@ -73,11 +69,6 @@ fn add_guardrail(body: &[u8], identifier: &str, version: &str) -> Option<Vec<u8>
     json_model::prepend_member(body, "guardrailConfig", &raw)
 }
 
-/// Whether the body asks for a stream with a top-level `"stream": true`.
-pub fn asks_for_stream(body: &[u8]) -> bool {
-    json_model::value_of(body, "stream") == Some(b"true")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,16 +96,10 @@ mod tests {
                 false,
             ),
             (
-                r#"{"contents":[],"stream":true}"#,
-                vec![Edit::RemoveStream],
-                Some(r#"{"contents":[]}"#),
-                false,
-            ),
-            (
                 r#"{"messages":[],"stream":true}"#,
-                vec![Edit::RemoveStream, GUARD],
+                vec![GUARD],
                 Some(
-                    r#"{"guardrailConfig":{"guardrailIdentifier":"gr-1","guardrailVersion":"2"},"messages":[]}"#,
+                    r#"{"guardrailConfig":{"guardrailIdentifier":"gr-1","guardrailVersion":"2"},"messages":[],"stream":true}"#,
                 ),
                 false,
             ),
@@ -124,13 +109,12 @@ mod tests {
                 None,
                 false,
             ),
-            (r#"{"messages":[]}"#, vec![Edit::RemoveStream], None, false),
             (r#"{"model":"m"}"#, vec![Edit::SetModel("m")], None, false),
             (r#"{"stream":true}"#, vec![], None, false),
             ("not json", vec![Edit::SetModel("m"), GUARD], None, false),
             (
                 r#"[{"stream":true}]"#,
-                vec![Edit::RemoveStream, Edit::IncludeUsage],
+                vec![GUARD, Edit::IncludeUsage],
                 None,
                 false,
             ),
@@ -175,21 +159,5 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&got.body).unwrap();
         assert_eq!(v["guardrailConfig"]["guardrailIdentifier"], "a\"b");
         assert_eq!(v["guardrailConfig"]["guardrailVersion"], "DRAFT");
-    }
-
-    #[test]
-    fn stream_requests() {
-        let cases = [
-            (r#"{"stream":true}"#, true),
-            (r#"{"stream" : true ,"x":1}"#, true),
-            (r#"{"stream":false}"#, false),
-            (r#"{"stream":"true"}"#, false),
-            (r#"{"x":{"stream":true}}"#, false),
-            (r#"{"stream":true"#, false),
-            ("", false),
-        ];
-        for (body, want) in cases {
-            assert_eq!(asks_for_stream(body.as_bytes()), want, "{body}");
-        }
     }
 }

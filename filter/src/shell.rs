@@ -274,6 +274,14 @@ impl Host for EnvoyHost {
         header(MapType::HttpResponseHeaders, name)
     }
 
+    fn set_response_header(&mut self, name: &str, value: &str) {
+        if let Err(status) =
+            hostcalls::set_map_value(MapType::HttpResponseHeaders, name, Some(value))
+        {
+            log::warn!("cannot set response header {name}: {status:?}");
+        }
+    }
+
     fn remove_response_header(&mut self, name: &str) {
         if let Err(status) = hostcalls::remove_map_value(MapType::HttpResponseHeaders, name) {
             log::warn!("cannot remove response header {name}: {status:?}");

@@ -6,6 +6,7 @@
 //! once — is tested on the host with a fake.
 
 mod accounting;
+mod converting;
 mod host;
 mod plugin;
 
@@ -16,6 +17,7 @@ use crate::answers;
 use crate::body_edits::{self, Edit};
 use crate::capped::CappedCopy;
 use crate::config::{FilterConfig, PATH_REWRITTEN_HEADER};
+use crate::convert;
 use crate::injected;
 use crate::invalid_body::{self, Requirement};
 use crate::json_model;
@@ -24,6 +26,7 @@ use crate::providers;
 use crate::request::{self, HeaderOp};
 use crate::response::{is_event_stream, ResponseReader};
 use crate::route_type::{self, RouteType};
+use converting::Converting;
 
 /// Largest request body copied to read its `model` for the metrics label.
 /// Beyond it the label falls back to `unknown`.
@@ -47,6 +50,9 @@ pub const REQUEST_BUFFER_LIMIT: usize = 1024 * 1024;
 /// must see the whole body.
 pub const MAX_HELD_FOR_INJECTION: usize = 768 * 1024;
 
+/// `code` of a request the gateway could not convert.
+pub const CONVERSION_CODE: &str = "unsupported_request";
+
 #[derive(Debug)]
 enum RequestPhase {
     /// Streaming the body through, keeping a bounded copy for its `model`.
@@ -61,14 +67,12 @@ enum RequestPhase {
 struct Held {
     model: Option<String>,
     inject_usage: bool,
-    /// Drop the body's `stream`: the endpoint says whether to stream.
-    remove_stream: bool,
-    /// The body's `"stream": true` selects the streaming endpoint.
-    stream_from_body: bool,
     /// The provider's required body edit (a Bedrock guardrail).
     provider_edit: bool,
     /// Sign with SigV4 over the final path and body.
     sign: bool,
+    /// An OpenAI chat request to convert to the provider's API.
+    convert: bool,
     buffered: usize,
     /// The request's `content-length`, when it has a valid one.
     declared_length: Option<usize>,
@@ -79,7 +83,7 @@ impl Held {
     /// send the wrong model, skip the guardrail or leave it unsigned. The
     /// rest are improvements a too-big body may go without.
     fn required(&self) -> bool {
-        self.model.is_some() || self.provider_edit || self.sign
+        self.model.is_some() || self.provider_edit || self.sign || self.convert
     }
 
     /// Whether Envoy can hold the whole body: a `content-length` within its
@@ -125,6 +129,8 @@ pub struct Stream {
     status: Option<u32>,
     response: Option<ResponseReader>,
     counted: bool,
+    /// The request was converted to the provider's API: so is the reply.
+    converting: Option<Converting>,
     /// The plugin's configuration with the credential Envoy injected for
     /// this attempt ([`injected`]); `None` when the configuration has none
     /// to inject.
@@ -151,6 +157,7 @@ impl Stream {
             status: None,
             response: None,
             counted: false,
+            converting: None,
             resolved: None,
         }
     }
@@ -216,8 +223,24 @@ impl Stream {
         let selects_stream = request::selects_stream_endpoint(cfg, route_rewrote_path, route_type);
         // Only when the gateway chose the path (not `path.full`, not the route).
         self.path_names_model = selects_stream;
+        // Chat says so in its body (read once converted); a native call by
+        // its method (or Gemini's `alt=sse`).
         let client_streams = selects_stream
-            && (route_type.streams_by_path() || provider.client_path_streams(&client_path));
+            && (route_type.streams_by_path()
+                || (route_type != RouteType::Completions
+                    && provider.client_path_streams(&client_path)));
+        // Chat to a provider with its own API, on the path the gateway
+        // chose (a route's or `path.full`'s may well speak OpenAI's).
+        let convert = route_type == RouteType::Completions
+            && !route_rewrote_path
+            && cfg.path_full.is_none()
+            && provider.chat_conversion().is_some();
+        if convert && end_of_stream {
+            return self.refuse_conversion(
+                host,
+                &convert::ConvertError::new("the request has no body", None),
+            );
+        }
         let client = request::Client {
             authorization: authorization.as_deref(),
             anthropic_version: anthropic_version.as_deref(),
@@ -240,20 +263,16 @@ impl Stream {
             return Flow::Continue;
         }
         // A passthrough goes as it is (signed, where the Backend signs);
-        // embeddings keep their own model (the configured one is for chat).
+        // embeddings keep their own model (the configured one is for chat);
+        // a conversion sets the model and the stream itself.
         let edits_body = !route_type.keeps_path();
         let held = Held {
             model: provider
                 .model_override()
-                .filter(|_| edits_body && route_type != RouteType::Embeddings)
+                .filter(|_| edits_body && !convert && route_type != RouteType::Embeddings)
                 .map(str::to_owned),
             inject_usage: plugin.inject_usage && route_type == RouteType::Completions,
-            remove_stream: selects_stream,
-            // A client on the native streaming path speaks the native API,
-            // which has no `stream` field: no need to wait for the body.
-            stream_from_body: selects_stream
-                && !client_streams
-                && route_type == RouteType::Completions,
+            convert,
             provider_edit: edits_body && provider.required_edit().is_some(),
             sign,
             buffered: 0,
@@ -261,7 +280,7 @@ impl Stream {
                 .request_header("content-length")
                 .and_then(|v| v.trim().parse().ok()),
         };
-        let hold = held.required() || held.inject_usage || held.stream_from_body;
+        let hold = held.required() || held.inject_usage;
         if !hold {
             self.phase = RequestPhase::Copying(CappedCopy::new(MAX_REQUEST_COPY));
             return Flow::Continue;
@@ -269,6 +288,19 @@ impl Stream {
         // Headers stay paused so `content-length`, `:path` and the signature
         // can still follow the body; everything else is already in place.
         self.phase = RequestPhase::Holding(held);
+        Flow::Pause
+    }
+
+    /// 400 in OpenAI's shape: the request cannot become the provider's.
+    fn refuse_conversion(&mut self, host: &mut impl Host, e: &convert::ConvertError) -> Flow {
+        let body = convert::openai_error(
+            &format!("llmgate: {}", e.message),
+            "invalid_request_error",
+            e.param.as_deref(),
+            Some(CONVERSION_CODE),
+        );
+        host.send_response(400, &[("content-type", "application/json")], &body);
+        self.status = Some(400);
         Flow::Pause
     }
 
@@ -376,6 +408,26 @@ impl Stream {
                 None => return Flow::Continue,
             }
         };
+        let provider = providers::of(&plugin.cfg.provider);
+        let mut converted_stream = false;
+        let body = match provider.chat_conversion().filter(|_| held.convert) {
+            None => body,
+            Some(conversion) => {
+                let target = convert::Target {
+                    model: provider.model_override().or_else(|| provider.path_model()),
+                };
+                match conversion.request(&body, target) {
+                    Ok(native) => {
+                        self.request_model = json_model::read_model(&body);
+                        converted_stream = native.stream;
+                        let native_body = native.body.clone();
+                        self.converting = Some(Converting::new(conversion, native));
+                        native_body
+                    }
+                    Err(e) => return self.refuse_conversion(host, &e),
+                }
+            }
+        };
         let is_object = json_model::members(&body).is_some();
         if let Some(requirement) = held.object_requirement().filter(|_| !is_object) {
             let problem = invalid_body::problem(&body);
@@ -387,27 +439,35 @@ impl Stream {
             self.status = Some(400);
             return Flow::Pause;
         }
-        self.request_model = match &held.model {
-            Some(model) if is_object => Some(model.clone()),
-            _ => json_model::read_model(&body),
-        };
-        let streams = held.stream_from_body && body_edits::asks_for_stream(&body);
+        if !held.convert {
+            self.request_model = match &held.model {
+                Some(model) if is_object => Some(model.clone()),
+                _ => json_model::read_model(&body),
+            };
+        }
+        // A converted stream goes to the provider's streaming endpoint where
+        // it has one (only chosen when neither `path.full` nor the route set
+        // the path: no conversion then).
+        let streams = converted_stream && provider.streams_by_path();
 
         let mut edits = Vec::new();
         if let Some(model) = &held.model {
             edits.push(Edit::SetModel(model));
         }
-        if held.remove_stream {
-            edits.push(Edit::RemoveStream);
-        }
-        let provider = providers::of(&plugin.cfg.provider);
         if let Some(edit) = provider.required_edit() {
             edits.push(edit);
         }
         if held.inject_usage {
             edits.push(Edit::IncludeUsage);
         }
-        let edited = body_edits::apply(&body, &edits);
+        let mut edited = body_edits::apply(&body, &edits);
+        if edited.is_none() && held.convert {
+            // The converted body replaces the client's even without edits.
+            edited = Some(body_edits::Edited {
+                body: body.clone(),
+                usage_injected: false,
+            });
+        }
         if let Some(edited) = &edited {
             self.injected = edited.usage_injected;
             host.replace_request_body(held.buffered, &edited.body);
@@ -418,7 +478,6 @@ impl Stream {
             }
         }
         if streams {
-            // Only chosen when neither `path.full` nor the route set the path.
             if let Some(path) = provider.endpoint(self.route_type, true) {
                 host.set_request_header(":path", &path);
             }
@@ -444,6 +503,15 @@ impl Stream {
         let content_type = host.response_header("content-type").unwrap_or_default();
         let framing = crate::response::Framing::of(&content_type);
         let encoding = host.response_header("content-encoding");
+        if let Some(converting) = &mut self.converting {
+            let format = self.route_type.usage_format(plugin.format);
+            self.response = format.map(|f| ResponseReader::with_framing(f, framing, false));
+            let flow = converting.on_response_headers(host, self.status, framing, end_of_stream);
+            if end_of_stream {
+                self.finish(plugin, host);
+            }
+            return flow;
+        }
         if is_content_coded(encoding.as_deref()) {
             // The request asked for no coding, yet here is one: the bytes are
             // passed on as they are, never cut or spliced, and not counted.
@@ -476,6 +544,18 @@ impl Stream {
     ) -> Flow {
         if body_size > 0 && self.first_byte_ms.is_none() {
             self.first_byte_ms = Some(host.now_ms());
+        }
+        if let Some(converting) = &mut self.converting {
+            let response = &mut self.response;
+            let flow = converting.on_response_body(host, body_size, end_of_stream, &mut |native| {
+                if let Some(reader) = response.as_mut() {
+                    reader.feed(native);
+                }
+            });
+            if end_of_stream {
+                self.finish(plugin, host);
+            }
+            return flow;
         }
         if let Some(reader) = &mut self.response {
             if reader.rewrites() {

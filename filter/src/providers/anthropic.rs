@@ -6,6 +6,7 @@
 //! `2023-06-01`, the version every current model accepts.
 
 use super::{AuthDefaults, Provider};
+use crate::convert::{self, ChatConversion};
 use crate::request::{Client, HeaderOp};
 use crate::route_type::RouteType;
 use crate::usage::UsageFormat;
@@ -39,6 +40,9 @@ impl<'a> Provider<'a> for Anthropic<'a> {
     }
     fn auth(&self) -> AuthDefaults {
         AUTH
+    }
+    fn chat_conversion(&self) -> Option<&'static dyn ChatConversion> {
+        Some(&convert::anthropic::ToAnthropic)
     }
     fn usage_format(&self) -> UsageFormat {
         UsageFormat::Anthropic

@@ -4,6 +4,7 @@
 use super::{AuthDefaults, Provider, Signing};
 use crate::body_edits::Edit;
 use crate::config::BedrockGuardrail;
+use crate::convert::{self, ChatConversion};
 use crate::route_type::RouteType;
 use crate::uri;
 use crate::usage::UsageFormat;
@@ -40,6 +41,9 @@ impl<'a> Provider<'a> for Bedrock<'a> {
     }
     fn auth(&self) -> AuthDefaults {
         AUTH
+    }
+    fn chat_conversion(&self) -> Option<&'static dyn ChatConversion> {
+        Some(&convert::bedrock::ToBedrock)
     }
     fn usage_format(&self) -> UsageFormat {
         UsageFormat::Bedrock

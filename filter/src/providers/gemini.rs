@@ -2,6 +2,7 @@
 //! the path, and streaming is a different method, not a body field.
 
 use super::{AuthDefaults, Provider};
+use crate::convert::{self, ChatConversion};
 use crate::route_type::RouteType;
 use crate::uri;
 use crate::usage::UsageFormat;
@@ -30,6 +31,9 @@ impl<'a> Provider<'a> for Gemini<'a> {
     }
     fn auth(&self) -> AuthDefaults {
         AUTH
+    }
+    fn chat_conversion(&self) -> Option<&'static dyn ChatConversion> {
+        Some(&convert::gemini::ToGemini)
     }
     fn usage_format(&self) -> UsageFormat {
         UsageFormat::Gemini

@@ -15,6 +15,7 @@ pub mod vertexai;
 
 use crate::body_edits::Edit;
 use crate::config::ProviderConfig;
+use crate::convert::ChatConversion;
 use crate::request::{Client, HeaderOp};
 use crate::route_type::RouteType;
 use crate::usage::UsageFormat;
@@ -62,6 +63,11 @@ pub trait Provider<'a> {
             .or_else(|| self.path_model())
             .into_iter()
             .collect()
+    }
+    /// How an OpenAI chat request becomes this provider's own (and its reply
+    /// OpenAI's again); `None` for providers that speak OpenAI's API.
+    fn chat_conversion(&self) -> Option<&'static dyn ChatConversion> {
+        None
     }
     /// Whether streaming is a different endpoint rather than a body field.
     fn streams_by_path(&self) -> bool {

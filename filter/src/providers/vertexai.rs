@@ -2,6 +2,7 @@
 //! names the project and region.
 
 use super::{gemini, AuthDefaults, Provider};
+use crate::convert::{self, ChatConversion};
 use crate::route_type::RouteType;
 use crate::uri;
 use crate::usage::UsageFormat;
@@ -26,6 +27,9 @@ impl<'a> Provider<'a> for VertexAi<'a> {
     }
     fn auth(&self) -> AuthDefaults {
         AUTH
+    }
+    fn chat_conversion(&self) -> Option<&'static dyn ChatConversion> {
+        Some(&convert::gemini::ToGemini)
     }
     fn usage_format(&self) -> UsageFormat {
         UsageFormat::Gemini

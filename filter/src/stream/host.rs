@@ -18,6 +18,7 @@ pub trait Host {
     fn request_body(&self, size: usize) -> Option<Vec<u8>>;
     fn replace_request_body(&mut self, size: usize, body: &[u8]);
     fn response_header(&self, name: &str) -> Option<String>;
+    fn set_response_header(&mut self, name: &str, value: &str);
     fn remove_response_header(&mut self, name: &str);
     fn response_body(&self, size: usize) -> Option<Vec<u8>>;
     /// Replaces the `size` bytes of the current response chunk.

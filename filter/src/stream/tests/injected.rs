@@ -19,6 +19,7 @@ fn an_injected_key_goes_to_the_providers_header_and_nowhere_else() {
             injected(ProviderConfig::Openai { model: None }),
             "authorization",
             "Bearer sk-injected",
+            "/llm",
         ),
         (
             injected(ProviderConfig::Anthropic {
@@ -27,6 +28,7 @@ fn an_injected_key_goes_to_the_providers_header_and_nowhere_else() {
             }),
             "x-api-key",
             "sk-injected",
+            "/llm/v1/messages",
         ),
         (
             injected(ProviderConfig::Gemini {
@@ -35,11 +37,13 @@ fn an_injected_key_goes_to_the_providers_header_and_nowhere_else() {
             }),
             "x-goog-api-key",
             "sk-injected",
+            "/llm/v1beta/models/m:generateContent",
         ),
     ];
-    for (p, header, want) in cases {
+    // Native calls: a bodiless chat request would not be converted.
+    for (p, header, want, path) in cases {
         let mut f = fake(&[
-            (":path", "/llm"),
+            (":path", path),
             ("authorization", "Bearer client-key"),
             ("x-llmgate-credential-0", "sk-injected"),
         ]);

@@ -2,6 +2,7 @@
 //! by concern in the files beside this one.
 
 mod accounting;
+mod conversion;
 mod held_body;
 mod injected;
 mod native_apis;
@@ -52,6 +53,9 @@ impl Host for Fake {
     }
     fn response_header(&self, name: &str) -> Option<String> {
         self.response_headers.get(name).cloned()
+    }
+    fn set_response_header(&mut self, name: &str, value: &str) {
+        self.response_headers.insert(name.into(), value.into());
     }
     fn remove_response_header(&mut self, name: &str) {
         self.response_headers.remove(name);

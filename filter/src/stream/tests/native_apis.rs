@@ -34,75 +34,85 @@ const GEMINI: &str = "/v1beta/models/gemini-2.5-flash:generateContent";
 const GEMINI_SSE: &str = "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse";
 const VERTEX_SSE: &str = "/v1/projects/proj/locations/us-central1/publishers/google/models/gemini-2.5-pro:streamGenerateContent?alt=sse";
 
+/// The chat body converted for Gemini, as the conversion writes it.
+fn gemini_body(openai: &str) -> String {
+    use crate::convert::ChatConversion;
+    let target = crate::convert::Target {
+        model: Some("gemini-2.5-flash"),
+    };
+    let native = crate::convert::gemini::ToGemini
+        .request(openai.as_bytes(), target)
+        .unwrap();
+    String::from_utf8(native.body).unwrap()
+}
+
 #[test]
-fn the_body_or_the_client_path_selects_the_streaming_endpoint() {
+fn a_native_call_keeps_its_method_and_chat_streams_by_its_body() {
     let mut gemini_full = gemini();
     gemini_full.cfg.path_full = Some("/v1beta/openai/chat/completions".into());
+    let chat = r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
+    let chat_stream = r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true}"#;
     // (plugin, client path, body, held?, path sent, body sent)
-    let cases: Vec<(Plugin, &str, &str, bool, &str, &str)> = vec![
+    let cases: Vec<(Plugin, &str, &str, bool, &str, String)> = vec![
         (
             gemini(),
-            "/gemini",
-            r#"{"contents":[],"stream":true}"#,
+            "/gemini/chat/completions",
+            chat_stream,
             true,
             GEMINI_SSE,
-            r#"{"contents":[]}"#,
+            gemini_body(chat_stream),
         ),
-        (
-            vertex(),
-            "/vertex",
-            "{\n \"stream\": true,\n \"contents\": []\n}",
-            true,
-            VERTEX_SSE,
-            "{\n \"contents\": []\n}",
-        ),
-        (
-            gemini(),
-            "/gemini",
-            r#"{"contents":[]}"#,
-            true,
-            GEMINI,
-            r#"{"contents":[]}"#,
-        ),
-        (
-            gemini(),
-            "/gemini",
-            r#"{"contents":[],"stream":false}"#,
-            true,
-            GEMINI,
-            r#"{"contents":[]}"#,
-        ),
-        (
-            gemini(),
-            "/gemini",
-            r#"not json "stream":true"#,
-            true,
-            GEMINI,
-            r#"not json "stream":true"#,
-        ),
-        (
-            gemini(),
-            "/v1beta/models/anything:streamGenerateContent?alt=sse",
-            r#"{"contents":[]}"#,
-            false,
-            GEMINI_SSE,
-            r#"{"contents":[]}"#,
-        ),
+        (gemini(), "/gemini", chat, true, GEMINI, gemini_body(chat)),
+        // `alt=sse` is a native call's choice, not chat's.
         (
             gemini(),
             "/gemini?alt=sse",
+            chat,
+            true,
+            GEMINI,
+            gemini_body(chat),
+        ),
+        (
+            vertex(),
+            "/vertex/chat/completions",
+            chat_stream,
+            true,
+            VERTEX_SSE,
+            gemini_body(chat_stream).replace("gemini-2.5-flash", "gemini-2.5-pro"),
+        ),
+        (
+            gemini(),
+            "/gemini/v1beta/models/anything:streamGenerateContent?alt=sse",
             r#"{"contents":[]}"#,
             false,
             GEMINI_SSE,
-            r#"{"contents":[]}"#,
+            r#"{"contents":[]}"#.into(),
         ),
+        (
+            gemini(),
+            "/gemini/v1beta/models/anything:generateContent?alt=sse",
+            r#"{"contents":[]}"#,
+            false,
+            GEMINI_SSE,
+            r#"{"contents":[]}"#.into(),
+        ),
+        (
+            gemini(),
+            "/gemini/v1beta/models/anything:generateContent",
+            r#"{"contents":[],"stream":true}"#,
+            false,
+            GEMINI,
+            r#"{"contents":[],"stream":true}"#.into(),
+        ),
+        // `path.full` speaks OpenAI's API (Gemini's compatible endpoint):
+        // nothing is converted, and the body's `stream` stays.
         (
             gemini_full,
             "/gemini",
             r#"{"messages":[],"stream":true}"#,
             false,
             "/v1beta/openai/chat/completions",
-            r#"{"messages":[],"stream":true}"#,
+            r#"{"messages":[],"stream":true}"#.into(),
         ),
     ];
     for (p, client_path, body, held, want_path, want_body) in cases {
@@ -143,26 +153,16 @@ fn the_streaming_path_is_set_only_once_the_body_says_so() {
     assert_eq!(f.request_header(":path").as_deref(), Some(GEMINI));
     assert_eq!(f.request_header("x-goog-api-key").as_deref(), Some("goog"));
     assert_eq!(f.request_header("authorization"), None);
-    f.request_body = br#"{"stream":true,"contents":[]}"#.to_vec();
-    assert_eq!(s.on_request_body(&p, &mut f, 29, false), Flow::Pause);
+    let body = r#"{"stream":true,"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
+    f.request_body = body.as_bytes().to_vec();
+    assert_eq!(
+        s.on_request_body(&p, &mut f, body.len(), false),
+        Flow::Pause
+    );
     assert_eq!(f.request_header(":path").as_deref(), Some(GEMINI));
     assert_eq!(s.on_request_trailers(&p, &mut f), Flow::Continue);
     assert_eq!(f.request_header(":path").as_deref(), Some(GEMINI_SSE));
-    assert_eq!(f.request_body, br#"{"contents":[]}"#);
-}
-
-#[test]
-fn a_big_body_is_not_held_just_to_look_for_stream() {
-    let p = gemini();
-    let pad = "x".repeat(MAX_HELD_FOR_INJECTION + 64 * 1024);
-    let request = format!(r#"{{"contents":"{pad}","stream":true}}"#);
-    let mut f = fake(&[(":path", "/gemini")]);
-    let mut s = Stream::new();
-    assert_eq!(s.on_request_headers(&p, &mut f, false), Flow::Pause);
-    let chunks: Vec<&[u8]> = request.as_bytes().chunks(64 * 1024).collect();
-    let flows = send_body(&mut s, &p, &mut f, &chunks, true);
-    assert_eq!(flows.last(), Some(&Flow::Continue));
-    assert_eq!(f.request_header(":path").as_deref(), Some(GEMINI));
+    assert_eq!(String::from_utf8_lossy(&f.request_body), gemini_body(body));
 }
 
 const AKID: &str = "AKIDEXAMPLE";
@@ -218,11 +218,11 @@ fn expected_signature(f: &Fake, body: &[u8], unix_seconds: u64) -> Vec<(String, 
 fn bedrock_is_signed_over_the_final_path_and_body() {
     let p = bedrock(Some(("gr-abc", "3")));
     let request: &[u8] =
-        br#"{"messages":[{"role":"user","content":[{"text":"hi"}]}],"stream":true}"#;
+        br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true}"#;
     let len = request.len().to_string();
     let mut f = fake(&[
         (":method", "POST"),
-        (":path", "/bedrock"),
+        (":path", "/bedrock/chat/completions"),
         ("content-type", "application/json"),
         ("content-length", &len),
         ("authorization", "Bearer client-key"),
@@ -236,7 +236,8 @@ fn bedrock_is_signed_over_the_final_path_and_body() {
     let flows = send_body(&mut s, &p, &mut f, &[&request[..20], &request[20..]], true);
     assert_eq!(flows, [Flow::Pause, Flow::Continue]);
 
-    let want_body: &[u8] = br#"{"guardrailConfig":{"guardrailIdentifier":"gr-abc","guardrailVersion":"3"},"messages":[{"role":"user","content":[{"text":"hi"}]}]}"#;
+    // Converted to Converse, then the guardrail added.
+    let want_body: &[u8] = br#"{"guardrailConfig":{"guardrailIdentifier":"gr-abc","guardrailVersion":"3"},"messages":[{"content":[{"text":"hi"}],"role":"user"}]}"#;
     assert_eq!(
         String::from_utf8_lossy(&f.request_body),
         String::from_utf8_lossy(want_body)
@@ -345,7 +346,10 @@ fn anthropic_headers_and_model() {
                 value: "sk-ant".into(),
             },
         );
-        let mut headers = vec![(":path", "/anthropic"), ("authorization", "Bearer c")];
+        let mut headers = vec![
+            (":path", "/anthropic/v1/messages"),
+            ("authorization", "Bearer c"),
+        ];
         if let Some(v) = client {
             headers.push(("anthropic-version", v));
         }
