@@ -62,30 +62,46 @@ TRY
     ;;
   providers)
     cat <<TRY
-  # OpenAI chat completions (the Backend sets "model": "gpt-4o-mini")
-  curl localhost:8080/openai $json \\
+  # Every route speaks OpenAI chat completions; the gateway converts to and
+  # from Anthropic, Gemini, Vertex AI and Bedrock, and counts every token.
+  # OpenAI (the Backend sets "model": "gpt-4o-mini")
+  curl localhost:8080/openai/chat/completions $json \\
     -d '{"model": "gpt-4o", "messages": [{"role": "user", "content": "Write a short haiku about cloud computing."}]}'
   # Azure OpenAI v1 (the deployment becomes the body's model)
-  curl localhost:8080/azure-openai-v1 $json \\
+  curl localhost:8080/azure-openai-v1/chat/completions $json \\
     -d '{"model": "", "messages": [{"role": "user", "content": "Write a short haiku about cloud computing."}]}'
-  # Anthropic Messages
-  curl localhost:8080/anthropic $json \\
-    -d '{"model": "claude-sonnet-4-5", "max_tokens": 256, "messages": [{"role": "user", "content": "Write a short haiku about cloud computing."}]}'
-  # Gemini generateContent
-  curl localhost:8080/gemini $json \\
-    -d '{"contents": [{"parts": [{"text": "Write a short haiku about cloud computing."}]}]}'
-  # Vertex AI generateContent
-  curl localhost:8080/vertexai $json \\
-    -d '{"contents": [{"role": "user", "parts": [{"text": "Write a short haiku about cloud computing."}]}]}'
-  # Bedrock Converse (SigV4-signed by the gateway)
-  curl localhost:8080/bedrock $json \\
-    -d '{"messages": [{"role": "user", "content": [{"text": "Write a short haiku about cloud computing."}]}], "inferenceConfig": {"maxTokens": 256}}'
+  # Anthropic
+  curl localhost:8080/anthropic/chat/completions $json \\
+    -d '{"model": "claude-haiku-4-5", "messages": [{"role": "user", "content": "Write a short haiku about cloud computing."}]}'
+  # Gemini and Vertex AI (the Backend's model)
+  curl localhost:8080/gemini/chat/completions $json \\
+    -d '{"model": "gemini-2.0-flash", "messages": [{"role": "user", "content": "Write a short haiku about cloud computing."}]}'
+  curl localhost:8080/vertexai/chat/completions $json \\
+    -d '{"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "Write a short haiku about cloud computing."}]}'
+  # Bedrock (the Backend's model; SigV4-signed by the gateway)
+  curl localhost:8080/bedrock/chat/completions $json \\
+    -d '{"model": "anthropic.claude-3-haiku-20240307-v1:0", "messages": [{"role": "user", "content": "Write a short haiku about cloud computing."}]}'
   # An OpenAI-compatible server (DeepSeek-style /chat/completions)
-  curl localhost:8080/deepseek $json \\
+  curl localhost:8080/deepseek/chat/completions $json \\
     -d '{"model": "deepseek-chat", "messages": [{"role": "user", "content": "Write a short haiku about cloud computing."}]}'
   # Failover: the first group (the mock on 8082) answers 429, the second serves
-  curl localhost:8080/failover $json \\
+  curl localhost:8080/failover/chat/completions $json \\
     -d '{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Write a short haiku about cloud computing."}]}'
+  # Each provider's own API works too, on its own path:
+  curl localhost:8080/anthropic/v1/messages $json \\
+    -d '{"model": "claude-haiku-4-5", "max_tokens": 256, "messages": [{"role": "user", "content": "Write a short haiku about cloud computing."}]}'
+  curl localhost:8080/gemini/v1beta/models/gemini-2.0-flash:generateContent $json \\
+    -d '{"contents": [{"parts": [{"text": "Write a short haiku about cloud computing."}]}]}'
+  curl localhost:8080/bedrock/model/anthropic.claude-3-haiku-20240307-v1:0/converse $json \\
+    -d '{"messages": [{"role": "user", "content": [{"text": "Write a short haiku about cloud computing."}]}], "inferenceConfig": {"maxTokens": 256}}'
+  # The OpenAI SDK (pip install openai), switching providers by route:
+  python3 - <<'PY'
+from openai import OpenAI
+for route in ["openai", "anthropic", "gemini", "bedrock"]:
+    client = OpenAI(base_url=f"http://localhost:8080/{route}", api_key="the gateway holds the keys")
+    r = client.chat.completions.create(model="claude-haiku-4-5", messages=[{"role": "user", "content": "Hi"}])
+    print(route, r.model, r.usage.total_tokens, r.choices[0].message.content)
+PY
 TRY
     ;;
   *)

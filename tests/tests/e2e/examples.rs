@@ -7,7 +7,7 @@
 //! The examples name fixed ports (8080, 8081, and 8082 for the failing first
 //! group of the failover route); the tests rewrite them to free ones.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
 use llmgate_e2e::harness::{
@@ -95,11 +95,12 @@ fn every_example_translates_without_a_problem() {
 }
 
 /// `llmgate_tokens{backend="default/<backend>",token_type="total"}` reached 47.
-fn assert_total_tokens(gateway: &Gateway, backend: &str, extra: &[(&str, &str)]) {
+/// `requests` replies of the mock's usage were counted for `backend`.
+fn assert_total_tokens(gateway: &Gateway, backend: &str, extra: &[(&str, &str)], requests: u64) {
     let backend = format!("default/{backend}");
     let mut labels = vec![("backend", backend.as_str()), ("token_type", "total")];
     labels.extend_from_slice(extra);
-    let want = TOTAL_TOKENS as f64;
+    let want = (TOTAL_TOKENS * requests) as f64;
     assert_eq!(
         gateway.metric("llmgate_tokens", &labels, want),
         Some(want),
@@ -131,7 +132,7 @@ fn the_azure_openai_example_answers_the_demo_request() {
     );
     assert_eq!(sent[0].header("host"), Some("my-endpoint.openai.azure.com"));
     assert_eq!(sent[0].headers_named("api-key"), [DEFAULT_API_KEY]);
-    assert_total_tokens(&gateway, "azure-openai", &[]);
+    assert_total_tokens(&gateway, "azure-openai", &[], 1);
 }
 
 /// One route of the providers example: the file it is in, its path prefix,
@@ -209,12 +210,26 @@ fn every_file_of_the_providers_example_has_a_route_here_and_a_demo_request() {
         .into_iter()
         .map(|(p, _)| p)
         .collect();
+    let printed_routes: BTreeSet<String> = printed
+        .iter()
+        .map(|p| route_of(p).prefix.to_owned())
+        .collect();
     let routes: BTreeSet<String> = ROUTES.iter().map(|r| r.prefix.to_owned()).collect();
     assert_eq!(
-        printed, routes,
+        printed_routes, routes,
         "the routes `make run EXAMPLE=providers` suggests"
     );
 }
+
+fn route_of(path: &str) -> &'static Route {
+    ROUTES
+        .iter()
+        .find(|r| path == r.prefix || path.starts_with(&format!("{}/", r.prefix)))
+        .unwrap_or_else(|| panic!("run-demo.sh prints {path}, which no route here knows"))
+}
+
+/// The providers whose own API is not OpenAI's: chat to them is converted.
+const CONVERTED: [&str; 4] = ["anthropic", "gemini", "vertexai", "bedrock"];
 
 /// Every curl line `make run EXAMPLE=providers` prints, through Envoy to one
 /// mock provider that speaks every provider's API with the examples' key and
@@ -234,11 +249,9 @@ fn every_demo_request_of_the_providers_example_reaches_its_provider() {
     );
     let gateway = start_gateway(&manifests, mock.addr().port());
 
+    let mut served: BTreeMap<&str, u64> = BTreeMap::new();
     for (path, body) in demo_requests_of("providers") {
-        let route = ROUTES
-            .iter()
-            .find(|r| r.prefix == path)
-            .unwrap_or_else(|| panic!("run-demo.sh prints {path}, which no route here knows"));
+        let route = route_of(&path);
         mock.clear_requests();
         let reply = gateway.post(
             &path,
@@ -249,18 +262,26 @@ fn every_demo_request_of_the_providers_example_reaches_its_provider() {
         let sent = mock.requests();
         assert_eq!(sent.len(), 1, "{path}: {sent:#?}");
         assert_eq!(sent[0].path_and_query, route.upstream_path, "{path}");
-        assert_eq!(
-            reply.body,
-            mock.responses().last().cloned().unwrap_or_default(),
-            "{path}: the provider's bytes"
-        );
-        assert_total_tokens(&gateway, route.backend, &[]);
+        if path.ends_with("/chat/completions") && CONVERTED.contains(&route.backend) {
+            let reply: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+            assert_eq!(reply["object"], "chat.completion", "{path}: {reply}");
+            assert_eq!(reply["usage"]["total_tokens"], TOTAL_TOKENS, "{path}");
+        } else {
+            assert_eq!(
+                reply.body,
+                mock.responses().last().cloned().unwrap_or_default(),
+                "{path}: the provider's bytes"
+            );
+        }
+        let count = served.entry(route.backend).or_default();
+        *count += 1;
+        assert_total_tokens(&gateway, route.backend, &[], *count);
     }
 
     // The openai Backend's `model` replaced the client's.
     let openai_body = demo_requests_of("providers")
         .into_iter()
-        .find(|(p, _)| p == "/openai")
+        .find(|(p, _)| p == "/openai/chat/completions")
         .map(|(_, b)| b)
         .unwrap();
     assert_ne!(
@@ -282,5 +303,10 @@ fn every_demo_request_of_the_providers_example_reaches_its_provider() {
         tried[0].header("host"),
         Some("my-resource.openai.azure.com")
     );
-    assert_total_tokens(&gateway, "failover", &[("provider_name", "openai-backup")]);
+    assert_total_tokens(
+        &gateway,
+        "failover",
+        &[("provider_name", "openai-backup")],
+        1,
+    );
 }

@@ -42,7 +42,6 @@ enum Source {
 const CHAT: &str = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#;
 const MESSAGES: &str =
     r#"{"model":"claude-sonnet-4-5","max_tokens":64,"messages":[{"role":"user","content":"Hi"}]}"#;
-const CONTENTS: &str = r#"{"contents":[{"role":"user","parts":[{"text":"Hi"}]}]}"#;
 
 fn bearer(key: &str) -> String {
     format!("Bearer {key}")
@@ -97,7 +96,7 @@ fn cases() -> Vec<Case> {
                     .with("apiVersion", "v1beta")
                     .with("authToken", token)
             },
-            body: CONTENTS,
+            body: CHAT,
             header: "x-goog-api-key",
             header_value: bare,
         },
@@ -114,7 +113,7 @@ fn cases() -> Vec<Case> {
                     .with("publisher", "GOOGLE")
                     .with("authToken", token)
             },
-            body: CONTENTS,
+            body: CHAT,
             header: "authorization",
             header_value: bearer,
         },

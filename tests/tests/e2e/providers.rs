@@ -98,6 +98,9 @@ fn assert_requests(gateway: &Gateway, provider: &str, class: &str, want: f64) {
 
 // ---------------------------------------------------------------- Anthropic
 
+/// Anthropic's own API under the route's prefix (the SDK's `/v1/messages`).
+const MESSAGES_PATH: &str = "/llm/v1/messages";
+
 const MESSAGES: &str =
     r#"{"model":"claude-sonnet-4-5","max_tokens":64,"messages":[{"role":"user","content":"Hi"}]}"#;
 
@@ -110,7 +113,7 @@ fn anthropic_gets_its_path_key_and_version_and_usage_is_counted() {
         "",
     );
     let reply = gateway.post(
-        "/llm",
+        MESSAGES_PATH,
         &[
             ("content-type", "application/json"),
             ("authorization", "Bearer client-secret"),
@@ -142,7 +145,7 @@ fn anthropic_stream_passes_through_and_output_is_not_summed() {
     );
     let gateway = start(&mock, &single(&provider), "");
     let body = MESSAGES.replace(r#""max_tokens":64"#, r#""max_tokens":64,"stream":true"#);
-    let reply = post_json(&gateway, "/llm", &body);
+    let reply = post_json(&gateway, MESSAGES_PATH, &body);
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert!(reply
         .text()
@@ -164,7 +167,7 @@ fn anthropic_auth_error_reaches_the_client_and_counts_as_4xx() {
         &single(&format!("      anthropic:\n        {}\n", inline_token())),
         "",
     );
-    let reply = gateway.post("/llm", &[], MESSAGES.as_bytes());
+    let reply = gateway.post(MESSAGES_PATH, &[], MESSAGES.as_bytes());
     assert_eq!(reply.status, 401, "{}", reply.text());
     assert_unchanged(&reply, &mock, 0);
     assert!(
@@ -190,7 +193,12 @@ fn gemini() -> String {
 fn gemini_gets_its_path_and_key_header() {
     let mock = mock();
     let gateway = start(&mock, &gemini(), "");
-    let reply = post_json(&gateway, "/llm", CONTENTS);
+    // The method counts, not the model the client's path names.
+    let reply = post_json(
+        &gateway,
+        "/llm/v1beta/models/other:generateContent",
+        CONTENTS,
+    );
     assert_eq!(reply.status, 200, "{}", reply.text());
     let upstream = only_request(&mock);
     assert_eq!(
@@ -225,12 +233,12 @@ fn gemini_streams_when_the_client_path_asks() {
 }
 
 #[test]
-fn gemini_streams_when_the_body_says_stream_and_the_field_is_removed() {
+fn an_openai_chat_stream_reaches_gemini_converted_and_comes_back_as_chunks() {
     let mock = mock();
     let gateway = start(&mock, &gemini(), "");
-    let body = CONTENTS.replacen('{', r#"{"stream":true,"#, 1);
-    let reply = post_json(&gateway, "/llm", &body);
-    // Gemini rejects an unknown `stream` field with 400: a 200 means it was removed.
+    let chat = r#"{"model":"gemini-2.0-flash","messages":[{"role":"user","content":"Hi"}],"stream":true,"stream_options":{"include_usage":true}}"#;
+    let reply = post_json(&gateway, "/llm/chat/completions", chat);
+    // Gemini rejects OpenAI's fields with 400: a 200 means it got its own.
     assert_eq!(reply.status, 200, "{}", reply.text());
     let upstream = only_request(&mock);
     assert_eq!(
@@ -238,16 +246,23 @@ fn gemini_streams_when_the_body_says_stream_and_the_field_is_removed() {
         "/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse"
     );
     let sent = upstream.body_json().expect("JSON body");
+    assert_eq!(sent["contents"][0]["parts"][0]["text"], "Hi");
     assert_eq!(sent.get("stream"), None);
-    assert_eq!(
-        sent,
-        serde_json::from_str::<serde_json::Value>(CONTENTS).unwrap()
-    );
     assert_eq!(
         upstream.header("content-length"),
         Some(&*upstream.body.len().to_string())
     );
-    assert_unchanged(&reply, &mock, 0);
+    assert_eq!(reply.header("content-type"), Some("text/event-stream"));
+    let text = reply.text();
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    let usage = text
+        .split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+        .find(|c| c["usage"].is_object())
+        .expect("a usage chunk");
+    assert_eq!(usage["usage"]["prompt_tokens"], 28);
+    assert_eq!(usage["usage"]["completion_tokens"], 19);
     assert_tokens(&gateway, "gemini", 28.0, 19.0);
 }
 
@@ -259,7 +274,11 @@ fn gemini_rate_limit_reaches_the_client_unchanged() {
     })
     .unwrap();
     let gateway = start(&mock, &gemini(), "");
-    let reply = gateway.post("/llm", &[], CONTENTS.as_bytes());
+    let reply = gateway.post(
+        "/llm/v1beta/models/gemini-2.0-flash:generateContent",
+        &[],
+        CONTENTS.as_bytes(),
+    );
     assert_eq!(reply.status, 429, "{}", reply.text());
     assert_eq!(reply.header("retry-after"), Some("1"));
     assert!(reply.text().contains("RESOURCE_EXHAUSTED"));
@@ -280,7 +299,7 @@ fn vertexai_gets_the_project_path_and_a_bearer_token_and_streams() {
     let base =
         "/v1/projects/my-proj/locations/us-central1/publishers/google/models/gemini-2.5-flash";
 
-    let reply = gateway.post("/llm", &[], CONTENTS.as_bytes());
+    let reply = gateway.post("/llm/v1/models/m:generateContent", &[], CONTENTS.as_bytes());
     assert_eq!(reply.status, 200, "{}", reply.text());
     let upstream = &mock.requests()[0];
     assert_eq!(upstream.path_and_query, format!("{base}:generateContent"));
@@ -290,8 +309,11 @@ fn vertexai_gets_the_project_path_and_a_bearer_token_and_streams() {
     );
     assert_unchanged(&reply, &mock, 0);
 
-    let body = CONTENTS.replacen('{', r#"{"stream":true,"#, 1);
-    let streamed = gateway.post("/llm", &[], body.as_bytes());
+    let streamed = gateway.post(
+        "/llm/v1/models/m:streamGenerateContent",
+        &[],
+        CONTENTS.as_bytes(),
+    );
     assert_eq!(streamed.status, 200, "{}", streamed.text());
     let upstream = &mock.requests()[1];
     assert_eq!(
@@ -348,7 +370,7 @@ fn bedrock_sigv4_converse_and_converse_stream() {
     );
     let gateway = start(&mock, &single(&provider), &bedrock_secret());
 
-    let reply = post_json(&gateway, "/llm", CONVERSE);
+    let reply = post_json(&gateway, &format!("/llm{BEDROCK_PATH}/converse"), CONVERSE);
     // The mock recomputes the signature over what arrived: 200 means it matched.
     assert_eq!(reply.status, 200, "{}", reply.text());
     let upstream = &mock.requests()[0];
@@ -400,7 +422,7 @@ fn bedrock_api_key_is_a_bearer_token() {
     );
     let gateway = start(&mock, &single(&provider), &secret);
     let reply = gateway.post(
-        "/llm",
+        "/llm/model/any/converse",
         &[("authorization", "Bearer client-secret")],
         CONVERSE.as_bytes(),
     );
@@ -481,7 +503,7 @@ fn provider_name_label_names_the_priority_group_provider() {
         inline_token()
     );
     let gateway = start(&mock, &ai, "");
-    let reply = gateway.post("/llm", &[], MESSAGES.as_bytes());
+    let reply = gateway.post(MESSAGES_PATH, &[], MESSAGES.as_bytes());
     assert_eq!(reply.status, 200, "{}", reply.text());
     let labels = [
         ("provider", "anthropic"),

@@ -46,7 +46,7 @@ fn ca_config_map(ca_pem: &str) -> String {
 
 fn send(gateway: &Gateway) -> llmgate_e2e::harness::Reply {
     gateway.post(
-        "/llm",
+        "/llm/v1/messages",
         &[("content-type", "application/json")],
         MESSAGES.as_bytes(),
     )
