@@ -9,6 +9,7 @@
 //! Models are the raw strings (the log has no cardinality problem), cut to
 //! [`MAX_MODEL_BYTES`]; the JSON formatter escapes them.
 
+use crate::metrics::{Estimate, Missing};
 use crate::response::Outcome;
 
 /// Filter-state names are `<PREFIX><field>`.
@@ -33,6 +34,8 @@ pub const FIELDS: &[&str] = &[
     "reasoning_tokens",
     "ttft_ms",
     "usage",
+    "estimated_input_tokens",
+    "estimated_output_tokens",
     "stream_errors",
     "include_usage_injected",
 ];
@@ -48,6 +51,8 @@ pub struct Record<'a> {
     pub outcome: &'a Outcome,
     pub ttft_ms: Option<u64>,
     pub include_usage_injected: bool,
+    /// A generation without provider-reported usage, and its estimate.
+    pub missing: Option<(Missing, Estimate)>,
 }
 
 fn cut(s: &str) -> String {
@@ -89,14 +94,18 @@ pub fn fields(r: &Record<'_>) -> Vec<(String, String)> {
     if let Some(ms) = r.ttft_ms {
         out.push(("ttft_ms", ms.to_string()));
     }
-    let usage = if r.outcome.usage.is_some() {
-        "reported"
-    } else if r.outcome.unparsed {
-        "unparsed"
-    } else {
-        "none"
+    let usage = match (r.outcome.usage, r.missing) {
+        (Some(_), _) => "reported".to_owned(),
+        (None, Some((reason, estimate))) => {
+            out.push(("estimated_input_tokens", estimate.input.to_string()));
+            out.push(("estimated_output_tokens", estimate.output.to_string()));
+            format!("missing:{}", reason.label())
+        }
+        // An error reply, a token count, a model list: nothing to report.
+        (None, None) if r.outcome.unparsed => "unparsed".to_owned(),
+        (None, None) => "none".to_owned(),
     };
-    out.push(("usage", usage.to_owned()));
+    out.push(("usage", usage));
     out.push(("stream_errors", r.outcome.stream_errors.to_string()));
     out.push((
         "include_usage_injected",
@@ -136,6 +145,7 @@ mod tests {
             outcome: &outcome,
             ttft_ms: Some(12),
             include_usage_injected: true,
+            missing: None,
         };
         let got = fields(&record);
         for (name, _) in &got {
@@ -171,5 +181,27 @@ mod tests {
             .iter()
             .all(|(n, _)| !n.ends_with("_tokens") && !n.ends_with("ttft_ms")));
         assert!(got.contains(&("llmgate.usage".into(), "unparsed".into())));
+
+        let record = Record {
+            missing: Some((
+                Missing::NotRequested,
+                Estimate {
+                    input: 30,
+                    output: 7,
+                },
+            )),
+            ..record
+        };
+        let got = fields(&record);
+        for (field, want) in [
+            ("usage", "missing:not_requested"),
+            ("estimated_input_tokens", "30"),
+            ("estimated_output_tokens", "7"),
+        ] {
+            assert!(
+                got.contains(&(format!("{PREFIX}{field}"), want.to_owned())),
+                "{field}: {got:?}"
+            );
+        }
     }
 }

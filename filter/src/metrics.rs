@@ -17,6 +17,12 @@ pub const TOKENS: &str = "llmgate_tokens";
 pub const REQUESTS: &str = "llmgate_requests";
 /// Counter: 2xx responses whose usage could not be read.
 pub const USAGE_UNPARSED: &str = "llmgate_usage_unparsed";
+/// Counter: 2xx generations without provider-reported usage, by `reason`
+/// ([`Missing`]).
+pub const USAGE_MISSING: &str = "llmgate_usage_missing";
+/// Counter: estimated tokens of those generations (`token_type` = `input` or
+/// `output`), never added to [`TOKENS`]: see [`estimate_tokens`].
+pub const TOKENS_ESTIMATED: &str = "llmgate_tokens_estimated";
 /// Counter: error events inside streams that started with a 2xx.
 pub const STREAM_ERRORS: &str = "llmgate_stream_errors";
 /// Histogram (OpenTelemetry `gen_ai.client.token.usage`): tokens per request,
@@ -47,6 +53,44 @@ pub const TOKEN_TYPES: [&str; 6] = [
     "cache_creation_input",
     "reasoning",
 ];
+
+/// Why a successful generation has no provider-reported usage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    /// An OpenAI-format stream the gateway could not ask for usage (an
+    /// api-version without `stream_options`, a `path.full` endpoint).
+    NotRequested,
+    /// The provider sent none although it could have.
+    NotReported,
+    /// The reply could not be read (not the format's shape, cut short, too
+    /// large, under a content coding).
+    Unreadable,
+}
+
+impl Missing {
+    pub fn label(self) -> &'static str {
+        match self {
+            Missing::NotRequested => "not_requested",
+            Missing::NotReported => "not_reported",
+            Missing::Unreadable => "unreadable",
+        }
+    }
+}
+
+/// Tokens estimated for a generation without usage: one token per four
+/// bytes of the request body (JSON framing included, so it errs high) and
+/// per four characters of generated text (OpenAI chat; 0 where the text was
+/// not counted). OpenAI's own rule of thumb for English; no tokenizer fits
+/// in the filter, and the estimate is reported apart from real counts.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Estimate {
+    pub input: u64,
+    pub output: u64,
+}
+
+pub fn estimate_tokens(bytes_or_chars: u64) -> u64 {
+    bytes_or_chars.div_ceil(4)
+}
 
 pub fn sanitize_label(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len().min(MAX_LABEL_BYTES));
@@ -202,6 +246,7 @@ pub fn stats(
     status: Option<u32>,
     outcome: &Outcome,
     timings: Timings,
+    missing: Option<(Missing, Estimate)>,
 ) -> Vec<Stat> {
     let all = labels.all();
     let class = status_class(status);
@@ -242,6 +287,22 @@ pub fn stats(
             format!("{USAGE_UNPARSED};{}", labels.upstream()),
             1,
         ));
+    }
+    if let Some((reason, estimate)) = missing {
+        out.push(counter(
+            format!(
+                "{USAGE_MISSING};{};reason={}",
+                labels.upstream(),
+                reason.label()
+            ),
+            1,
+        ));
+        for (token_type, amount) in [("input", estimate.input), ("output", estimate.output)] {
+            out.push(counter(
+                format!("{TOKENS_ESTIMATED};{all};token_type={token_type}"),
+                amount,
+            ));
+        }
     }
     if outcome.stream_errors > 0 {
         out.push(counter(
@@ -418,7 +479,40 @@ mod tests {
             ),
         ];
         for (status, outcome, timings, want) in cases {
-            assert_eq!(stats(&labels, status, outcome, timings), want, "{status:?}");
+            assert_eq!(
+                stats(&labels, status, outcome, timings, None),
+                want,
+                "{status:?}"
+            );
+        }
+        // Missing usage: counted by reason, estimated apart from the counts.
+        let estimate = Estimate {
+            input: 25,
+            output: 3,
+        };
+        let missing = Some((Missing::NotRequested, estimate));
+        let none = Outcome::default();
+        assert_eq!(
+            stats(&labels, Some(200), &none, Timings::default(), missing),
+            vec![
+                c(format!("llmgate_requests;{all};status_class=2xx"), 1),
+                c(
+                    format!("llmgate_usage_missing;{up};reason=not_requested"),
+                    1
+                ),
+                c(
+                    format!("llmgate_tokens_estimated;{all};token_type=input"),
+                    25
+                ),
+                c(
+                    format!("llmgate_tokens_estimated;{all};token_type=output"),
+                    3
+                ),
+            ]
+        );
+        let cases = [(0, 0), (1, 1), (4, 1), (5, 2), (400, 100)];
+        for (bytes, want) in cases {
+            assert_eq!(estimate_tokens(bytes), want, "{bytes}");
         }
     }
 }

@@ -31,6 +31,9 @@ pub struct Outcome {
     pub stream_errors: u32,
     /// The response was an event stream.
     pub streamed: bool,
+    /// Characters of generated text, when counted for an estimate (see
+    /// [`ResponseReader::count_text`]).
+    pub text_chars: u64,
 }
 
 #[derive(Debug)]
@@ -46,6 +49,7 @@ enum Kind {
     Json {
         copy: CappedCopy,
         format: UsageFormat,
+        count_text: bool,
     },
     Sse {
         reader: SseReader,
@@ -126,6 +130,7 @@ impl ResponseReader {
             Framing::Json => Kind::Json {
                 copy: CappedCopy::new(MAX_JSON_BODY),
                 format,
+                count_text: false,
             },
         };
         ResponseReader { kind }
@@ -148,6 +153,17 @@ impl ResponseReader {
             kind: Kind::Encoded {
                 streamed: framing != Framing::Json,
             },
+        }
+    }
+
+    /// Counts generated text for an estimate when the provider reports no
+    /// usage (OpenAI chat streams it was not asked for, JSON replies without
+    /// it).
+    pub fn count_text(&mut self) {
+        match &mut self.kind {
+            Kind::Sse { usage, .. } | Kind::AwsEventStream { usage, .. } => usage.count_text(),
+            Kind::Json { count_text, .. } => *count_text = true,
+            Kind::Encoded { .. } | Kind::Unread { .. } => {}
         }
     }
 
@@ -255,8 +271,18 @@ impl ResponseReader {
     pub fn finish(mut self) -> Outcome {
         self.end();
         match self.kind {
-            Kind::Json { copy, format } => match copy.get().map(|b| usage::parse_body(format, b)) {
+            Kind::Json {
+                copy,
+                format,
+                count_text,
+            } => match copy.get().map(|b| usage::parse_body(format, b)) {
                 Some(Ok(report)) => Outcome {
+                    text_chars: match (&report.usage, count_text, format) {
+                        (None, true, UsageFormat::OpenAiChat) => {
+                            copy.get().map_or(0, usage::openai::text_chars)
+                        }
+                        _ => 0,
+                    },
                     model: report.model,
                     usage: report.usage,
                     ..Outcome::default()
@@ -269,6 +295,7 @@ impl ResponseReader {
             Kind::Sse { reader, usage, .. } => {
                 let unparsed = usage.bad_event || reader.overflowed();
                 let stream_errors = usage.errors;
+                let text_chars = usage.text_chars;
                 let report = usage.into_report();
                 Outcome {
                     model: report.model,
@@ -276,6 +303,7 @@ impl ResponseReader {
                     unparsed,
                     stream_errors,
                     streamed: true,
+                    text_chars,
                 }
             }
             Kind::AwsEventStream { reader, usage } => {
@@ -289,6 +317,7 @@ impl ResponseReader {
                     unparsed,
                     stream_errors,
                     streamed: true,
+                    text_chars: 0,
                 }
             }
             Kind::Encoded { streamed } => Outcome {

@@ -124,6 +124,8 @@ pub struct Stream {
     route: Option<String>,
     /// What the request asks for, from its path.
     route_type: RouteType,
+    /// Bytes of the client's request body seen.
+    request_bytes: u64,
     started_ms: Option<u64>,
     first_byte_ms: Option<u64>,
     status: Option<u32>,
@@ -152,6 +154,7 @@ impl Stream {
             injected: false,
             route: None,
             route_type: RouteType::Completions,
+            request_bytes: 0,
             started_ms: None,
             first_byte_ms: None,
             status: None,
@@ -345,6 +348,9 @@ impl Stream {
     ) -> Flow {
         match &mut self.phase {
             RequestPhase::Copying(copy) => {
+                self.request_bytes = self
+                    .request_bytes
+                    .saturating_add(u64::try_from(body_size).unwrap_or(u64::MAX));
                 if copy.wants(body_size) {
                     if let Some(chunk) = host.request_body(body_size) {
                         copy.push(&chunk);
@@ -357,6 +363,8 @@ impl Stream {
             }
             RequestPhase::Holding(held) => {
                 held.buffered = body_size;
+                // Envoy hands over everything held so far.
+                self.request_bytes = u64::try_from(body_size).unwrap_or(u64::MAX);
                 if end_of_stream {
                     self.end_request_holding(plugin, host)
                 } else if held.release(body_size) {
@@ -523,7 +531,14 @@ impl Stream {
                 host.remove_response_header("content-length");
             }
             self.response = Some(match self.route_type.usage_format(plugin.format) {
-                Some(format) => ResponseReader::with_framing(format, framing, rewrite),
+                Some(format) => {
+                    let mut reader = ResponseReader::with_framing(format, framing, rewrite);
+                    if !self.injected {
+                        // Usage may well not come: count text for an estimate.
+                        reader.count_text();
+                    }
+                    reader
+                }
                 None => ResponseReader::unread(framing),
             });
         }
@@ -615,6 +630,8 @@ impl Stream {
                 status: self.status,
                 injected: self.injected,
                 outcome: &outcome,
+                route_type: self.route_type,
+                request_bytes: self.request_bytes,
             },
         );
     }

@@ -342,6 +342,7 @@ mod bedrock {
             unparsed,
             stream_errors,
             streamed: true,
+            text_chars: 0,
         }
     }
 

@@ -3,9 +3,11 @@
 
 use super::{Host, Plugin};
 use crate::access_log;
-use crate::metrics::{self, Kind, Labels, Timings};
+use crate::metrics::{self, Estimate, Kind, Labels, Missing, Timings};
 use crate::providers;
 use crate::response::Outcome;
+use crate::route_type::RouteType;
+use crate::usage::UsageFormat;
 
 /// What the stream saw of its request and response.
 pub(super) struct Seen<'s> {
@@ -21,6 +23,33 @@ pub(super) struct Seen<'s> {
     /// `include_usage` was added to the request.
     pub injected: bool,
     pub outcome: &'s Outcome,
+    pub route_type: RouteType,
+    /// Bytes of the client's request body.
+    pub request_bytes: u64,
+}
+
+/// Why a successful generation came without usage, and its estimate; `None`
+/// when usage was reported or none was to be expected (an error, a token
+/// count, a model list, a passthrough).
+fn missing(plugin: &Plugin, seen: &Seen<'_>) -> Option<(Missing, Estimate)> {
+    let outcome = seen.outcome;
+    let format = seen.route_type.usage_format(plugin.format)?;
+    let success = matches!(seen.status, Some(200..=299));
+    if !success || outcome.usage.is_some() {
+        return None;
+    }
+    let reason = if outcome.unparsed {
+        Missing::Unreadable
+    } else if outcome.streamed && format == UsageFormat::OpenAiChat && !seen.injected {
+        Missing::NotRequested
+    } else {
+        Missing::NotReported
+    };
+    let estimate = Estimate {
+        input: metrics::estimate_tokens(seen.request_bytes),
+        output: metrics::estimate_tokens(outcome.text_chars),
+    };
+    Some((reason, estimate))
 }
 
 pub(super) fn record(plugin: &Plugin, host: &mut impl Host, seen: &Seen<'_>) {
@@ -55,7 +84,8 @@ pub(super) fn record(plugin: &Plugin, host: &mut impl Host, seen: &Seen<'_>) {
         duration_ms: since_start(now),
         first_byte_ms: seen.first_byte_ms.and_then(since_start),
     };
-    for stat in metrics::stats(&labels, seen.status, outcome, timings) {
+    let missing = missing(plugin, seen);
+    for stat in metrics::stats(&labels, seen.status, outcome, timings, missing) {
         match stat.kind {
             Kind::Counter => host.add_counter(&stat.name, stat.value),
             Kind::Histogram => host.record_histogram(&stat.name, stat.value),
@@ -75,6 +105,7 @@ pub(super) fn record(plugin: &Plugin, host: &mut impl Host, seen: &Seen<'_>) {
             None
         },
         include_usage_injected: seen.injected,
+        missing,
     };
     for (name, value) in access_log::fields(&record) {
         host.set_filter_state(&name, value.as_bytes());

@@ -115,6 +115,11 @@ pub struct StreamUsage {
     pub errors: u32,
     /// An event that looked like it carried usage or a model could not be read.
     pub bad_event: bool,
+    /// Counting generated text for an estimate (OpenAI chat streams the
+    /// provider will not report usage for).
+    count_text: bool,
+    /// Characters of generated text seen while counting.
+    pub text_chars: u64,
 }
 
 /// What one event contributed; the format modules return it.
@@ -137,10 +142,21 @@ impl StreamUsage {
             anthropic: anthropic::Parts::default(),
             errors: 0,
             bad_event: false,
+            count_text: false,
+            text_chars: 0,
         }
     }
 
+    /// Count generated text from here on (OpenAI chat only: the one format
+    /// whose usage is optional in streams).
+    pub fn count_text(&mut self) {
+        self.count_text = self.format == UsageFormat::OpenAiChat;
+    }
+
     pub fn on_event(&mut self, name: &[u8], data: &[u8]) {
+        if self.count_text && self.usage.is_none() {
+            self.text_chars = self.text_chars.saturating_add(openai::text_chars(data));
+        }
         let need_model = self.model.is_none();
         let result = match self.format {
             UsageFormat::OpenAiChat => openai::stream_event(data, need_model),

@@ -77,6 +77,45 @@ pub fn parse_body(json: &[u8]) -> Result<Report, Unreadable> {
     })
 }
 
+#[derive(Deserialize)]
+struct TextWire<'a> {
+    #[serde(borrow, default)]
+    choices: Vec<ChoiceWire<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ChoiceWire<'a> {
+    #[serde(borrow, default)]
+    delta: Option<TextPart<'a>>,
+    #[serde(borrow, default)]
+    message: Option<TextPart<'a>>,
+}
+
+#[derive(Deserialize)]
+struct TextPart<'a> {
+    #[serde(borrow, default)]
+    content: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    reasoning_content: Option<Cow<'a, str>>,
+}
+
+/// Characters of generated text in a chunk (`delta`) or a whole reply
+/// (`message`): what an estimate of unreported output goes by. 0 for
+/// anything unreadable (an estimate, not a count).
+pub fn text_chars(data: &[u8]) -> u64 {
+    let Ok(wire) = serde_json::from_slice::<TextWire<'_>>(data) else {
+        return 0;
+    };
+    let chars = |t: &Option<Cow<'_, str>>| t.as_deref().map_or(0, |t| t.chars().count());
+    let total: usize = wire
+        .choices
+        .iter()
+        .filter_map(|c| c.delta.as_ref().or(c.message.as_ref()))
+        .map(|part| chars(&part.content) + chars(&part.reasoning_content))
+        .sum();
+    u64::try_from(total).unwrap_or(u64::MAX)
+}
+
 /// `Ok(None)`: nothing of interest, not parsed.
 pub fn stream_event(data: &[u8], need_model: bool) -> Result<Option<EventReport>, Unreadable> {
     if data == b"[DONE]" {

@@ -299,6 +299,7 @@ fn streams_of_every_format_at_every_split() {
             unparsed: false,
             stream_errors: *errors,
             streamed: true,
+            text_chars: 0,
         };
         let variants = [
             input.to_string(),

@@ -17,6 +17,7 @@ pub const FILTER_LABELS: &[&str] = &[
     "response_model",
     "token_type",
     "status_class",
+    "reason",
 ];
 
 /// Token-count buckets for `gen_ai_client_token_usage` (OpenTelemetry's

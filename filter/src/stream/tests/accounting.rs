@@ -143,11 +143,27 @@ fn labels_and_outcomes() {
             b"{\"model\":\"asked\"}",
             "200",
             "text/event-stream",
-            vec![b"data: {\"choices\":[]}\n\n", b"data: [DONE]\n\n"],
-            vec![(
-                format!("llmgate_requests;{base};request_model=asked;response_model=unknown;status_class=2xx"),
-                1,
-            )],
+            vec![
+                b"data: {\"choices\":[{\"delta\":{\"content\":\"Hello, world\"}}]}\n\n",
+                b"data: [DONE]\n\n",
+            ],
+            // This api-version takes no `stream_options`: no usage, so an
+            // estimate (17 request bytes, 12 characters of text).
+            vec![
+                (
+                    format!("llmgate_requests;{base};request_model=asked;response_model=unknown;status_class=2xx"),
+                    1,
+                ),
+                (format!("llmgate_usage_missing;{base};reason=not_requested"), 1),
+                (
+                    format!("llmgate_tokens_estimated;{base};request_model=asked;response_model=unknown;token_type=input"),
+                    5,
+                ),
+                (
+                    format!("llmgate_tokens_estimated;{base};request_model=asked;response_model=unknown;token_type=output"),
+                    3,
+                ),
+            ],
         ),
         (
             b"{\"model\":\"asked\"}",
@@ -160,6 +176,15 @@ fn labels_and_outcomes() {
                     1,
                 ),
                 (format!("llmgate_usage_unparsed;{base}"), 1),
+                (format!("llmgate_usage_missing;{base};reason=unreadable"), 1),
+                (
+                    format!("llmgate_tokens_estimated;{base};request_model=asked;response_model=unknown;token_type=input"),
+                    5,
+                ),
+                (
+                    format!("llmgate_tokens_estimated;{base};request_model=asked;response_model=unknown;token_type=output"),
+                    0,
+                ),
             ],
         ),
         (
@@ -232,6 +257,15 @@ fn oversized_json_response_is_not_fetched_past_the_limit() {
             1,
         ),
         (&format!("llmgate_usage_unparsed;{base}"), 1),
+        (&format!("llmgate_usage_missing;{base};reason=unreadable"), 1),
+        (
+            &format!("llmgate_tokens_estimated;{base};request_model=unknown;response_model=unknown;token_type=input"),
+            0,
+        ),
+        (
+            &format!("llmgate_tokens_estimated;{base};request_model=unknown;response_model=unknown;token_type=output"),
+            0,
+        ),
     ]);
     assert_eq!(f.counters, want);
 }
