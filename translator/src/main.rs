@@ -272,7 +272,11 @@ fn main() -> ExitCode {
         Command::Controller(args) => run_controller(args),
         Command::Certs(args) => run_certs(args),
         Command::Crds => {
-            print!("{}", llmgate_translator::backend::crd_yaml());
+            print!(
+                "{}---\n{}",
+                llmgate_translator::backend::crd_yaml(),
+                llmgate_translator::traffic_policy::crd_yaml()
+            );
             ExitCode::SUCCESS
         }
     }
