@@ -38,7 +38,7 @@ enum Command {
     /// The local gateway in one command: `serve` plus an Envoy child
     /// bootstrapped to it. Ctrl-C stops both.
     Run(RunArgs),
-    /// Print the Backend CustomResourceDefinition (generated from llmgate's types).
+    /// Print the Backend and TrafficPolicy CustomResourceDefinitions (generated from llmgate's types).
     Crds,
     /// Create the CA and certificates for mutual TLS between Envoys and the
     /// control plane.
