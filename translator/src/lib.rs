@@ -15,6 +15,7 @@ pub mod shutdown;
 pub mod sink;
 pub mod source;
 pub mod status;
+pub mod traffic_policy;
 pub mod translate;
 pub mod validate;
 pub mod xds;

@@ -38,7 +38,7 @@ enum Command {
     /// The local gateway in one command: `serve` plus an Envoy child
     /// bootstrapped to it. Ctrl-C stops both.
     Run(RunArgs),
-    /// Print the Backend CustomResourceDefinition (generated from llmgate's types).
+    /// Print the Backend and TrafficPolicy CustomResourceDefinitions (generated from llmgate's types).
     Crds,
     /// Create the CA and certificates for mutual TLS between Envoys and the
     /// control plane.
@@ -272,7 +272,11 @@ fn main() -> ExitCode {
         Command::Controller(args) => run_controller(args),
         Command::Certs(args) => run_certs(args),
         Command::Crds => {
-            print!("{}", llmgate_translator::backend::crd_yaml());
+            print!(
+                "{}---\n{}",
+                llmgate_translator::backend::crd_yaml(),
+                llmgate_translator::traffic_policy::crd_yaml()
+            );
             ExitCode::SUCCESS
         }
     }

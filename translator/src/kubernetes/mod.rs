@@ -1,5 +1,6 @@
 //! `llmgate controller`: Kubernetes mode. Watches the cluster's Gateway API
 //! objects (BackendTLSPolicies when their CRD is installed), Backends,
+//! TrafficPolicies (when their CRD is installed),
 //! Services, EndpointSlices, Namespaces and the Secrets and CA ConfigMaps in
 //! use; re-translates everything on any change (debounced) and serves the
 //! result over ADS like `llmgate serve` — every replica does. One replica,
@@ -46,6 +47,7 @@ pub enum Kind {
     ReferenceGrant,
     BackendTlsPolicy,
     Backend,
+    TrafficPolicy,
 }
 
 impl Kind {
@@ -57,6 +59,7 @@ impl Kind {
             Kind::ReferenceGrant => "ReferenceGrant",
             Kind::BackendTlsPolicy => "BackendTLSPolicy",
             Kind::Backend => "Backend",
+            Kind::TrafficPolicy => "TrafficPolicy",
         }
     }
 
@@ -75,6 +78,7 @@ impl Kind {
             Kind::ReferenceGrant => (translate::GATEWAY_GROUP, "v1beta1", "referencegrants"),
             Kind::BackendTlsPolicy => (translate::GATEWAY_GROUP, "v1", "backendtlspolicies"),
             Kind::Backend => (translate::BACKEND_GROUP, "v1alpha1", "backends"),
+            Kind::TrafficPolicy => (translate::BACKEND_GROUP, "v1alpha1", "trafficpolicies"),
         };
         ApiResource::from_gvk_with_plural(
             &GroupVersionKind::gvk(group, version, self.name()),

@@ -32,6 +32,8 @@ pub struct ClusterState {
     /// Empty when the cluster lacks the BackendTLSPolicy CRD.
     pub backend_tls_policies: Vec<Arc<DynamicObject>>,
     pub backends: Vec<Arc<DynamicObject>>,
+    /// Empty when the cluster lacks the TrafficPolicy CRD.
+    pub traffic_policies: Vec<Arc<DynamicObject>>,
     pub services: Vec<Arc<Service>>,
     pub endpoint_slices: Vec<Arc<EndpointSlice>>,
     pub namespaces: Vec<Arc<Namespace>>,
@@ -72,6 +74,7 @@ pub fn build(state: &ClusterState, controller_name: &str) -> (Snapshot, Vec<Prob
             &mut problems,
         ),
         backends: typed(&state.backends, "Backend", &mut problems),
+        traffic_policies: typed(&state.traffic_policies, "TrafficPolicy", &mut problems),
         services: core(state.services.iter().map(|s| s.as_ref()), "Service"),
         endpoint_slices: core(
             state.endpoint_slices.iter().map(|s| s.as_ref()),

@@ -7,7 +7,8 @@
 //! translator cannot know: `observedGeneration` (the object's
 //! `metadata.generation`) and `lastTransitionTime` (kept from the object when
 //! a condition's status did not change). HTTPRoute parents and
-//! BackendTLSPolicy ancestors of other controllers are kept as they are; only
+//! BackendTLSPolicy and TrafficPolicy ancestors of other controllers are kept
+//! as they are; only
 //! entries whose `controllerName` is ours are replaced, and ours follow
 //! theirs up to the Gateway API's 16 ancestors.
 
@@ -143,12 +144,39 @@ pub fn plan(
         }
     }
 
-    for policy in &state.backend_tls_policies {
+    for (kind, policies) in [
+        (Kind::BackendTlsPolicy, &state.backend_tls_policies),
+        (Kind::TrafficPolicy, &state.traffic_policies),
+    ] {
+        patches.extend(policy_patches(
+            kind,
+            policies,
+            statuses,
+            our_gateways,
+            controller_name,
+            now,
+        ));
+    }
+    patches
+}
+
+/// Policy `status.ancestors`: our entries for the Gateways we serve (and
+/// for the non-Gateway ancestors llmgate names when no Gateway applies).
+fn policy_patches(
+    kind: Kind,
+    policies: &[Arc<DynamicObject>],
+    statuses: &[ObjectStatus],
+    our_gateways: &HashSet<(String, String)>,
+    controller_name: &str,
+    now: &str,
+) -> Vec<StatusPatch> {
+    let mut patches = Vec::new();
+    for policy in policies {
         let namespace = policy.namespace().unwrap_or_default();
         let name = policy.name_any();
         let ours = statuses
             .iter()
-            .filter(|s| s.kind == "BackendTLSPolicy" && s.namespace == namespace && s.name == name)
+            .filter(|s| s.kind == kind.name() && s.namespace == namespace && s.name == name)
             .flat_map(|s| match &s.status {
                 Status::Policy { ancestors } => ancestors.as_slice(),
                 _ => &[],
@@ -175,11 +203,7 @@ pub fn plan(
         };
         let merged = entries.merge(&current, ours, Some(MAX_POLICY_ANCESTORS));
         if merged != current {
-            patches.push(patch(
-                Kind::BackendTlsPolicy,
-                policy,
-                json!({ "ancestors": merged }),
-            ));
+            patches.push(patch(kind, policy, json!({ "ancestors": merged })));
         }
     }
     patches
@@ -261,7 +285,9 @@ fn owned(
         }
         // Backends have no controller field: llmgate is the one that reads them.
         Kind::Backend => true,
-        Kind::HttpRoute | Kind::ReferenceGrant | Kind::BackendTlsPolicy => false,
+        Kind::HttpRoute | Kind::ReferenceGrant | Kind::BackendTlsPolicy | Kind::TrafficPolicy => {
+            false
+        }
     }
 }
 

@@ -149,6 +149,7 @@ fn plural(kind: &str) -> &'static str {
         "Namespace" => "namespaces",
         "Secret" => "secrets",
         "BackendTLSPolicy" => "backendtlspolicies",
+        "TrafficPolicy" => "trafficpolicies",
         "ConfigMap" => "configmaps",
         "Lease" => "leases",
         other => panic!("fake API: unknown kind {other}"),
@@ -501,6 +502,7 @@ fn plural_of(segment: &str) -> &'static str {
         "namespaces",
         "secrets",
         "backendtlspolicies",
+        "trafficpolicies",
         "configmaps",
         "leases",
     ]
@@ -914,6 +916,63 @@ async fn the_leader_writes_backend_tls_policy_ancestors_and_keeps_other_controll
     }
 }
 
+fn traffic_policy() -> Value {
+    json!({"apiVersion": "gateway.kgateway.dev/v1alpha1", "kind": "TrafficPolicy",
+        "metadata": {"name": "passthrough", "namespace": "default", "generation": 3},
+        "spec": {"targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": "tls"}],
+            "ai": {"routes": {"*": "Passthrough"}}}})
+}
+
+#[tokio::test]
+async fn a_traffic_policy_reaches_its_routes_cluster_copy_and_gets_its_status() {
+    let mut objects = cluster();
+    objects.extend(self_hosted());
+    objects.push(traffic_policy());
+    let mut running = start(objects);
+    let served = running
+        .published("the route table", |s| mentions(s, "Passthrough"))
+        .await;
+    // The Backend's own cluster stays; the route's copy carries the table.
+    let own = cluster_json(&served, "backend_default_self-hosted");
+    assert!(!own.to_string().contains("Passthrough"), "{own:#}");
+    let patch = running
+        .write_matching("TrafficPolicy status", |m, p, _| {
+            m == Method::PATCH && p.ends_with("/trafficpolicies/passthrough/status")
+        })
+        .await;
+    let ancestors = patch["status"]["ancestors"].as_array().unwrap();
+    assert_eq!(ancestors.len(), 1, "{ancestors:#?}");
+    assert_eq!(ancestors[0]["ancestorRef"]["name"], "gw");
+    assert_eq!(ancestors[0]["controllerName"], OURS);
+    let accepted = &ancestors[0]["conditions"][0];
+    assert_eq!(
+        (
+            &accepted["type"],
+            &accepted["status"],
+            &accepted["observedGeneration"]
+        ),
+        (&json!("Accepted"), &json!("True"), &json!(3)),
+        "{accepted}"
+    );
+}
+
+#[tokio::test]
+async fn without_the_traffic_policy_crd_the_rest_is_still_served() {
+    let mut objects = cluster();
+    objects.extend(self_hosted());
+    let mut running = start_with(FakeApi::new(objects).without("trafficpolicies"));
+    running
+        .published("the routes", |s| {
+            mentions(s, "/first-route") && mentions(s, "/tls-route")
+        })
+        .await;
+    let asked = running.api.state.lock().unwrap().not_found.clone();
+    assert!(
+        asked.iter().any(|p| p.ends_with("/trafficpolicies")),
+        "{asked:?}"
+    );
+}
+
 // ---------------------------------------------------------------- pure parts
 
 fn dynamic(objects: &[Value], kind: &str) -> Vec<Arc<DynamicObject>> {
@@ -932,6 +991,7 @@ fn state_of(objects: &[Value]) -> ClusterState {
         reference_grants: dynamic(objects, "ReferenceGrant"),
         backends: dynamic(objects, "Backend"),
         backend_tls_policies: dynamic(objects, "BackendTLSPolicy"),
+        traffic_policies: dynamic(objects, "TrafficPolicy"),
         secrets: objects
             .iter()
             .filter(|o| o["kind"] == "Secret")

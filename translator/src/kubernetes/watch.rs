@@ -11,10 +11,11 @@
 //! ConfigMaps the same way, for the CA certificates BackendTLSPolicies name:
 //! a cluster has many ConfigMaps, llmgate needs a few.
 //!
-//! BackendTLSPolicy is v1 only from Gateway API 1.4 on. Where its CRD is
-//! missing, the list answers 404: the policies are then an empty set (ready,
-//! so translation is not held up) and the CRD is looked for again every
-//! `MISSING_CRD_RECHECK`.
+//! BackendTLSPolicy is v1 only from Gateway API 1.4 on, and TrafficPolicy's
+//! CRD is installed on its own (`manifests/crds/trafficpolicy.yaml`). Where
+//! a CRD is missing, the list answers 404: the policies are then an empty set
+//! (ready, so translation is not held up) and the CRD is looked for again
+//! every `MISSING_CRD_RECHECK`.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Debug;
@@ -38,9 +39,10 @@ use tokio::sync::Notify;
 use super::snapshot::ClusterState;
 use super::Kind;
 
-/// How often a missing BackendTLSPolicy CRD is looked for again: Gateway API
-/// upgraded to 1.4 later is then picked up without restarting the
-/// controller, for one failed list per interval meanwhile.
+/// How often a missing policy CRD is looked for again: Gateway API upgraded
+/// to 1.4 later (or the TrafficPolicy CRD applied later) is then picked up
+/// without restarting the controller, for one failed list per interval
+/// meanwhile.
 pub const MISSING_CRD_RECHECK: Duration = Duration::from_secs(300);
 
 /// The watched objects, readable at any time.
@@ -52,6 +54,7 @@ pub struct Stores {
     pub reference_grants: Store<DynamicObject>,
     pub backend_tls_policies: Store<DynamicObject>,
     pub backends: Store<DynamicObject>,
+    pub traffic_policies: Store<DynamicObject>,
     pub services: Store<Service>,
     pub endpoint_slices: Store<EndpointSlice>,
     pub namespaces: Store<Namespace>,
@@ -79,20 +82,22 @@ pub fn stores(
         };
         let writer = Writer::new(resource);
         let store = writer.as_reader();
-        drivers.push(if kind == Kind::BackendTlsPolicy {
-            drive_unless_missing(
-                kind.name(),
-                api,
-                writer,
-                changed.clone(),
-                "upstream TLS uses the defaults (Gateway API older than v1.4?)",
-            )
-        } else {
-            drive(
+        let if_missing = match kind {
+            Kind::BackendTlsPolicy => {
+                Some("upstream TLS uses the defaults (Gateway API older than v1.4?)")
+            }
+            Kind::TrafficPolicy => Some("AI routes use the built-in route types"),
+            _ => None,
+        };
+        drivers.push(match if_missing {
+            Some(consequence) => {
+                drive_unless_missing(kind.name(), api, writer, changed.clone(), consequence)
+            }
+            None => drive(
                 kind.name(),
                 reflector::reflector(writer, watcher(api, watcher::Config::default())),
                 changed.clone(),
-            )
+            ),
         });
         store
     };
@@ -102,6 +107,7 @@ pub fn stores(
     let reference_grants = dynamic(Kind::ReferenceGrant);
     let backend_tls_policies = dynamic(Kind::BackendTlsPolicy);
     let backends = dynamic(Kind::Backend);
+    let traffic_policies = dynamic(Kind::TrafficPolicy);
 
     fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
     where
@@ -181,6 +187,7 @@ pub fn stores(
         reference_grants,
         backend_tls_policies,
         backends,
+        traffic_policies,
         services,
         endpoint_slices,
         namespaces,
@@ -288,6 +295,7 @@ impl Stores {
             // Ready once listed, or once known not to be installed.
             self.backend_tls_policies.wait_until_ready(),
             self.backends.wait_until_ready(),
+            self.traffic_policies.wait_until_ready(),
             self.services.wait_until_ready(),
             self.endpoint_slices.wait_until_ready(),
             self.namespaces.wait_until_ready(),
@@ -306,6 +314,7 @@ impl Stores {
             reference_grants: self.reference_grants.state(),
             backend_tls_policies: self.backend_tls_policies.state(),
             backends: self.backends.state(),
+            traffic_policies: self.traffic_policies.state(),
             services: self.services.state(),
             endpoint_slices: self.endpoint_slices.state(),
             namespaces: self.namespaces.state(),

@@ -14,6 +14,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 use crate::backend::Backend;
 use crate::problem::{ObjectRef, Origin};
+use crate::traffic_policy::TrafficPolicy;
 
 /// A resource with where it was read from and its resolved namespace.
 #[derive(Debug, Clone)]
@@ -44,6 +45,7 @@ pub struct Snapshot {
     pub namespaces: Vec<Object<Namespace>>,
     pub reference_grants: Vec<Object<ReferenceGrant>>,
     pub backend_tls_policies: Vec<Object<BackendTlsPolicy>>,
+    pub traffic_policies: Vec<Object<TrafficPolicy>>,
     /// CA certificates of BackendTLSPolicies (`ca.crt`).
     pub config_maps: Vec<Object<ConfigMap>>,
     /// Secret values and inline tokens as read from every document, typed

@@ -245,6 +245,15 @@ fn load_document(origin: &Origin, doc: &str, snapshot: &mut Snapshot, problems: 
             ),
             problems,
         ),
+        ("gateway.kgateway.dev", "TrafficPolicy") => ctx.push(
+            value,
+            (
+                &mut snapshot.traffic_policies,
+                &mut snapshot.seen,
+                &mut snapshot.duplicates,
+            ),
+            problems,
+        ),
         _ => problems.push(
             Problem::warning(format!(
                 "ignored: llmgate does not handle {api_version} {kind}"
@@ -297,6 +306,7 @@ pub fn drop_duplicates(snapshot: &mut Snapshot, problems: &mut Vec<Problem>) {
     retain("Gateway", &mut s.gateways, &duplicates);
     retain("HTTPRoute", &mut s.http_routes, &duplicates);
     retain("Backend", &mut s.backends, &duplicates);
+    retain("TrafficPolicy", &mut s.traffic_policies, &duplicates);
 }
 
 struct DocContext<'a> {

@@ -15,7 +15,10 @@ pub mod names;
 pub mod parents;
 pub mod priority_groups;
 pub mod providers;
+pub mod route_table_clusters;
 pub mod routes;
+pub mod traffic_policies;
+pub mod traffic_policy_status;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -78,8 +81,8 @@ impl Default for Options {
 pub struct Translation {
     pub bootstrap: Value,
     pub problems: Vec<Problem>,
-    /// GatewayClasses (ours), Gateways, HTTPRoutes, Backends and
-    /// BackendTLSPolicies.
+    /// GatewayClasses (ours), Gateways, HTTPRoutes, Backends,
+    /// BackendTLSPolicies and TrafficPolicies.
     pub statuses: Vec<ObjectStatus>,
 }
 
@@ -118,6 +121,7 @@ pub fn resolve(snapshot: &Snapshot, options: &Options) -> Resolution {
     let mut placed: HashMap<(usize, usize), Vhosts> = HashMap::new();
     let mut uses_unavailable = false;
     let mut policy_ancestors = backend_tls_status::Ancestors::default();
+    let mut traffic_policies = traffic_policies::TrafficPolicies::new(snapshot);
     for route in &snapshot.http_routes {
         let attached = parents::attach(
             route,
@@ -136,7 +140,15 @@ pub fn resolve(snapshot: &Snapshot, options: &Options) -> Resolution {
                     .filter_map(|a| gateways.served.get(a.gateway))
                     .map(|g| g.object),
             );
-            let built = route_entries(route, &mut resolver, &mut problems);
+            traffic_policies.attach(
+                route,
+                attached
+                    .attachments
+                    .iter()
+                    .filter_map(|a| gateways.served.get(a.gateway))
+                    .map(|g| g.object),
+            );
+            let built = route_entries(route, &mut resolver, &mut traffic_policies, &mut problems);
             uses_unavailable |= built.uses_unavailable;
             let resolved = match built.ref_issues.first() {
                 None => Condition::new(
@@ -226,6 +238,12 @@ pub fn resolve(snapshot: &Snapshot, options: &Options) -> Resolution {
         &options.controller_name,
         &mut problems,
     ));
+    statuses.extend(traffic_policy_status::statuses(
+        &traffic_policies,
+        snapshot,
+        &options.controller_name,
+        &mut problems,
+    ));
     Resolution {
         config: ir::Config {
             admin_port: options.admin_port,
@@ -267,6 +285,7 @@ struct BuiltRoute {
 fn route_entries(
     route: &Object<HttpRoute>,
     resolver: &mut Resolver<'_>,
+    traffic_policies: &mut traffic_policies::TrafficPolicies<'_>,
     problems: &mut Vec<Problem>,
 ) -> BuiltRoute {
     let mut built = BuiltRoute {
@@ -353,6 +372,21 @@ fn route_entries(
                         );
                         built.ref_issues.push((field, issue));
                     }
+                }
+            }
+        }
+        if let Some(table) = traffic_policies.table_for(route, rule) {
+            let clusters = &mut resolver.clusters;
+            let names = targets
+                .iter_mut()
+                .filter_map(|t| match t {
+                    BackendTarget::Cluster { name, ai: true, .. } => Some(name),
+                    _ => None,
+                })
+                .chain(mirrors.iter_mut().filter(|m| m.ai).map(|m| &mut m.cluster));
+            for name in names {
+                if let Some(copy) = route_table_clusters::copy_for(clusters, name, &table) {
+                    *name = copy;
                 }
             }
         }

@@ -27,6 +27,15 @@ pub fn backend_cluster(namespace: &str, name: &str) -> String {
     format!("backend_{}_{}", escape(namespace), escape(name))
 }
 
+/// A copy of an AI Backend's cluster that carries a route table
+/// (TrafficPolicy `spec.ai.routes`): `digest` is the table's, hex. The two
+/// extra `_`-separated parts keep it apart from every Backend's own cluster
+/// (whose escaped parts hold no `_`); two tables share a name only if their
+/// 128-bit digests collide.
+pub fn route_table_cluster(backend_cluster: &str, digest: &str) -> String {
+    format!("{backend_cluster}_routes_{digest}")
+}
+
 /// The cluster of a Service port.
 pub fn service_cluster(namespace: &str, name: &str, port: u16) -> String {
     format!("service_{}_{}_{port}", escape(namespace), escape(name))

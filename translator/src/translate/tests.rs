@@ -465,4 +465,5 @@ spec:
 mod priority_groups;
 mod providers;
 mod request_hygiene;
+mod traffic_policies;
 mod upstream_tls;

@@ -1,0 +1,175 @@
+//! The kgateway `TrafficPolicy` resource (`gateway.kgateway.dev/v1alpha1`),
+//! the part llmgate implements: `spec.ai.routes`, the route type of each
+//! request path on the AI routes it targets (agentgateway's `routes`).
+//!
+//! kgateway's other `spec.ai` fields are accepted as shapes only, so that a
+//! policy carrying one is refused with a status naming the field instead of
+//! being applied in part (see `translate::traffic_policies`). Everything else
+//! denies unknown fields, like `Backend`.
+
+use std::collections::BTreeMap;
+
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[kube(
+    group = "gateway.kgateway.dev",
+    version = "v1alpha1",
+    kind = "TrafficPolicy",
+    namespaced,
+    status = "TrafficPolicyStatus"
+)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TrafficPolicySpec {
+    #[serde(default)]
+    #[schemars(length(max = 16))]
+    pub target_refs: Vec<PolicyTargetRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ai: Option<AiPolicy>,
+}
+
+/// Gateway API `LocalPolicyTargetReferenceWithSectionName`: the policy's
+/// own namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PolicyTargetRef {
+    pub group: String,
+    #[schemars(length(min = 1))]
+    pub kind: String,
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// An HTTPRoute rule's `name` (or, not supported, a Gateway listener's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub section_name: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AiPolicy {
+    /// Path suffix (`*`: any path) → the route type of requests on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routes: Option<BTreeMap<String, RouteTypeName>>,
+    // kgateway's, not implemented yet: kept as shapes so the status can say
+    // so (see the module comment). In the CRD they keep their contents
+    // (not pruned by the API server), so the refusal reaches the status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "any_object")]
+    pub prompt_guard: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "any_object")]
+    pub prompt_enrichment: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "any_objects")]
+    pub defaults: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "any_string")]
+    pub route_type: Option<serde_json::Value>,
+}
+
+fn any_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": true
+    })
+}
+
+fn any_objects(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "array",
+        "items": { "type": "object", "x-kubernetes-preserve-unknown-fields": true }
+    })
+}
+
+fn any_string(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "type": "string" })
+}
+
+impl AiPolicy {
+    /// The kgateway fields set that llmgate does not implement, as field paths.
+    pub fn unsupported_fields(&self) -> Vec<&'static str> {
+        [
+            ("spec.ai.promptGuard", self.prompt_guard.is_some()),
+            ("spec.ai.promptEnrichment", self.prompt_enrichment.is_some()),
+            ("spec.ai.defaults", self.defaults.is_some()),
+            ("spec.ai.routeType", self.route_type.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(field, set)| set.then_some(field))
+        .collect()
+    }
+}
+
+/// agentgateway's route type names. `Realtime` and `Rerank` are read so the
+/// status can say llmgate does not serve them (rather than "unknown variant").
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
+pub enum RouteTypeName {
+    Completions,
+    Messages,
+    AnthropicTokenCount,
+    Responses,
+    Embeddings,
+    Models,
+    Passthrough,
+    Detect,
+    Realtime,
+    Rerank,
+}
+
+/// Written by `llmgate controller`: the Gateway API's policy status
+/// (`status.ancestors`), the same shape as BackendTLSPolicy's.
+pub type TrafficPolicyStatus = gateway_api::backendtlspolicies::BackendTlsPolicyStatus;
+
+/// The CustomResourceDefinition, as `kubectl apply` takes it.
+pub fn crd_yaml() -> String {
+    use kube::CustomResourceExt as _;
+    let crd = TrafficPolicy::crd();
+    format!(
+        "# Generated by `llmgate crds` from translator/src/traffic_policy.rs; do not edit.\n{}",
+        crate::yaml::to_string(&crd)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CRD_FILE: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../manifests/crds/trafficpolicy.yaml"
+    );
+
+    /// `manifests/crds/trafficpolicy.yaml` is what users apply; it must match
+    /// the types. `LLMGATE_UPDATE_CRDS=1 cargo test -p llmgate-translator crd`
+    /// rewrites it.
+    #[test]
+    fn crd_file_is_up_to_date() {
+        let generated = crd_yaml();
+        if std::env::var_os("LLMGATE_UPDATE_CRDS").is_some() {
+            std::fs::write(CRD_FILE, &generated).unwrap();
+        }
+        let on_disk = std::fs::read_to_string(CRD_FILE).unwrap_or_default();
+        assert!(
+            on_disk == generated,
+            "manifests/crds/trafficpolicy.yaml is stale: \
+             LLMGATE_UPDATE_CRDS=1 cargo test -p llmgate-translator crd"
+        );
+    }
+
+    #[test]
+    fn crd_lists_the_route_types() {
+        let crd: serde_json::Value = crate::yaml::from_str(&crd_yaml()).unwrap();
+        let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+        let routes = &spec["properties"]["ai"]["properties"]["routes"];
+        let types = routes["additionalProperties"]["enum"].as_array().unwrap();
+        assert!(types.contains(&"Passthrough".into()), "{routes}");
+        assert!(types.contains(&"Realtime".into()), "{routes}");
+        // Not pruned: a policy carrying one must be refused, not half-applied.
+        let guard = &spec["properties"]["ai"]["properties"]["promptGuard"];
+        assert_eq!(
+            guard["x-kubernetes-preserve-unknown-fields"], true,
+            "{guard}"
+        );
+    }
+}
