@@ -295,6 +295,26 @@ fn every_demo_request_of_the_providers_example_reaches_its_provider() {
         "gpt-4o-mini"
     );
 
+    // The example's TrafficPolicy: Files go as they are, on the client's
+    // path, with the gateway's key (the mock has no Files API: its 404 comes
+    // back unchanged).
+    mock.clear_requests();
+    let files = br#"{"purpose":"batch"}"#;
+    let reply = gateway.post(
+        "/openai/v1/files",
+        &[("content-type", "application/json")],
+        files,
+    );
+    assert_eq!(reply.status, 404, "{}", reply.text());
+    let sent = mock.requests();
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert_eq!(sent[0].path_and_query, "/openai/v1/files");
+    assert_eq!(
+        sent[0].headers_named("authorization"),
+        [format!("Bearer {DEFAULT_API_KEY}")]
+    );
+    assert_eq!(sent[0].body, files);
+
     // Failover: the first group was asked once, as Azure, and refused.
     let tried = rate_limited.requests();
     assert_eq!(tried.len(), 1, "{tried:#?}");
