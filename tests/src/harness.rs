@@ -428,3 +428,20 @@ pub fn find_sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f6
             }
         })
 }
+
+/// The sum of every `name{…}` sample in Prometheus text whose labels contain
+/// all of `labels` (a counter split by other labels, e.g. the models);
+/// `None` when there is none.
+pub fn sum_samples(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (metric, rest) = series.split_once('{').unwrap_or((series, "}"));
+            let all = labels
+                .iter()
+                .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")));
+            (metric == name && all).then(|| value.parse::<f64>().ok())?
+        })
+        .reduce(|a, b| a + b)
+}

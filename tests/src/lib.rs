@@ -8,4 +8,5 @@ pub mod controller;
 pub mod harness;
 pub mod manifests;
 pub mod mock;
+pub mod sdk;
 pub mod tls_client;

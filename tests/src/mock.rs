@@ -8,9 +8,11 @@
 //! |---|---|---|
 //! | `POST /openai/deployments/{deployment}/chat/completions?api-version=YYYY-MM-DD[-preview]` | `api-key: <key>` or `Authorization: Bearer <key>` | Azure classic |
 //! | `POST /openai/v1/chat/completions[?api-version=preview]` | same | Azure v1; body `model` required |
-//! | `POST /v1/chat/completions`, `POST /chat/completions` | `Authorization: Bearer <key>` | OpenAI (and DeepSeek-style compatible servers); body `model` required and echoed |
-//! | `POST /v1/messages` | `x-api-key: <key>` + `anthropic-version` | Anthropic; body `model`, `messages`, `max_tokens` required, `model` echoed; wrong key 401 `authentication_error` |
-//! | `POST /{v1…}/models/{model}:generateContent`, `:streamGenerateContent[?alt=sse]` | `x-goog-api-key: <key>` or `?key=` | Gemini; unknown top-level body fields (e.g. `stream`) are 400 `INVALID_ARGUMENT`; wrong key 400 `API_KEY_INVALID` |
+//! | `POST /v1/chat/completions`, `POST /chat/completions` | `Authorization: Bearer <key>` | OpenAI (and DeepSeek-style compatible servers); body `model` required and echoed; offered function `tools` are answered with a call of the first (JSON answers) |
+//! | `POST /v1/embeddings`, `POST /v1/responses`, `GET /v1/models` | same | OpenAI; embeddings as floats or `encoding_format: base64`; Responses JSON or SSE (`response.completed` with usage); the list is [`OPENAI_MODELS`] |
+//! | `POST /openai/deployments/{deployment}/embeddings?api-version=…`, `/openai/v1/{embeddings,responses,models}` | as Azure above | Azure, same bodies as OpenAI's |
+//! | `POST /v1/messages`, `/v1/messages/count_tokens` | `x-api-key: <key>` + `anthropic-version` | Anthropic; body `model`, `messages`, `max_tokens` (not for a count) required, `model` echoed; wrong key 401 `authentication_error` |
+//! | `POST /{v1…}/models/{model}:generateContent`, `:streamGenerateContent[?alt=sse]`, `:countTokens` | `x-goog-api-key: <key>` or `?key=` | Gemini; unknown top-level body fields (e.g. `stream`) are 400 `INVALID_ARGUMENT`; wrong key 400 `API_KEY_INVALID` |
 //! | `POST /{v1…}/projects/{p}/locations/{l}/publishers/google/models/{model}:…` | `Authorization: Bearer <key>` | Vertex AI; same bodies as Gemini; wrong token 401 `UNAUTHENTICATED` |
 //! | `POST /model/{url-encoded model id}/converse`, `/converse-stream` | `Authorization: Bearer <key>` or SigV4 | Bedrock; the SigV4 signature is recomputed over what arrived (403 `InvalidSignatureException` on mismatch); unknown body fields are 400 `ValidationException` |
 //!
@@ -22,7 +24,7 @@
 //!
 //! Every answer carries the same usage, in each provider's fields: input 28, output
 //! 19, total 47 ([`PROMPT_TOKENS`], [`COMPLETION_TOKENS`], [`TOTAL_TOKENS`]; Anthropic's
-//! cache counts are 0). Streams are sent event by event with
+//! cache counts are 0; embeddings and token counts: input 28 only). Streams are sent event by event with
 //! [`MockConfig::chunk_delay`] between them:
 //!
 //! | provider | streams when | framing | usage |
@@ -73,6 +75,8 @@ pub mod eventstream;
 mod gemini;
 mod gzip;
 mod handler;
+mod openai_apis;
+pub use openai_apis::MODELS as OPENAI_MODELS;
 mod sigv4_header;
 mod tls;
 

@@ -1,4 +1,5 @@
-//! Anthropic's Messages API: `POST /v1/messages`.
+//! Anthropic's Messages API: `POST /v1/messages`, and its token count
+//! `POST /v1/messages/count_tokens` (`{"input_tokens": 28}`).
 
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
@@ -9,9 +10,12 @@ use super::handler::{reply, single_header, stream_reply};
 use super::{Shared, ASSISTANT_TEXT, COMPLETION_TOKENS, PROMPT_TOKENS};
 
 pub(super) const PATH: &str = "/v1/messages";
+pub(super) const COUNT_TOKENS_PATH: &str = "/v1/messages/count_tokens";
 
+/// `count_tokens`: the request is to [`COUNT_TOKENS_PATH`].
 pub(super) fn handle(
     shared: &Shared,
+    count_tokens: bool,
     method: &Method,
     headers: &HeaderMap,
     body: &[u8],
@@ -56,8 +60,12 @@ pub(super) fn handle(
             )
         }
     };
-    if let Some(message) = missing_field(&json) {
+    if let Some(message) = missing_field(&json, count_tokens) {
         return error(StatusCode::BAD_REQUEST, "invalid_request_error", message);
+    }
+    if count_tokens {
+        let body = json!({"input_tokens": PROMPT_TOKENS}).to_string();
+        return reply(StatusCode::OK, response_headers(JSON), body);
     }
     let model = json.get("model").and_then(Value::as_str).unwrap_or("");
     if json.get("stream").and_then(Value::as_bool) == Some(true) {
@@ -70,8 +78,9 @@ pub(super) fn handle(
     reply(StatusCode::OK, response_headers(JSON), message(model))
 }
 
-/// The first required field that is missing, as Anthropic words it.
-fn missing_field(json: &Value) -> Option<&'static str> {
+/// The first required field that is missing, as Anthropic words it (a token
+/// count needs no `max_tokens`).
+fn missing_field(json: &Value, count_tokens: bool) -> Option<&'static str> {
     let present = |name: &str| json.get(name).is_some_and(|v| !v.is_null());
     if !json.get("model").is_some_and(Value::is_string) {
         return Some("model: Field required");
@@ -79,7 +88,7 @@ fn missing_field(json: &Value) -> Option<&'static str> {
     if !present("messages") {
         return Some("messages: Field required");
     }
-    if !present("max_tokens") {
+    if !count_tokens && !present("max_tokens") {
         return Some("max_tokens: Field required");
     }
     None

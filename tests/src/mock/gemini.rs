@@ -81,9 +81,10 @@ pub(super) fn handle(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Response {
-    let stream = match call.method {
-        "generateContent" => false,
-        "streamGenerateContent" => true,
+    let (stream, count_tokens) = match call.method {
+        "generateContent" => (false, false),
+        "streamGenerateContent" => (true, false),
+        "countTokens" => (false, true),
         _ => return not_found(call),
     };
     if method != Method::POST {
@@ -105,6 +106,9 @@ pub(super) fn handle(
             )
         }
     };
+    if count_tokens {
+        return count(&json);
+    }
     if let Some(unknown) = json
         .as_object()
         .and_then(|o| o.keys().find(|k| !KNOWN_FIELDS.contains(&k.as_str())))
@@ -153,6 +157,34 @@ pub(super) fn handle(
     // Without `alt=sse` the stream is one pretty JSON array of the same chunks.
     let array = Value::Array(chunks);
     reply(StatusCode::OK, response_headers(JSON), pretty(&array))
+}
+
+/// `:countTokens`: `contents` or a whole `generateContentRequest` (not
+/// both), answered with `totalTokens` [`PROMPT_TOKENS`].
+fn count(json: &Value) -> Response {
+    const FIELDS: &[&str] = &[
+        "contents",
+        "generateContentRequest",
+        "generate_content_request",
+    ];
+    let object = json.as_object();
+    if let Some(unknown) = object.and_then(|o| o.keys().find(|k| !FIELDS.contains(&k.as_str()))) {
+        let message = format!(
+            "Invalid JSON payload received. Unknown name \"{unknown}\": Cannot find field."
+        );
+        return error(StatusCode::BAD_REQUEST, &message, vec![]);
+    }
+    let present = |name: &str| object.is_some_and(|o| o.get(name).is_some_and(|v| !v.is_null()));
+    let request = present("generateContentRequest") || present("generate_content_request");
+    if present("contents") == request {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "contents and generate_content_request cannot both be set or both be empty.",
+            vec![],
+        );
+    }
+    let body = json!({"totalTokens": PROMPT_TOKENS, "promptTokensDetails": prompt_details()});
+    reply(StatusCode::OK, response_headers(JSON), pretty(&body))
 }
 
 fn check_auth(

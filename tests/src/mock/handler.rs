@@ -13,6 +13,7 @@ use axum::Router;
 use serde_json::Value;
 
 use super::bodies::{self, Headers, JSON, SSE};
+use super::openai_apis::{self, Operation};
 use super::{anthropic, bedrock, gemini, gzip, Compress, RecordedRequest, Shared};
 
 /// Bodies larger than this are refused (413) rather than buffered.
@@ -148,8 +149,9 @@ fn route(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Response {
-    if path == anthropic::PATH {
-        return anthropic::handle(shared, method, headers, body);
+    if path == anthropic::PATH || path == anthropic::COUNT_TOKENS_PATH {
+        let count_tokens = path == anthropic::COUNT_TOKENS_PATH;
+        return anthropic::handle(shared, count_tokens, method, headers, body);
     }
     if let Some(call) = gemini::parse_path(path) {
         return gemini::handle(shared, method, call, query, headers, body);
@@ -167,21 +169,10 @@ fn route(
         };
         return bedrock::handle(shared, bedrock::parse_path(path), &received);
     }
-    let api = match path {
-        // DeepSeek and other OpenAI-compatible servers drop the `/v1`.
-        "/v1/chat/completions" | "/chat/completions" => Api::OpenAi,
-        "/openai/v1/chat/completions" => Api::AzureV1,
-        _ => match path
-            .strip_prefix("/openai/deployments/")
-            .and_then(|rest| rest.strip_suffix("/chat/completions"))
-        {
-            Some(deployment) if !deployment.is_empty() && !deployment.contains('/') => {
-                Api::AzureClassic { deployment }
-            }
-            _ => return not_found(),
-        },
+    let Some((api, operation)) = parse_openai_path(path) else {
+        return not_found();
     };
-    if method != Method::POST {
+    if method.as_str() != operation.method() {
         return not_found();
     }
 
@@ -241,14 +232,6 @@ fn route(
         }
     }
 
-    let deployment_header = |model: Option<&str>| -> Option<String> {
-        match api {
-            Api::AzureClassic { deployment } => Some(deployment.to_owned()),
-            Api::AzureV1 => model.map(str::to_owned),
-            Api::OpenAi => None,
-        }
-    };
-
     // Failure injection.
     if let Some(status) = shared.force_status() {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -265,16 +248,102 @@ fn route(
         return reply(status, headers, body);
     }
 
-    // The body.
-    let model_error = |status: StatusCode, body: String| -> Response {
-        if api.is_azure() {
-            let mut headers = bodies::azure_headers(JSON, deployment_header(None).as_deref());
-            bodies::azure_model_headers(&mut headers);
-            reply(status, headers, body)
-        } else {
-            openai_reply(status, body)
-        }
+    let json = || {
+        serde_json::from_slice::<Value>(body).map_err(|_| {
+            bodies::openai_error(bodies::OPENAI_BAD_JSON, "invalid_request_error", None, None)
+        })
     };
+    match operation {
+        Operation::Chat => chat(shared, api, api_version, body),
+        Operation::Models => success(api, None, JSON, openai_apis::model_list()),
+        Operation::Embeddings => match json().and_then(|json| {
+            let model = json.get("model").and_then(Value::as_str).map(str::to_owned);
+            Ok((model, openai_apis::embeddings(&json)?))
+        }) {
+            Ok((model, answer)) => success(api, model.as_deref(), JSON, answer),
+            Err(error) => model_error(api, StatusCode::BAD_REQUEST, error),
+        },
+        Operation::Responses => match json().and_then(|json| openai_apis::parse_responses(&json)) {
+            Ok(request) if request.stream => {
+                let headers = if api.is_azure() {
+                    bodies::azure_headers(SSE, None)
+                } else {
+                    bodies::openai_headers(SSE)
+                };
+                stream_reply(
+                    headers,
+                    openai_apis::response_stream(&request.model),
+                    shared.chunk_delay,
+                )
+            }
+            Ok(request) => success(
+                api,
+                Some(&request.model),
+                JSON,
+                openai_apis::response(&request.model),
+            ),
+            Err(error) => model_error(api, StatusCode::BAD_REQUEST, error),
+        },
+    }
+}
+
+/// The path's API and operation: OpenAI's `/v1/<op>` (and `/chat/completions`,
+/// as DeepSeek-style servers serve it), Azure's v1 `/openai/v1/<op>`, and a
+/// classic deployment's chat completions and embeddings.
+fn parse_openai_path(path: &str) -> Option<(Api<'_>, Operation)> {
+    if path == "/chat/completions" {
+        return Some((Api::OpenAi, Operation::Chat));
+    }
+    if let Some(suffix) = path.strip_prefix("/v1/") {
+        return Some((Api::OpenAi, Operation::from_suffix(suffix)?));
+    }
+    if let Some(suffix) = path.strip_prefix("/openai/v1/") {
+        return Some((Api::AzureV1, Operation::from_suffix(suffix)?));
+    }
+    let rest = path.strip_prefix("/openai/deployments/")?;
+    let (deployment, suffix) = rest.split_once('/')?;
+    let operation = Operation::from_suffix(suffix)
+        .filter(|op| matches!(op, Operation::Chat | Operation::Embeddings))?;
+    (!deployment.is_empty()).then_some((Api::AzureClassic { deployment }, operation))
+}
+
+fn deployment_header(api: Api<'_>, model: Option<&str>) -> Option<String> {
+    match api {
+        Api::AzureClassic { deployment } => Some(deployment.to_owned()),
+        Api::AzureV1 => model.map(str::to_owned),
+        Api::OpenAi => None,
+    }
+}
+
+/// An error about the request's content, in the API's headers.
+fn model_error(api: Api<'_>, status: StatusCode, body: String) -> Response {
+    if api.is_azure() {
+        let mut headers = bodies::azure_headers(JSON, deployment_header(api, None).as_deref());
+        bodies::azure_model_headers(&mut headers);
+        reply(status, headers, body)
+    } else {
+        openai_reply(status, body)
+    }
+}
+
+/// A 200 with the API's headers.
+fn success(api: Api<'_>, model: Option<&str>, content_type: &str, body: String) -> Response {
+    if api.is_azure() {
+        let mut headers =
+            bodies::azure_headers(content_type, deployment_header(api, model).as_deref());
+        bodies::azure_model_headers(&mut headers);
+        reply(StatusCode::OK, headers, body)
+    } else {
+        reply(StatusCode::OK, bodies::openai_headers(content_type), body)
+    }
+}
+
+/// Chat completions: checks, then the answer (a tool call when the request
+/// offers tools, JSON or SSE).
+fn chat(shared: &Shared, api: Api<'_>, api_version: Option<&str>, body: &[u8]) -> Response {
+    let model_error = |status, body| model_error(api, status, body);
+    let deployment_header = |model| deployment_header(api, model);
+    // The body.
     let chat = match parse_chat(body) {
         Ok(chat) => chat,
         Err(body) => return model_error(StatusCode::BAD_REQUEST, body),
@@ -337,17 +406,26 @@ fn route(
 
     // Success.
     let model = (!chat.model.is_empty()).then_some(chat.model.as_str());
+    let tool_call = openai_apis::tool_call(&chat.json).filter(|_| !chat.stream);
     let (headers, events) = if api.is_azure() {
         let content_type = if chat.stream { SSE } else { JSON };
         let mut headers = bodies::azure_headers(content_type, deployment_header(model).as_deref());
         bodies::azure_model_headers(&mut headers);
         if !chat.stream {
-            return reply(StatusCode::OK, headers, bodies::azure_completion());
+            let mut body = bodies::azure_completion();
+            if let Some(call) = tool_call {
+                body = openai_apis::with_tool_call(&body, call);
+            }
+            return reply(StatusCode::OK, headers, body);
         }
         (headers, bodies::azure_stream(chat.include_usage))
     } else {
         if !chat.stream {
-            return openai_reply(StatusCode::OK, bodies::openai_completion(&chat.model));
+            let mut body = bodies::openai_completion(&chat.model);
+            if let Some(call) = tool_call {
+                body = openai_apis::with_tool_call(&body, call);
+            }
+            return openai_reply(StatusCode::OK, body);
         }
         (
             bodies::openai_headers(SSE),

@@ -23,6 +23,7 @@ mod openai;
 mod providers;
 mod request_hygiene;
 mod run_command;
+mod sdk;
 mod streaming;
 mod upstream_tls;
 mod xds;
