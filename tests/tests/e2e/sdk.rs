@@ -396,9 +396,16 @@ rows! {
     anthropic_message: Anthropic "/anthropic" ANTHROPIC_MESSAGE => text();
     anthropic_message_stream: Anthropic "/anthropic" ANTHROPIC_STREAM => text();
     anthropic_count_tokens: Anthropic "/anthropic" ANTHROPIC_COUNT_TOKENS => Want::Uncounted(json!({"input_tokens": 28}));
-    // OpenAI chat on the Anthropic, Gemini and Bedrock routes (the filter's
-    // format conversion) goes here as `openai_chat_on_anthropic: OpenAi
-    // "/anthropic" OPENAI_CHAT => text();` and the like, once it is wired in.
+    // OpenAI chat on the routes of providers with their own API: converted
+    // both ways, streams chunk by chunk.
+    openai_chat_on_anthropic: OpenAi "/anthropic" OPENAI_CHAT => text();
+    openai_chat_stream_on_anthropic: OpenAi "/anthropic" OPENAI_CHAT_STREAM => text();
+    openai_chat_on_gemini: OpenAi "/gemini" OPENAI_CHAT => text();
+    openai_chat_stream_on_gemini: OpenAi "/gemini" OPENAI_CHAT_STREAM => text();
+    openai_chat_on_vertexai: OpenAi "/vertexai" OPENAI_CHAT => text();
+    openai_chat_stream_on_vertexai: OpenAi "/vertexai" OPENAI_CHAT_STREAM => text();
+    openai_chat_on_bedrock: OpenAi "/bedrock" OPENAI_CHAT => text();
+    openai_chat_stream_on_bedrock: OpenAi "/bedrock" OPENAI_CHAT_STREAM => text();
     openai_embeddings_on_anthropic_refused: OpenAi "/anthropic" OPENAI_EMBEDDINGS_REFUSED => Want::ByGateway(json!({
         "error": "NotFoundError", "status": 404, "code": "unsupported_route_type"}));
 
