@@ -32,14 +32,14 @@
 //! | other blocks (`search_result`, server tool blocks, `container_upload`, …), a `tool_use` in a user message, other roles | 400 |
 //! | `tools` (no `type`, or `custom`) | `{type: function, function: {name, description, parameters = input_schema, strict when true}}` (`cache_control` dropped) |
 //! | server tools (`web_search_20250305`, `bash_…`, `text_editor_…`, `computer_…`, `code_execution_…`, any other `type`), `mcp_servers` | 400: the model behind the gateway has no such tool, and the gateway does not run them |
-//! | `tool_choice` `auto` / `any` / `tool` + `name` / `none` | `auto` / `required` / `{type: function, function: {name}}` / `none` |
-//! | `tool_choice.disable_parallel_tool_use: true` | `parallel_tool_calls: false` (only with tools: OpenAI refuses it alone) |
-//! | `max_tokens` | `max_tokens` (known to every OpenAI-compatible server); `max_completion_tokens` for OpenAI's reasoning models, which refuse `max_tokens` (`o1`/`o3`/`o4…`/`gpt-5…`, [`takes_max_completion_tokens`]) |
-//! | `temperature`, `top_p` | same names, values as sent |
+//! | `tool_choice` `auto` / `any` / `tool` + `name` / `none` | `auto` / `required` / `{type: function, function: {name}}` / `none`; only with tools (OpenAI refuses a `tool_choice` without them) |
+//! | `tool_choice.disable_parallel_tool_use: true` | `parallel_tool_calls: false`, likewise only with tools |
+//! | `max_tokens` | `max_tokens` (known to every OpenAI-compatible server); `max_completion_tokens` for OpenAI's reasoning models, which refuse `max_tokens` (`o1`/`o3`/`o4…`/`gpt-5…` by name, [`model_family`]) |
+//! | `temperature`, `top_p` | same names, values as sent; dropped for OpenAI's reasoning models, which refuse any but the default |
 //! | `stop_sequences` | `stop` |
 //! | `stream` | `stream`, with `stream_options: {include_usage: true}` (`message_delta` carries the usage) |
 //! | `metadata.user_id` | `user` |
-//! | `thinking: {type: enabled, budget_tokens}` | `reasoning_effort`: `low` ≤ 2048 < `medium` ≤ 8192 < `high` ([`reasoning_effort`]); `disabled` / `adaptive` → none |
+//! | `thinking: {type: enabled, budget_tokens}` | `reasoning_effort`: `low` ≤ 2048 < `medium` ≤ 8192 < `high` ([`reasoning_effort`]); `disabled` / `adaptive` → none; dropped for OpenAI's chat models (`gpt-4o`, `gpt-4.1`, … by name), which refuse it — Claude Code turns thinking on by itself |
 //! | `output_config.format` (or the older `output_format`) `{type: json_schema, schema}` | `response_format: {type: json_schema, json_schema: {name: "output", schema}}` |
 //! | `top_k`, `service_tier`, `container`, `context_management`, `metadata` other than `user_id`, `cache_control` anywhere, `citations`, anything else | dropped (OpenAI has no equivalent; none changes what a correct answer is) |
 //!
@@ -77,7 +77,7 @@ mod stream;
 #[cfg(test)]
 mod tests;
 
-pub use request::{reasoning_effort, takes_max_completion_tokens};
+pub use request::{model_family, reasoning_effort, ModelFamily};
 pub use stream::{sse_event, MessagesStream};
 
 /// Anthropic Messages clients in front of OpenAI chat completions.

@@ -14,17 +14,45 @@ pub fn reasoning_effort(budget_tokens: u64) -> &'static str {
     }
 }
 
-/// Models that take `max_completion_tokens` and refuse `max_tokens`: OpenAI's
-/// reasoning models (`o1`, `o3`, `o4-mini`, `gpt-5`…), also behind a
-/// router's `vendor/` prefix. Azure deployments are named by their owner, so
-/// a deployment of such a model under another name still gets `max_tokens`.
-pub fn takes_max_completion_tokens(model: &str) -> bool {
-    let name = model.rsplit('/').next().unwrap_or(model);
-    let name = name.to_ascii_lowercase();
-    ["o1", "o3", "o4", "gpt-5"].iter().any(|prefix| {
+/// What the request may hold for a model, by its name: OpenAI's own model
+/// families refuse some fields, other servers take them all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelFamily {
+    /// OpenAI's reasoning models (`o1`, `o3`, `o4-mini`, `gpt-5`…): they take
+    /// `max_completion_tokens` and refuse `max_tokens`, and refuse
+    /// `temperature` / `top_p` other than the defaults.
+    OpenAiReasoning,
+    /// OpenAI's chat models (`gpt-4o`, `gpt-4.1`, `gpt-3.5-turbo`,
+    /// `chatgpt-4o-latest`): they refuse `reasoning_effort`.
+    OpenAiChat,
+    /// Anything else (OpenAI-compatible servers, other providers' models):
+    /// every field is sent.
+    Other,
+}
+
+/// The family of a model name, also behind a router's `vendor/` prefix.
+/// Azure deployments are named by their owner, so a deployment under
+/// another name is [`ModelFamily::Other`].
+pub fn model_family(model: &str) -> ModelFamily {
+    let name = model
+        .rsplit('/')
+        .next()
+        .unwrap_or(model)
+        .to_ascii_lowercase();
+    let family = |prefix: &str| {
         name.strip_prefix(prefix)
             .is_some_and(|rest| rest.is_empty() || rest.starts_with(['-', '.', '_']))
-    })
+    };
+    if ["o1", "o3", "o4", "gpt-5"].into_iter().any(family) {
+        ModelFamily::OpenAiReasoning
+    } else if ["gpt-4", "gpt-4o", "gpt-4.1", "gpt-3.5", "chatgpt"]
+        .into_iter()
+        .any(family)
+    {
+        ModelFamily::OpenAiChat
+    } else {
+        ModelFamily::Other
+    }
 }
 
 fn bad(param: &str, what: impl Into<String>) -> ConvertError {
@@ -62,6 +90,7 @@ pub(super) fn request(anthropic: &[u8], target: Target<'_>) -> Result<NativeRequ
         convert_message(message, i, &mut messages)?;
     }
 
+    let family = model_family(&model);
     let mut out = Map::new();
     out.insert("model".into(), json!(model));
     out.insert("messages".into(), Value::Array(messages));
@@ -71,7 +100,7 @@ pub(super) fn request(anthropic: &[u8], target: Target<'_>) -> Result<NativeRequ
             let Some(n) = v.as_u64().filter(|&n| n > 0) else {
                 return Err(bad("max_tokens", "`max_tokens` must be a positive integer"));
             };
-            let name = if takes_max_completion_tokens(&model) {
+            let name = if family == ModelFamily::OpenAiReasoning {
                 "max_completion_tokens"
             } else {
                 "max_tokens"
@@ -82,6 +111,7 @@ pub(super) fn request(anthropic: &[u8], target: Target<'_>) -> Result<NativeRequ
     for name in ["temperature", "top_p"] {
         match req.get(name) {
             None | Some(Value::Null) => {}
+            Some(Value::Number(_)) if family == ModelFamily::OpenAiReasoning => {}
             Some(v @ Value::Number(_)) => {
                 out.insert(name.into(), v.clone());
             }
@@ -112,15 +142,18 @@ pub(super) fn request(anthropic: &[u8], target: Target<'_>) -> Result<NativeRequ
     if has_tools {
         out.insert("tools".into(), Value::Array(tools));
     }
+    // OpenAI refuses `tool_choice` and `parallel_tool_calls` without tools.
     let (choice, serial) = tool_choice(req.get("tool_choice"))?;
-    if let Some(choice) = choice {
+    if let (Some(choice), true) = (choice, has_tools) {
         out.insert("tool_choice".into(), choice);
     }
     if serial && has_tools {
         out.insert("parallel_tool_calls".into(), Value::Bool(false));
     }
     if let Some(effort) = thinking(req.get("thinking"))? {
-        out.insert("reasoning_effort".into(), json!(effort));
+        if family != ModelFamily::OpenAiChat {
+            out.insert("reasoning_effort".into(), json!(effort));
+        }
     }
     let format = req
         .get("output_config")
