@@ -10,10 +10,15 @@
 //! sees. Conversions are serde_json `Value` work: requests and non-streamed
 //! replies are small next to a provider's latency, and a stream is converted
 //! one event at a time without holding the stream.
+//!
+//! `messages` is the reverse direction: a client speaking Anthropic Messages
+//! in front of an OpenAI-format provider (`messages::FromMessages`, same
+//! shape as [`ChatConversion`] with the roles swapped).
 
 pub mod anthropic;
 pub mod bedrock;
 pub mod gemini;
+pub mod messages;
 #[cfg(test)]
 mod test_support;
 
