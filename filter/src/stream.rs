@@ -26,7 +26,7 @@ use crate::providers;
 use crate::request::{self, HeaderOp};
 use crate::response::{is_event_stream, ResponseReader};
 use crate::route_type::{self, RouteType};
-use converting::Converting;
+use converting::{Converting, Dialect};
 
 /// Largest request body copied to read its `model` for the metrics label.
 /// Beyond it the label falls back to `unknown`.
@@ -50,8 +50,7 @@ pub const REQUEST_BUFFER_LIMIT: usize = 1024 * 1024;
 /// must see the whole body.
 pub const MAX_HELD_FOR_INJECTION: usize = 768 * 1024;
 
-/// `code` of a request the gateway could not convert.
-pub const CONVERSION_CODE: &str = "unsupported_request";
+pub use converting::CONVERSION_CODE;
 
 #[derive(Debug)]
 enum RequestPhase {
@@ -71,8 +70,8 @@ struct Held {
     provider_edit: bool,
     /// Sign with SigV4 over the final path and body.
     sign: bool,
-    /// An OpenAI chat request to convert to the provider's API.
-    convert: bool,
+    /// A request to convert to the provider's API, in the client's dialect.
+    convert: Option<Dialect>,
     buffered: usize,
     /// The request's `content-length`, when it has a valid one.
     declared_length: Option<usize>,
@@ -83,7 +82,7 @@ impl Held {
     /// send the wrong model, skip the guardrail or leave it unsigned. The
     /// rest are improvements a too-big body may go without.
     fn required(&self) -> bool {
-        self.model.is_some() || self.provider_edit || self.sign || self.convert
+        self.model.is_some() || self.provider_edit || self.sign || self.convert.is_some()
     }
 
     /// Whether Envoy can hold the whole body: a `content-length` within its
@@ -215,14 +214,25 @@ impl Stream {
                 .and_then(|b| std::str::from_utf8(b).ok()),
         ));
         let client_path = host.request_header(":path").unwrap_or_default();
-        let route_type = route_type::classify(&client_path, &cfg.routes);
+        let route_rewrote_path = host.request_header(PATH_REWRITTEN_HEADER).is_some();
+        let asked = route_type::classify(&client_path, &cfg.routes);
+        // Anthropic Messages to a provider without a Messages endpoint go to
+        // its chat endpoint, converted.
+        let messages_via_chat = asked == RouteType::Messages
+            && !route_rewrote_path
+            && provider.endpoint(RouteType::Messages, false).is_none()
+            && provider.endpoint(RouteType::Completions, false).is_some();
+        let route_type = if messages_via_chat {
+            RouteType::Completions
+        } else {
+            asked
+        };
         self.route_type = route_type;
         if let Some(flow) = self.answer_locally(cfg, host, route_type) {
             return flow;
         }
         let authorization = host.request_header("authorization");
         let anthropic_version = host.request_header(providers::anthropic::VERSION_HEADER);
-        let route_rewrote_path = host.request_header(PATH_REWRITTEN_HEADER).is_some();
         let selects_stream = request::selects_stream_endpoint(cfg, route_rewrote_path, route_type);
         // Only when the gateway chose the path (not `path.full`, not the route).
         self.path_names_model = selects_stream;
@@ -234,15 +244,18 @@ impl Stream {
                     && provider.client_path_streams(&client_path)));
         // Chat to a provider with its own API, on the path the gateway
         // chose (a route's or `path.full`'s may well speak OpenAI's).
-        let convert = route_type == RouteType::Completions
-            && !route_rewrote_path
-            && cfg.path_full.is_none()
-            && provider.chat_conversion().is_some();
-        if convert && end_of_stream {
-            return self.refuse_conversion(
-                host,
-                &convert::ConvertError::new("the request has no body", None),
-            );
+        let convert = if messages_via_chat {
+            Some(Dialect::Messages)
+        } else {
+            (route_type == RouteType::Completions
+                && !route_rewrote_path
+                && cfg.path_full.is_none()
+                && provider.chat_conversion().is_some())
+            .then_some(Dialect::Chat)
+        };
+        if let (Some(dialect), true) = (convert, end_of_stream) {
+            let e = convert::ConvertError::new("the request has no body", None);
+            return self.refuse_conversion(host, &converting::refusal(dialect, &e));
         }
         let client = request::Client {
             authorization: authorization.as_deref(),
@@ -272,9 +285,11 @@ impl Stream {
         let held = Held {
             model: provider
                 .model_override()
-                .filter(|_| edits_body && !convert && route_type != RouteType::Embeddings)
+                .filter(|_| edits_body && convert.is_none() && route_type != RouteType::Embeddings)
                 .map(str::to_owned),
-            inject_usage: plugin.inject_usage && route_type == RouteType::Completions,
+            inject_usage: plugin.inject_usage
+                && route_type == RouteType::Completions
+                && convert.is_none(),
             convert,
             provider_edit: edits_body && provider.required_edit().is_some(),
             sign,
@@ -295,14 +310,10 @@ impl Stream {
     }
 
     /// 400 in OpenAI's shape: the request cannot become the provider's.
-    fn refuse_conversion(&mut self, host: &mut impl Host, e: &convert::ConvertError) -> Flow {
-        let body = convert::openai_error(
-            &format!("llmgate: {}", e.message),
-            "invalid_request_error",
-            e.param.as_deref(),
-            Some(CONVERSION_CODE),
-        );
-        host.send_response(400, &[("content-type", "application/json")], &body);
+    /// 400: the request cannot become the provider's; `body` is in the
+    /// client's dialect.
+    fn refuse_conversion(&mut self, host: &mut impl Host, body: &[u8]) -> Flow {
+        host.send_response(400, &[("content-type", "application/json")], body);
         self.status = Some(400);
         Flow::Pause
     }
@@ -418,21 +429,26 @@ impl Stream {
         };
         let provider = providers::of(&plugin.cfg.provider);
         let mut converted_stream = false;
-        let body = match provider.chat_conversion().filter(|_| held.convert) {
+        let body = match held.convert {
             None => body,
-            Some(conversion) => {
+            Some(dialect) => {
                 let target = convert::Target {
                     model: provider.model_override().or_else(|| provider.path_model()),
                 };
-                match conversion.request(&body, target) {
-                    Ok(native) => {
+                // `path.full` is an OpenAI-speaking endpoint: Messages are
+                // converted to chat only.
+                let native = provider
+                    .chat_conversion()
+                    .filter(|_| plugin.cfg.path_full.is_none());
+                let keep_stream_options = provider.accepts_stream_options();
+                match converting::convert(dialect, native, &body, target, keep_stream_options) {
+                    Ok(converted) => {
                         self.request_model = json_model::read_model(&body);
-                        converted_stream = native.stream;
-                        let native_body = native.body.clone();
-                        self.converting = Some(Converting::new(conversion, native));
-                        native_body
+                        converted_stream = converted.stream;
+                        self.converting = Some(converted.converting);
+                        converted.body
                     }
-                    Err(e) => return self.refuse_conversion(host, &e),
+                    Err(refusal) => return self.refuse_conversion(host, &refusal),
                 }
             }
         };
@@ -447,7 +463,7 @@ impl Stream {
             self.status = Some(400);
             return Flow::Pause;
         }
-        if !held.convert {
+        if held.convert.is_none() {
             self.request_model = match &held.model {
                 Some(model) if is_object => Some(model.clone()),
                 _ => json_model::read_model(&body),
@@ -456,7 +472,8 @@ impl Stream {
         // A converted stream goes to the provider's streaming endpoint where
         // it has one (only chosen when neither `path.full` nor the route set
         // the path: no conversion then).
-        let streams = converted_stream && provider.streams_by_path();
+        let streams =
+            converted_stream && provider.streams_by_path() && plugin.cfg.path_full.is_none();
 
         let mut edits = Vec::new();
         if let Some(model) = &held.model {
@@ -469,7 +486,7 @@ impl Stream {
             edits.push(Edit::IncludeUsage);
         }
         let mut edited = body_edits::apply(&body, &edits);
-        if edited.is_none() && held.convert {
+        if edited.is_none() && held.convert.is_some() {
             // The converted body replaces the client's even without edits.
             edited = Some(body_edits::Edited {
                 body: body.clone(),

@@ -171,6 +171,15 @@ r = client.messages.count_tokens(model="claude-sonnet-4-5", messages=[{"role": "
 emit({"input_tokens": r.input_tokens})
 "#;
 
+/// An Anthropic call the route's provider has no endpoint for: the SDK's error.
+const ANTHROPIC_COUNT_TOKENS_REFUSED: &str = r#"
+try:
+    client.messages.count_tokens(model="claude-sonnet-4-5", messages=[{"role": "user", "content": "Say hello"}])
+    emit({"error": None})
+except anthropic.APIStatusError as e:
+    emit({"error": type(e).__name__, "status": e.status_code})
+"#;
+
 const GEMINI_GENERATE: &str = r#"
 r = client.models.generate_content(model="gemini-2.0-flash", contents="Say hello")
 u = r.usage_metadata
@@ -406,6 +415,19 @@ rows! {
     openai_chat_stream_on_vertexai: OpenAi "/vertexai" OPENAI_CHAT_STREAM => text();
     openai_chat_on_bedrock: OpenAi "/bedrock" OPENAI_CHAT => text();
     openai_chat_stream_on_bedrock: OpenAi "/bedrock" OPENAI_CHAT_STREAM => text();
+    // Anthropic Messages (the Anthropic SDK, Claude Code) on the routes of
+    // providers without a Messages API: converted through OpenAI chat.
+    anthropic_message_on_openai: Anthropic "/openai" ANTHROPIC_MESSAGE => text();
+    anthropic_message_stream_on_openai: Anthropic "/openai" ANTHROPIC_STREAM => text();
+    anthropic_message_on_azure: Anthropic "/azure-openai-v1" ANTHROPIC_MESSAGE => text();
+    anthropic_message_stream_on_azure: Anthropic "/azure-openai-v1" ANTHROPIC_STREAM => text();
+    anthropic_message_on_openai_compatible: Anthropic "/deepseek" ANTHROPIC_MESSAGE => text();
+    anthropic_message_on_bedrock: Anthropic "/bedrock" ANTHROPIC_MESSAGE => text();
+    anthropic_message_stream_on_bedrock: Anthropic "/bedrock" ANTHROPIC_STREAM => text();
+    anthropic_message_on_gemini: Anthropic "/gemini" ANTHROPIC_MESSAGE => text();
+    anthropic_message_stream_on_gemini: Anthropic "/gemini" ANTHROPIC_STREAM => text();
+    anthropic_count_tokens_on_openai_refused: Anthropic "/openai" ANTHROPIC_COUNT_TOKENS_REFUSED => Want::ByGateway(json!({
+        "error": "NotFoundError", "status": 404}));
     openai_embeddings_on_anthropic_refused: OpenAi "/anthropic" OPENAI_EMBEDDINGS_REFUSED => Want::ByGateway(json!({
         "error": "NotFoundError", "status": 404, "code": "unsupported_route_type"}));
 

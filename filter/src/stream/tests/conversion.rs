@@ -252,3 +252,126 @@ fn a_request_that_cannot_be_converted_is_refused_and_nothing_goes_upstream() {
     assert_eq!(s.on_request_headers(&p, &mut f, true), Flow::Pause);
     assert_eq!(f.local_reply.as_ref().map(|r| r.0), Some(400));
 }
+
+// ------------------------------------------------- Anthropic Messages clients
+
+const MESSAGES: &str =
+    r#"{"model":"claude-haiku-4-5","max_tokens":64,"messages":[{"role":"user","content":"hi"}]}"#;
+
+fn bedrock_key() -> Plugin {
+    plugin(
+        ProviderConfig::Bedrock {
+            model: "anthropic.claude-3-haiku-20240307-v1:0".into(),
+            region: "us-east-1".into(),
+            guardrail: None,
+        },
+        TokenSource::Value {
+            value: "bedrock-key".into(),
+        },
+    )
+}
+
+#[test]
+fn messages_reach_an_openai_provider_as_chat_and_come_back_as_a_message() {
+    let p = openai_forcing("gpt-4o-mini");
+    let (mut s, mut f) = request(&p, "/openai/v1/messages", MESSAGES);
+    assert_eq!(f.request_headers[":path"], "/v1/chat/completions");
+    assert_eq!(f.request_headers["authorization"], "Bearer sk-1");
+    let sent: serde_json::Value = serde_json::from_slice(&f.request_body).unwrap();
+    assert_eq!(sent["model"], "gpt-4o-mini");
+    assert_eq!(sent["messages"][0]["content"], "hi");
+    let native = fixture("messages/response-text.json");
+    reply(&mut s, &p, &mut f, "200", "application/json", &[&native]);
+    s.finish(&p, &mut f);
+    let want: serde_json::Value =
+        serde_json::from_slice(&fixture("messages/response-text.anthropic.json")).unwrap();
+    let got: serde_json::Value = serde_json::from_slice(&f.client_got).unwrap();
+    assert_eq!(got, want);
+    let usage: serde_json::Value = serde_json::from_slice(&native).unwrap();
+    assert_eq!(
+        total_tokens(&f),
+        usage["usage"]["total_tokens"].as_u64().unwrap()
+    );
+}
+
+#[test]
+fn a_messages_stream_from_an_openai_provider_is_anthropics_event_sequence() {
+    let native = fixture("messages/stream-text.sse");
+    let want = String::from_utf8(fixture("messages/stream-text.anthropic.sse")).unwrap();
+    for split in [1, 50, native.len() / 2] {
+        let p = openai_forcing("gpt-4o-mini");
+        let body = MESSAGES.replace("\"max_tokens\":64", "\"max_tokens\":64,\"stream\":true");
+        let (mut s, mut f) = request(&p, "/openai/v1/messages", &body);
+        let sent: serde_json::Value = serde_json::from_slice(&f.request_body).unwrap();
+        assert_eq!(sent["stream_options"]["include_usage"], true);
+        let (a, b) = native.split_at(split);
+        reply(&mut s, &p, &mut f, "200", "text/event-stream", &[a, b]);
+        s.finish(&p, &mut f);
+        assert_eq!(
+            anthropic_events(&f.client_got),
+            anthropic_events(want.as_bytes()),
+            "split at {split}"
+        );
+        assert!(total_tokens(&f) > 0);
+    }
+}
+
+/// `(event, data)` pairs of an Anthropic stream, data parsed.
+fn anthropic_events(sse: &[u8]) -> Vec<(String, serde_json::Value)> {
+    let text = std::str::from_utf8(sse).unwrap();
+    text.split_terminator("\n\n")
+        .map(|event| {
+            let (name, data) = event.split_once('\n').unwrap();
+            (
+                name.strip_prefix("event: ").unwrap().to_owned(),
+                serde_json::from_str(data.strip_prefix("data: ").unwrap()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn messages_reach_bedrock_through_chat_and_its_errors_come_back_in_anthropics_shape() {
+    let p = bedrock_key();
+    let (mut s, mut f) = request(&p, "/bedrock/v1/messages", MESSAGES);
+    assert_eq!(
+        f.request_headers[":path"],
+        "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse"
+    );
+    let sent: serde_json::Value = serde_json::from_slice(&f.request_body).unwrap();
+    assert_eq!(sent["messages"][0]["content"][0]["text"], "hi");
+    assert_eq!(sent["inferenceConfig"]["maxTokens"], 64);
+    reply(
+        &mut s,
+        &p,
+        &mut f,
+        "429",
+        "application/json",
+        &[br#"{"message":"Too many requests, please wait before trying again."}"#],
+    );
+    s.finish(&p, &mut f);
+    let got: serde_json::Value = serde_json::from_slice(&f.client_got).unwrap();
+    assert_eq!(got["type"], "error");
+    assert_eq!(got["error"]["type"], "rate_limit_error");
+    assert_eq!(f.response_headers[":status"], "429");
+}
+
+#[test]
+fn a_messages_request_that_cannot_be_converted_is_refused_in_anthropics_shape() {
+    let p = openai_forcing("gpt-4o-mini");
+    let body = r#"{"model":"c","max_tokens":8,"messages":[],"tools":[{"type":"web_search_20250305","name":"web_search"}]}"#;
+    let len = body.len().to_string();
+    let mut f = fake(&[
+        (":method", "POST"),
+        (":path", "/openai/v1/messages"),
+        ("content-length", &len),
+    ]);
+    let mut s = Stream::new();
+    assert_eq!(s.on_request_headers(&p, &mut f, false), Flow::Pause);
+    send_body(&mut s, &p, &mut f, &[body.as_bytes()], true);
+    let (status, _, reply) = f.local_reply.clone().unwrap();
+    assert_eq!(status, 400);
+    let reply: serde_json::Value = serde_json::from_slice(&reply).unwrap();
+    assert_eq!(reply["type"], "error");
+    assert_eq!(reply["error"]["type"], "invalid_request_error");
+}

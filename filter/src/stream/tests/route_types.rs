@@ -252,7 +252,11 @@ fn a_type_the_provider_has_no_endpoint_for_is_refused_never_sent_to_chat() {
             "/gemini/v1/messages/count_tokens",
             "AnthropicTokenCount",
         ),
-        (azure(), "/azure/v1/messages", "Messages"),
+        (
+            azure(),
+            "/azure/v1/messages/count_tokens",
+            "AnthropicTokenCount",
+        ),
         (
             openai_forcing("gpt-4o"),
             "/openai/v1beta/models/m:countTokens",
