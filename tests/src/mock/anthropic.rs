@@ -75,7 +75,52 @@ pub(super) fn handle(
             shared.chunk_delay,
         );
     }
+    if let Some(tool_use) = tool_use(&json) {
+        return reply(
+            StatusCode::OK,
+            response_headers(JSON),
+            tool_message(model, tool_use),
+        );
+    }
     reply(StatusCode::OK, response_headers(JSON), message(model))
+}
+
+/// A call of the first tool offered, unless the conversation already ends
+/// with a tool's result or `tool_choice` is `none` (non-streamed answers).
+fn tool_use(request: &Value) -> Option<Value> {
+    if request.pointer("/tool_choice/type").and_then(Value::as_str) == Some("none") {
+        return None;
+    }
+    let last = request.get("messages")?.as_array()?.last()?;
+    let answers_a_tool = last
+        .get("content")
+        .and_then(Value::as_array)
+        .is_some_and(|blocks| blocks.iter().any(|b| b["type"] == "tool_result"));
+    if answers_a_tool {
+        return None;
+    }
+    let tool = request.get("tools")?.as_array()?.first()?;
+    let input = super::openai_apis::placeholder_arguments(tool.get("input_schema"));
+    Some(json!({
+        "type": "tool_use",
+        "id": format!("toolu_01{}", bodies::random_alnum(22)),
+        "name": tool.get("name")?.as_str()?,
+        "input": input,
+    }))
+}
+
+fn tool_message(model: &str, tool_use: Value) -> String {
+    json!({
+        "id": message_id(),
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [tool_use],
+        "stop_reason": "tool_use",
+        "stop_sequence": null,
+        "usage": usage(COMPLETION_TOKENS)
+    })
+    .to_string()
 }
 
 /// The first required field that is missing, as Anthropic words it (a token

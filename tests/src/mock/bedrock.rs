@@ -131,7 +131,39 @@ pub(super) fn handle(shared: &Shared, call: Option<Call>, request: &Received<'_>
             shared.chunk_delay,
         );
     }
-    reply(StatusCode::OK, response_headers(JSON), converse_answer())
+    match tool_use(&json) {
+        Some(tool_use) => {
+            let mut answer: Value = serde_json::from_str(&converse_answer()).unwrap_or_default();
+            answer["output"]["message"]["content"] = json!([{"toolUse": tool_use}]);
+            answer["stopReason"] = json!("tool_use");
+            reply(StatusCode::OK, response_headers(JSON), answer.to_string())
+        }
+        None => reply(StatusCode::OK, response_headers(JSON), converse_answer()),
+    }
+}
+
+/// A call of the first tool offered, unless the conversation already ends
+/// with a tool's result (non-streamed answers).
+fn tool_use(request: &Value) -> Option<Value> {
+    let last = request.get("messages")?.as_array()?.last()?;
+    let answers_a_tool = last
+        .get("content")
+        .and_then(Value::as_array)
+        .is_some_and(|blocks| blocks.iter().any(|b| b.get("toolResult").is_some()));
+    if answers_a_tool {
+        return None;
+    }
+    let spec = request
+        .pointer("/toolConfig/tools")?
+        .as_array()?
+        .first()?
+        .get("toolSpec")?;
+    let input = super::openai_apis::placeholder_arguments(spec.pointer("/inputSchema/json"));
+    Some(json!({
+        "toolUseId": format!("tooluse_{}", bodies::random_alnum(22)),
+        "name": spec.get("name")?.as_str()?,
+        "input": input,
+    }))
 }
 
 fn check_auth(shared: &Shared, request: &Received<'_>) -> Result<(), Response> {

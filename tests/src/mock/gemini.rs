@@ -135,11 +135,11 @@ pub(super) fn handle(
 
     let response_id = bodies::random_alnum(22);
     if !stream {
-        return reply(
-            StatusCode::OK,
-            response_headers(JSON),
-            pretty(&whole_answer(call.model, &response_id)),
-        );
+        let mut answer = whole_answer(call.model, &response_id);
+        if let Some(call) = function_call(&json) {
+            answer["candidates"][0]["content"]["parts"] = json!([{"functionCall": call}]);
+        }
+        return reply(StatusCode::OK, response_headers(JSON), pretty(&answer));
     }
     let chunks = stream_chunks(call.model, &response_id);
     if query_param(query, "alt") == Some("sse") {
@@ -157,6 +157,34 @@ pub(super) fn handle(
     // Without `alt=sse` the stream is one pretty JSON array of the same chunks.
     let array = Value::Array(chunks);
     reply(StatusCode::OK, response_headers(JSON), pretty(&array))
+}
+
+/// A call of the first function declared, unless the conversation already
+/// ends with a function's response or calling is `NONE` (non-streamed
+/// answers).
+fn function_call(request: &Value) -> Option<Value> {
+    let mode = request.pointer("/toolConfig/functionCallingConfig/mode");
+    if mode.and_then(Value::as_str) == Some("NONE") {
+        return None;
+    }
+    let last = request.get("contents")?.as_array()?.last()?;
+    let answers_a_call = last
+        .get("parts")
+        .and_then(Value::as_array)
+        .is_some_and(|parts| parts.iter().any(|p| p.get("functionResponse").is_some()));
+    if answers_a_call {
+        return None;
+    }
+    let declaration = request
+        .get("tools")?
+        .as_array()?
+        .iter()
+        .find_map(|t| t.get("functionDeclarations")?.as_array()?.first())?;
+    let schema = declaration
+        .get("parametersJsonSchema")
+        .or_else(|| declaration.get("parameters"));
+    let args = super::openai_apis::placeholder_arguments(schema);
+    Some(json!({"name": declaration.get("name")?.as_str()?, "args": args}))
 }
 
 /// `:countTokens`: `contents` or a whole `generateContentRequest` (not

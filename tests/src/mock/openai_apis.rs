@@ -64,7 +64,18 @@ pub(super) fn tool_call(request: &Value) -> Option<Value> {
         .find(|t| t.get("type").and_then(Value::as_str) == Some("function"))?
         .get("function")?;
     let name = function.get("name")?.as_str()?;
-    let parameters = function.get("parameters");
+    let arguments = placeholder_arguments(function.get("parameters"));
+    Some(json!({
+        "id": format!("call_{}", random_alnum(24)),
+        "type": "function",
+        "function": {"name": name, "arguments": Value::Object(arguments).to_string()}
+    }))
+}
+
+/// Arguments for a call of a tool whose JSON Schema is `parameters`: its
+/// required properties with placeholders of their type (`"llmgate"` for a
+/// string). Every provider's mock answers a tool offer with these.
+pub(super) fn placeholder_arguments(parameters: Option<&Value>) -> Map<String, Value> {
     let properties = parameters.and_then(|p| p.get("properties"));
     let mut arguments = Map::new();
     for required in parameters
@@ -88,11 +99,7 @@ pub(super) fn tool_call(request: &Value) -> Option<Value> {
         };
         arguments.insert(required.to_owned(), placeholder);
     }
-    Some(json!({
-        "id": format!("call_{}", random_alnum(24)),
-        "type": "function",
-        "function": {"name": name, "arguments": Value::Object(arguments).to_string()}
-    }))
+    arguments
 }
 
 /// A whole chat completion (`body`, pretty JSON) turned into the same

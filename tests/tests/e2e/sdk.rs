@@ -153,6 +153,14 @@ except openai.APIStatusError as e:
     emit({"error": type(e).__name__, "status": e.status_code, "code": e.code})
 "#;
 
+const OPENAI_RESPONSES_REFUSED: &str = r#"
+try:
+    client.responses.create(model="gpt-4o-mini", input="Say hello")
+    emit({"error": None})
+except openai.APIStatusError as e:
+    emit({"error": type(e).__name__, "status": e.status_code, "code": e.code})
+"#;
+
 const ANTHROPIC_MESSAGE: &str = r#"
 m = client.messages.create(model="claude-sonnet-4-5", max_tokens=64, messages=[{"role": "user", "content": "Say hello"}])
 emit({"text": m.content[0].text, "usage": {"input": m.usage.input_tokens, "output": m.usage.output_tokens}})
@@ -178,6 +186,16 @@ try:
     emit({"error": None})
 except anthropic.APIStatusError as e:
     emit({"error": type(e).__name__, "status": e.status_code})
+"#;
+
+const ANTHROPIC_TOOLS: &str = r#"
+weather = {"name": "get_weather", "description": "The weather in a city",
+           "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+m = client.messages.create(model="claude-sonnet-4-5", max_tokens=64, tools=[weather],
+                           messages=[{"role": "user", "content": "Weather in Paris?"}])
+call = [b for b in m.content if b.type == "tool_use"][0]
+emit({"stop_reason": m.stop_reason, "tool": call.name, "input": call.input,
+      "usage": {"input": m.usage.input_tokens, "output": m.usage.output_tokens}})
 "#;
 
 const GEMINI_GENERATE: &str = r#"
@@ -235,6 +253,12 @@ enum Want {
     /// Answered by the gateway itself (a model list from the Backend, a
     /// refusal): nothing reaches the provider, nothing counted.
     ByGateway(Value),
+}
+
+/// The mock calls the first tool offered with placeholder arguments.
+fn tool_call() -> Want {
+    Want::Generation(json!({
+        "finish_reason": "tool_calls", "tool": "get_weather", "arguments": {"city": "llmgate"}}))
 }
 
 fn text() -> Want {
@@ -382,8 +406,7 @@ rows! {
     // OpenAI (the example pins the model gpt-4o-mini).
     openai_chat: OpenAi "/openai" OPENAI_CHAT => text();
     openai_chat_stream_with_usage: OpenAi "/openai" OPENAI_CHAT_STREAM => text();
-    openai_chat_tool_call: OpenAi "/openai" OPENAI_TOOLS => Want::Generation(json!({
-        "finish_reason": "tool_calls", "tool": "get_weather", "arguments": {"city": "llmgate"}}));
+    openai_chat_tool_call: OpenAi "/openai" OPENAI_TOOLS => tool_call();
     openai_embeddings: OpenAi "/openai" OPENAI_EMBEDDINGS => Want::Generation(json!({
         // The Backend's model is for chat: embeddings keep theirs.
         "model": "text-embedding-3-small", "embeddings": 2, "dimensions": 1536}));
@@ -414,11 +437,21 @@ rows! {
     openai_chat_on_vertexai: OpenAi "/vertexai" OPENAI_CHAT => text();
     openai_chat_stream_on_vertexai: OpenAi "/vertexai" OPENAI_CHAT_STREAM => text();
     openai_chat_on_bedrock: OpenAi "/bedrock" OPENAI_CHAT => text();
+    openai_tool_call_on_anthropic: OpenAi "/anthropic" OPENAI_TOOLS => tool_call();
+    openai_tool_call_on_gemini: OpenAi "/gemini" OPENAI_TOOLS => tool_call();
+    openai_tool_call_on_bedrock: OpenAi "/bedrock" OPENAI_TOOLS => tool_call();
+    openai_models_on_gemini_from_the_backend: OpenAi "/gemini" OPENAI_MODELS_LIST => Want::ByGateway(json!({"models": ["gemini-2.0-flash"]}));
+    openai_responses_on_gemini_refused: OpenAi "/gemini" OPENAI_RESPONSES_REFUSED => Want::ByGateway(json!({
+        "error": "NotFoundError", "status": 404, "code": "unsupported_route_type"}));
     openai_chat_stream_on_bedrock: OpenAi "/bedrock" OPENAI_CHAT_STREAM => text();
     // Anthropic Messages (the Anthropic SDK, Claude Code) on the routes of
     // providers without a Messages API: converted through OpenAI chat.
     anthropic_message_on_openai: Anthropic "/openai" ANTHROPIC_MESSAGE => text();
     anthropic_message_stream_on_openai: Anthropic "/openai" ANTHROPIC_STREAM => text();
+    anthropic_tool_use_on_openai: Anthropic "/openai" ANTHROPIC_TOOLS => Want::Generation(json!({
+        "stop_reason": "tool_use", "tool": "get_weather", "input": {"city": "llmgate"}}));
+    anthropic_tool_use_on_bedrock: Anthropic "/bedrock" ANTHROPIC_TOOLS => Want::Generation(json!({
+        "stop_reason": "tool_use", "tool": "get_weather", "input": {"city": "llmgate"}}));
     anthropic_message_on_azure: Anthropic "/azure-openai-v1" ANTHROPIC_MESSAGE => text();
     anthropic_message_stream_on_azure: Anthropic "/azure-openai-v1" ANTHROPIC_STREAM => text();
     anthropic_message_on_openai_compatible: Anthropic "/deepseek" ANTHROPIC_MESSAGE => text();
