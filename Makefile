@@ -54,9 +54,10 @@ descriptors:
 # The filter's fuzz targets (filter/fuzz, its own workspace; nightly +
 # cargo-fuzz). Not part of `make test`: on a fresh machine installing
 # cargo-fuzz (~80 s) and the sanitizer build (~2 min) cost more than every
-# other test together. `fuzz-smoke` is the short bounded run for CI (~35 s
-# once built); `make fuzz FUZZ_SECONDS=3600` is the long one.
-FUZZ_TARGETS := sse_reader usage_scanners event_stream
+# other test together. `fuzz-smoke` is the short bounded run for CI (~45 s
+# once built); `make fuzz FUZZ_SECONDS=3600` is the long one. Both seed the
+# `conversions` corpus from the conversion golden files first.
+FUZZ_TARGETS := sse_reader usage_scanners event_stream conversions
 FUZZ_SMOKE_SECONDS ?= 10
 FUZZ_SECONDS ?= 600
 
@@ -65,12 +66,12 @@ fuzz-tools:
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 
 fuzz-smoke: fuzz-tools
-	cd filter/fuzz && for t in $(FUZZ_TARGETS); do \
+	cd filter/fuzz && ./seed-conversions.sh && for t in $(FUZZ_TARGETS); do \
 	  cargo +nightly fuzz run $$t -- -max_total_time=$(FUZZ_SMOKE_SECONDS) -max_len=8192 || exit 1; \
 	done
 
 fuzz: fuzz-tools
-	cd filter/fuzz && for t in $(FUZZ_TARGETS); do \
+	cd filter/fuzz && ./seed-conversions.sh && for t in $(FUZZ_TARGETS); do \
 	  cargo +nightly fuzz run $$t -j 2 -- -max_total_time=$(FUZZ_SECONDS) -max_len=65536 || exit 1; \
 	done
 

@@ -1,7 +1,7 @@
 //! The request: OpenAI chat completions → Anthropic Messages (the mapping
 //! table is in the parent module).
 
-use crate::convert::{ConvertError, NativeRequest, Target};
+use crate::convert::{stream_flags, ConvertError, NativeRequest, Target};
 use serde_json::{json, Map, Value};
 
 /// `max_tokens` when the client set no limit: Anthropic requires one. Every
@@ -95,7 +95,8 @@ pub(super) fn request(openai: &[u8], target: Target<'_>) -> Result<NativeRequest
             ))
         }
     }
-    let stream = req.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    // `include_usage` only for a stream (as every conversion reads them).
+    let (stream, include_usage) = stream_flags(&req);
     if stream {
         out.insert("stream".into(), Value::Bool(true));
     }
@@ -115,11 +116,6 @@ pub(super) fn request(openai: &[u8], target: Target<'_>) -> Result<NativeRequest
         out.insert("metadata".into(), json!({ "user_id": user }));
     }
 
-    let include_usage = req
-        .get("stream_options")
-        .and_then(|o| o.get("include_usage"))
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
     Ok(NativeRequest {
         body: serde_json::to_vec(&Value::Object(out)).unwrap_or_default(),
         stream,

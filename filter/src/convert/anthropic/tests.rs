@@ -296,6 +296,19 @@ fn request_flags_and_model() {
             true,
             false,
             "m",
+        ), // No usage chunk without a stream (found by the `conversions`
+        // fuzz target: `stream` misspelled, `stream_options` kept).
+        (
+            json!({"model": "m", "messages": [], "stream_options": {"include_usage": true}}),
+            false,
+            false,
+            "m",
+        ),
+        (
+            json!({"model": "m", "messages": [], "stream": false, "stream_options": {"include_usage": true}}),
+            false,
+            false,
+            "m",
         ),
     ];
     for (openai, stream, include_usage, model) in cases {
