@@ -1,5 +1,6 @@
 use super::*;
 use crate::convert::test_support::*;
+use crate::convert::SSE_DONE;
 use crate::event_stream::{encode, HeaderValue};
 use serde_json::json;
 

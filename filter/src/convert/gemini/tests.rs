@@ -1,5 +1,6 @@
 use super::*;
 use crate::convert::test_support::*;
+use crate::convert::SSE_DONE;
 use serde_json::json;
 
 fn convert(openai: Value) -> Result<Value, ConvertError> {
