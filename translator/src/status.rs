@@ -21,6 +21,8 @@ pub mod reason {
     pub const INVALID: &str = "Invalid";
     pub const PENDING: &str = "Pending";
     pub const LISTENERS_NOT_VALID: &str = "ListenersNotValid";
+    /// Gateway: its infrastructure.parametersRef cannot be resolved.
+    pub const INVALID_PARAMETERS: &str = "InvalidParameters";
     pub const NO_CONFLICTS: &str = "NoConflicts";
     pub const PROTOCOL_CONFLICT: &str = "ProtocolConflict";
     pub const HOSTNAME_CONFLICT: &str = "HostnameConflict";

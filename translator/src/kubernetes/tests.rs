@@ -828,8 +828,18 @@ async fn the_leader_writes_statuses_with_generation_and_keeps_other_controllers_
             m == Method::PATCH && p.ends_with("/gateways/gw/status")
         })
         .await;
-    assert_eq!(gateway["status"]["conditions"][0]["observedGeneration"], 3);
     assert_eq!(gateway["status"]["listeners"][0]["name"], "http");
+    // Every condition, the listeners' too (conformance checks them all).
+    let listener_conditions = gateway["status"]["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|l| l["conditions"].as_array().unwrap());
+    let gateway_conditions = gateway["status"]["conditions"].as_array().unwrap();
+    assert!(!gateway_conditions.is_empty());
+    for condition in gateway_conditions.iter().chain(listener_conditions) {
+        assert_eq!(condition["observedGeneration"], 3, "{condition}");
+    }
     let backend = running
         .write_matching("Backend status", |m, p, _| {
             m == Method::PATCH && p.ends_with("/backends/azure/status")
@@ -842,6 +852,9 @@ async fn the_leader_writes_statuses_with_generation_and_keeps_other_controllers_
         })
         .await;
     assert_eq!(class["status"]["conditions"][0]["type"], "Accepted");
+    for condition in class["status"]["conditions"].as_array().unwrap() {
+        assert_eq!(condition["observedGeneration"], 1, "{condition}");
+    }
     // Another controller's Gateway and class are never written.
     let foreign: Vec<String> = running
         .api

@@ -48,6 +48,16 @@ pub struct Ref<'r> {
     pub port: Option<i32>,
 }
 
+/// A ref that passed the kind and permission checks.
+enum Found<'r> {
+    Backend(Resolved),
+    Service {
+        cluster: String,
+        namespace: &'r str,
+        port: u16,
+    },
+}
+
 const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
 pub struct Resolver<'a> {
@@ -102,8 +112,48 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    /// Resolves a ref made by the HTTPRoute in `route_namespace`.
+    /// Resolves a ref made by the HTTPRoute in `route_namespace`, adding the
+    /// Service's cluster to `clusters`.
     pub fn resolve(&mut self, route_namespace: &str, r: &Ref<'_>) -> Result<Resolved, RefIssue> {
+        match self.find(route_namespace, r)? {
+            Found::Backend(resolved) => Ok(resolved),
+            Found::Service {
+                cluster,
+                namespace,
+                port,
+            } => {
+                if !self.clusters.contains_key(&cluster) {
+                    let built = self.service_cluster(&cluster, namespace, r.name, port)?;
+                    self.clusters.insert(cluster.clone(), built);
+                }
+                Ok(Resolved {
+                    cluster,
+                    ai: false,
+                    failover_retries: 0,
+                })
+            }
+        }
+    }
+
+    /// Whether the ref resolves, building nothing: for the ResolvedRefs
+    /// condition of a route that attaches nowhere (and so is not served).
+    pub fn check(&self, route_namespace: &str, r: &Ref<'_>) -> Result<(), RefIssue> {
+        match self.find(route_namespace, r)? {
+            Found::Backend(_) => Ok(()),
+            Found::Service { cluster, .. } if self.clusters.contains_key(&cluster) => Ok(()),
+            Found::Service {
+                cluster,
+                namespace,
+                port,
+            } => self
+                .service_cluster(&cluster, namespace, r.name, port)
+                .map(|_| ()),
+        }
+    }
+
+    /// Kind, ReferenceGrant and AI Backend checks; a Service's cluster is
+    /// left to the caller.
+    fn find<'r>(&self, route_namespace: &'r str, r: &Ref<'r>) -> Result<Found<'r>, RefIssue> {
         let group = match r.group.unwrap_or("") {
             "core" => "",
             g => g,
@@ -140,11 +190,11 @@ impl<'a> Resolver<'a> {
         }
         if is_backend {
             return match self.backends.get(&(namespace, r.name)) {
-                Some(Ok(cluster)) => Ok(Resolved {
+                Some(Ok(cluster)) => Ok(Found::Backend(Resolved {
                     cluster: cluster.name.clone(),
                     ai: true,
                     failover_retries: cluster.failover_retries,
-                }),
+                })),
                 Some(Err(why)) => issue(
                     reason::BACKEND_NOT_FOUND,
                     format!(
@@ -172,15 +222,10 @@ impl<'a> Resolver<'a> {
                 ),
             );
         };
-        let cluster = super::names::service_cluster(namespace, r.name, port);
-        if !self.clusters.contains_key(&cluster) {
-            let built = self.service_cluster(&cluster, namespace, r.name, port)?;
-            self.clusters.insert(cluster.clone(), built);
-        }
-        Ok(Resolved {
-            cluster,
-            ai: false,
-            failover_retries: 0,
+        Ok(Found::Service {
+            cluster: super::names::service_cluster(namespace, r.name, port),
+            namespace,
+            port,
         })
     }
 

@@ -25,7 +25,12 @@ pub struct Listener<'a> {
     pub port: u16,
     pub protocol: Protocol,
     pub certificates: Vec<ServerCertificate>,
-    /// Accepted and programmed: routes may attach.
+    /// Accepted and not conflicted: routes may attach and are counted in
+    /// `attachedRoutes`, even while the listener cannot be programmed (an
+    /// unresolved certificate): the Gateway API keeps attachment and
+    /// readiness apart, so fixing the Secret needs no change to the routes.
+    pub accepted: bool,
+    /// Programmed: in the Envoy configuration (implies `accepted`).
     pub ready: bool,
     /// HTTPRoute is among the kinds it allows.
     pub allows_http_routes: bool,
@@ -56,42 +61,7 @@ impl<'a> Gateways<'a> {
     pub fn statuses(&self) -> Vec<ObjectStatus> {
         let mut out = self.other_statuses.clone();
         for gateway in &self.served {
-            let valid = gateway.listeners.iter().filter(|l| l.ready).count();
-            let total = gateway.listeners.len();
-            let mut accepted_msg = if valid == total {
-                "served by llmgate".to_string()
-            } else {
-                format!("{valid} of {total} listeners are valid")
-            };
-            if let Some(note) = &gateway.note {
-                accepted_msg = format!("{accepted_msg}; {note}");
-            }
-            let conditions = if valid > 0 {
-                vec![
-                    Condition::new(reason::ACCEPTED, true, reason::ACCEPTED, accepted_msg),
-                    Condition::new(
-                        reason::PROGRAMMED,
-                        true,
-                        reason::PROGRAMMED,
-                        "in the Envoy configuration",
-                    ),
-                ]
-            } else {
-                vec![
-                    Condition::new(
-                        reason::ACCEPTED,
-                        false,
-                        reason::LISTENERS_NOT_VALID,
-                        "no listener is valid",
-                    ),
-                    Condition::new(
-                        reason::PROGRAMMED,
-                        false,
-                        reason::INVALID,
-                        "nothing to serve",
-                    ),
-                ]
-            };
+            let conditions = gateway_conditions(gateway);
             out.push(ObjectStatus {
                 kind: "Gateway".into(),
                 namespace: gateway.object.namespace.clone(),
@@ -113,6 +83,58 @@ impl<'a> Gateways<'a> {
         }
         out
     }
+}
+
+/// Accepted while any listener is (routes can attach there); the reason is
+/// `ListenersNotValid` as soon as one listener is not fully valid, with
+/// Accepted True or False (the Gateway API allows both). Programmed while
+/// any listener is in the Envoy configuration.
+fn gateway_conditions(gateway: &ServedGateway<'_>) -> Vec<Condition> {
+    let total = gateway.listeners.len();
+    let accepted = gateway.listeners.iter().filter(|l| l.accepted).count();
+    let ready = gateway.listeners.iter().filter(|l| l.ready).count();
+    let note = |message: String| match &gateway.note {
+        Some(note) => format!("{message}; {note}"),
+        None => message,
+    };
+    let accepted = if accepted == 0 {
+        Condition::new(
+            reason::ACCEPTED,
+            false,
+            reason::LISTENERS_NOT_VALID,
+            note("no listener is valid".into()),
+        )
+    } else if ready == total {
+        Condition::new(
+            reason::ACCEPTED,
+            true,
+            reason::ACCEPTED,
+            note("served by llmgate".into()),
+        )
+    } else {
+        Condition::new(
+            reason::ACCEPTED,
+            true,
+            reason::LISTENERS_NOT_VALID,
+            note(format!("{ready} of {total} listeners are valid")),
+        )
+    };
+    let programmed = if ready > 0 {
+        Condition::new(
+            reason::PROGRAMMED,
+            true,
+            reason::PROGRAMMED,
+            "in the Envoy configuration",
+        )
+    } else {
+        Condition::new(
+            reason::PROGRAMMED,
+            false,
+            reason::INVALID,
+            "nothing to serve",
+        )
+    };
+    vec![accepted, programmed]
 }
 
 pub fn plan<'a>(
@@ -187,6 +209,26 @@ pub fn plan<'a>(
                 note = Some(why);
             }
         }
+        if let Some(why) = unsupported_parameters(gateway) {
+            problems.push(
+                Problem::error(format!("{why}; the Gateway is not served"))
+                    .at(&gateway.origin)
+                    .object(gateway.object_ref("Gateway"))
+                    .field("spec.infrastructure.parametersRef"),
+            );
+            other_statuses.push(ObjectStatus {
+                kind: "Gateway".into(),
+                namespace: gateway.namespace.clone(),
+                name: gateway.name.clone(),
+                status: Status::Conditions {
+                    conditions: vec![
+                        Condition::new(reason::ACCEPTED, false, reason::INVALID_PARAMETERS, why),
+                        Condition::new(reason::PROGRAMMED, false, reason::INVALID, "not accepted"),
+                    ],
+                },
+            });
+            continue;
+        }
         let listeners = gateway
             .value
             .spec
@@ -211,6 +253,29 @@ pub fn plan<'a>(
         index,
         other_statuses,
     }
+}
+
+/// Why the Gateway's `infrastructure.parametersRef` cannot be honoured.
+/// llmgate defines no parameters kind, so any parametersRef is one it cannot
+/// resolve; the Gateway API rejects such a Gateway (Accepted False,
+/// InvalidParameters) rather than serving it without its parameters.
+fn unsupported_parameters(gateway: &Object<Gateway>) -> Option<String> {
+    let r = gateway
+        .value
+        .spec
+        .infrastructure
+        .as_ref()?
+        .parameters_ref
+        .as_ref()?;
+    let group = if r.group.is_empty() {
+        String::new()
+    } else {
+        format!("{}/", r.group)
+    };
+    Some(format!(
+        "infrastructure.parametersRef {group}{} {} cannot be resolved: llmgate supports no parameters kind",
+        r.kind, r.name
+    ))
 }
 
 fn listener<'a>(
@@ -240,6 +305,7 @@ fn listener<'a>(
         port: 0,
         protocol: Protocol::Http,
         certificates: Vec::new(),
+        accepted: false,
         ready: false,
         allows_http_routes: true,
         conditions: Vec::new(),
@@ -247,6 +313,7 @@ fn listener<'a>(
         attached_routes: 0,
     };
     let invalid = |out: &mut Listener<'a>, accepted: Condition, resolved: Condition| {
+        out.accepted = accepted.is_true();
         let message = if accepted.is_true() {
             resolved.message.clone()
         } else {
@@ -330,6 +397,8 @@ fn listener<'a>(
         other => {
             let message = format!("protocol {other} is not supported (HTTP, HTTPS)");
             report_as(Severity::Warning, ".protocol", &message);
+            // No route kind can attach to a protocol llmgate does not speak.
+            out.supported_kinds = Vec::new();
             invalid(
                 &mut out,
                 Condition::new(
@@ -368,6 +437,7 @@ fn listener<'a>(
             }
         }
     }
+    out.accepted = true;
     out.ready = true;
     let resolved = out.conditions.pop().unwrap_or_else(resolved_ok);
     out.conditions = vec![
@@ -529,6 +599,7 @@ fn mark_conflicts(served: &mut [ServedGateway<'_>]) {
                 None
             };
             if let Some((why, message)) = conflict {
+                l.accepted = false;
                 l.ready = false;
                 for c in l.conditions.iter_mut() {
                     if c.type_ == reason::CONFLICTED {

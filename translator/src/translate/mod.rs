@@ -15,6 +15,7 @@ pub mod names;
 pub mod parents;
 pub mod priority_groups;
 pub mod providers;
+pub mod route_refs;
 pub mod route_table_clusters;
 pub mod routes;
 pub mod traffic_policies;
@@ -131,7 +132,9 @@ pub fn resolve(snapshot: &Snapshot, options: &Options) -> Resolution {
             &mut problems,
         );
         let mut parents = attached.parents;
-        if !attached.attachments.is_empty() {
+        let resolved = if attached.attachments.is_empty() {
+            route_refs::condition(&route_refs::issues(route, &resolver))
+        } else {
             policy_ancestors.record(
                 route,
                 attached
@@ -150,27 +153,7 @@ pub fn resolve(snapshot: &Snapshot, options: &Options) -> Resolution {
             );
             let built = route_entries(route, &mut resolver, &mut traffic_policies, &mut problems);
             uses_unavailable |= built.uses_unavailable;
-            let resolved = match built.ref_issues.first() {
-                None => Condition::new(
-                    reason::RESOLVED_REFS,
-                    true,
-                    reason::RESOLVED_REFS,
-                    "all backendRefs resolved",
-                ),
-                Some((field, issue)) => Condition::new(
-                    reason::RESOLVED_REFS,
-                    false,
-                    issue.reason,
-                    summarize(
-                        built
-                            .ref_issues
-                            .iter()
-                            .map(|(f, i)| format!("{f}: {}", i.message))
-                            .collect(),
-                        field,
-                    ),
-                ),
-            };
+            let resolved = route_refs::condition(&built.ref_issues);
             for parent in parents
                 .iter_mut()
                 .filter(|p| p.conditions.first().is_some_and(Condition::is_true))
@@ -221,6 +204,19 @@ pub fn resolve(snapshot: &Snapshot, options: &Options) -> Resolution {
                         .extend(built.entries.iter().cloned());
                 }
             }
+            resolved
+        };
+        // Parents that did not accept the route say whether its refs resolve
+        // too: the Gateway API wants both conditions on every parent.
+        for parent in &mut parents {
+            if !parent
+                .conditions
+                .iter()
+                .any(|c| c.type_ == reason::RESOLVED_REFS)
+            {
+                let at = parent.conditions.len().min(1);
+                parent.conditions.insert(at, resolved.clone());
+            }
         }
         statuses.push(ObjectStatus {
             kind: "HTTPRoute".into(),
@@ -259,16 +255,6 @@ pub fn resolve(snapshot: &Snapshot, options: &Options) -> Resolution {
         },
         problems,
         statuses,
-    }
-}
-
-/// "first; and N more" keeps a condition message readable.
-fn summarize(messages: Vec<String>, _first_field: &str) -> String {
-    let more = messages.len().saturating_sub(1);
-    let first = messages.into_iter().next().unwrap_or_default();
-    match more {
-        0 => first,
-        n => format!("{first} (and {n} more)"),
     }
 }
 

@@ -89,6 +89,8 @@ pub fn attach(
                 let mut selected = 0;
                 let mut allowed = 0;
                 let mut attached = 0;
+                // Attachments to listeners that are not programmed.
+                let mut waiting = 0;
                 for (l, listener) in gateway.listeners.iter_mut().enumerate() {
                     let named = parent
                         .section_name
@@ -99,7 +101,9 @@ pub fn attach(
                         continue;
                     }
                     selected += 1;
-                    if !listener.ready
+                    // Routes attach to an accepted listener even while it is
+                    // not programmed (they are served once it is).
+                    if !listener.accepted
                         || !listener.allows_http_routes
                         || !allows_namespace(
                             gateway_namespace,
@@ -117,6 +121,9 @@ pub fn attach(
                         continue;
                     }
                     attached += 1;
+                    if !listener.ready {
+                        waiting += 1;
+                    }
                     listener.attached_routes += 1;
                     out.attachments.push(Attachment {
                         gateway: g,
@@ -151,6 +158,14 @@ pub fn attach(
                         (
                             reason::NO_MATCHING_LISTENER_HOSTNAME,
                             format!("{target}: the route's hostnames {route_hostnames:?} match no listener hostname"),
+                        ),
+                    )
+                } else if waiting == attached {
+                    (
+                        true,
+                        (
+                            reason::ACCEPTED,
+                            format!("attached to {target}; not served until its listener is programmed (see the Gateway's status)"),
                         ),
                     )
                 } else {

@@ -462,6 +462,7 @@ spec:
     assert_eq!(domains, ["x.example.org"]);
 }
 
+mod gateway_status;
 mod priority_groups;
 mod providers;
 mod request_hygiene;
