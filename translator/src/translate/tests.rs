@@ -465,5 +465,6 @@ spec:
 mod priority_groups;
 mod providers;
 mod request_hygiene;
+mod request_limit;
 mod traffic_policies;
 mod upstream_tls;
