@@ -139,6 +139,7 @@ mod tests {
             path_full: None,
             provider_name: Some("p".into()),
             routes: Vec::new(),
+            max_request_bytes: crate::config::DEFAULT_MAX_REQUEST_BYTES,
         }
     }
 

@@ -38,6 +38,30 @@ pub struct FilterConfig {
     /// ([`crate::route_type`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<RouteRule>,
+    /// The largest request body the gateway holds or buffers for this
+    /// Backend (the annotation `llmgate.io/max-request-bytes`); a body over
+    /// it is answered 413 by the filter. Envoy's own buffer limit on the
+    /// routes to the Backend is [`envoy_buffer_limit`] of it.
+    #[serde(default = "default_max_request_bytes")]
+    pub max_request_bytes: u64,
+}
+
+/// [`FilterConfig::max_request_bytes`] unless the Backend says otherwise.
+pub const DEFAULT_MAX_REQUEST_BYTES: u64 = 32 * 1024 * 1024;
+
+fn default_max_request_bytes() -> u64 {
+    DEFAULT_MAX_REQUEST_BYTES
+}
+
+/// Room above the limit in Envoy's buffer: at least one read's worth (Envoy
+/// hands a body over in pieces of up to its per-connection buffer limit,
+/// 1 MiB by default), so the filter sees a body pass the limit before Envoy
+/// does, and a quarter of the limit for the gateway's own edits (a model
+/// name, `include_usage`, a conversion to the provider's API) to fit.
+pub const fn envoy_buffer_limit(max_request_bytes: u64) -> u64 {
+    max_request_bytes
+        .saturating_add(max_request_bytes / 4)
+        .saturating_add(1024 * 1024)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -279,10 +303,31 @@ mod tests {
                 suffix: "*".into(),
                 route_type: crate::route_type::RouteType::Passthrough,
             }],
+            max_request_bytes: 5 * 1024 * 1024,
         };
         let json = serde_json::to_vec(&cfg).unwrap();
         assert_eq!(FilterConfig::from_json(&json).unwrap(), cfg);
         assert!(!format!("{cfg:?}").contains("sk-secret"));
+    }
+
+    #[test]
+    fn the_limit_defaults_to_32_mib_and_envoy_keeps_room_above_it() {
+        let cfg = FilterConfig::from_json(
+            br#"{"backend":"a/b","provider":{"name":"openai"},"host":"h","auth":{"token":{"kind":"passthrough"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(cfg.max_request_bytes, 32 * 1024 * 1024);
+        let mib = 1024 * 1024;
+        // (limit, Envoy's buffer limit)
+        let cases = [
+            (0, mib),
+            (64 * 1024, 64 * 1024 + 16 * 1024 + mib),
+            (32 * mib, 41 * mib),
+            (u64::MAX, u64::MAX),
+        ];
+        for (limit, envoy) in cases {
+            assert_eq!(envoy_buffer_limit(limit), envoy, "{limit}");
+        }
     }
 
     #[test]

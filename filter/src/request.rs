@@ -283,6 +283,7 @@ mod tests {
             path_full: None,
             provider_name: None,
             routes: Vec::new(),
+            max_request_bytes: crate::config::DEFAULT_MAX_REQUEST_BYTES,
         }
     }
 

@@ -175,11 +175,19 @@ impl RootContext for Root {
         };
         match PluginConfig::from_json(&bytes) {
             Ok(config) => {
+                let members = matches!(config, PluginConfig::Members(_));
                 let plugins = config
                     .providers()
                     .iter()
                     .cloned()
-                    .map(Plugin::new)
+                    .map(|cfg| {
+                        let plugin = Plugin::new(cfg);
+                        if members {
+                            plugin.in_priority_groups()
+                        } else {
+                            plugin
+                        }
+                    })
                     .collect();
                 let injected_headers = config
                     .providers()

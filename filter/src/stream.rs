@@ -13,10 +13,10 @@ mod plugin;
 pub use host::{Flow, Host};
 pub use plugin::Plugin;
 
-use crate::answers;
+use crate::answers::{self, TooLarge};
 use crate::body_edits::{self, Edit};
 use crate::capped::CappedCopy;
-use crate::config::{FilterConfig, PATH_REWRITTEN_HEADER};
+use crate::config::{envoy_buffer_limit, FilterConfig, PATH_REWRITTEN_HEADER};
 use crate::convert;
 use crate::injected;
 use crate::invalid_body::{self, Requirement};
@@ -32,23 +32,15 @@ use converting::{Converting, Dialect};
 /// Beyond it the label falls back to `unknown`.
 pub const MAX_REQUEST_COPY: usize = 1024 * 1024;
 
-/// Envoy's request buffer limit (its default per-connection buffer limit;
-/// the translator does not change it). A held body that grows past it, as it
-/// arrives or by the gateway's own edits (measured on 1.40: a body of
-/// exactly the limit once `include_usage` is added passes, one byte more is
-/// a 413), is answered 413 by Envoy and never reaches the upstream.
-pub const REQUEST_BUFFER_LIMIT: usize = 1024 * 1024;
-
-/// Largest body of unknown or too large length held back for optional edits:
-/// adding `include_usage`, or looking for `"stream": true` to pick the
-/// streaming endpoint. Such a body is let through unchanged before Envoy's
-/// limit would turn it into a 413 (the next chunk may be large), so the
-/// margin below [`REQUEST_BUFFER_LIMIT`]. A body whose `content-length` fits
-/// the limit is held whole whatever its size: it can never hit the limit, and
-/// letting it go unedited would let whitespace padding dodge the count.
-/// The model override, a Bedrock guardrail and SigV4 have no such escape: they
-/// must see the whole body.
-pub const MAX_HELD_FOR_INJECTION: usize = 768 * 1024;
+// The Backend's limit on request bodies is `FilterConfig::max_request_bytes`
+// (default 32 MiB); the translator sets Envoy's buffer limit on the routes to
+// the Backend to `config::envoy_buffer_limit` of it, above it by at least one
+// read of Envoy's and a quarter for the gateway's edits. Held bodies and
+// bodies Envoy buffers for failover are answered 413 here before they could
+// reach Envoy's limit: Envoy's own 413 is a bare text, and one raised while
+// the filter replaces the body (`set_buffer`) re-enters the VM and crashes it
+// (measured on 1.40; see envoy/README.md). Bodies of unknown length held for
+// optional edits only are let through unedited once past the limit.
 
 pub use converting::CONVERSION_CODE;
 
@@ -74,7 +66,10 @@ struct Held {
     convert: Option<Dialect>,
     buffered: usize,
     /// The request's `content-length`, when it has a valid one.
-    declared_length: Option<usize>,
+    declared_length: Option<u64>,
+    /// The body must reach Envoy whole or not at all: a required edit, or
+    /// Envoy buffers it for failover anyway.
+    bounded: bool,
 }
 
 impl Held {
@@ -83,19 +78,6 @@ impl Held {
     /// rest are improvements a too-big body may go without.
     fn required(&self) -> bool {
         self.model.is_some() || self.provider_edit || self.sign || self.convert.is_some()
-    }
-
-    /// Whether Envoy can hold the whole body: a `content-length` within its
-    /// buffer limit.
-    fn fits_in_buffer(&self) -> bool {
-        self.declared_length
-            .is_some_and(|n| n <= REQUEST_BUFFER_LIMIT)
-    }
-
-    /// Let the body go unedited (optional edits only): it is past the margin
-    /// and might not fit Envoy's buffer.
-    fn release(&self, body_size: usize) -> bool {
-        !self.required() && !self.fits_in_buffer() && body_size > MAX_HELD_FOR_INJECTION
     }
 
     /// The edit that needs the body to be a JSON object, if any.
@@ -282,7 +264,7 @@ impl Stream {
         // embeddings keep their own model (the configured one is for chat);
         // a conversion sets the model and the stream itself.
         let edits_body = !route_type.keeps_path();
-        let held = Held {
+        let mut held = Held {
             model: provider
                 .model_override()
                 .filter(|_| edits_body && convert.is_none() && route_type != RouteType::Embeddings)
@@ -297,7 +279,18 @@ impl Stream {
             declared_length: host
                 .request_header("content-length")
                 .and_then(|v| v.trim().parse().ok()),
+            bounded: false,
         };
+        held.bounded = held.required() || plugin.failover;
+        let limit = cfg.max_request_bytes;
+        if let Some(declared) = held.declared_length.filter(|n| *n > limit) {
+            if held.bounded {
+                // Refused before a byte of it is buffered.
+                return self.refuse_too_large(host, TooLarge::Whole(declared), limit);
+            }
+            // Optional edits only: too big to hold, it goes as sent.
+            held.inject_usage = false;
+        }
         let hold = held.required() || held.inject_usage;
         if !hold {
             self.phase = RequestPhase::Copying(CappedCopy::new(MAX_REQUEST_COPY));
@@ -306,6 +299,19 @@ impl Stream {
         // Headers stay paused so `content-length`, `:path` and the signature
         // can still follow the body; everything else is already in place.
         self.phase = RequestPhase::Holding(held);
+        Flow::Pause
+    }
+
+    /// 413 in OpenAI's shape: the body is over the Backend's limit. Nothing
+    /// of the request goes (further) upstream.
+    fn refuse_too_large(&mut self, host: &mut impl Host, size: TooLarge, limit: u64) -> Flow {
+        host.send_response(
+            413,
+            &[("content-type", "application/json")],
+            &answers::too_large(size, limit),
+        );
+        self.status = Some(413);
+        self.phase = RequestPhase::Done;
         Flow::Pause
     }
 
@@ -357,11 +363,25 @@ impl Stream {
         body_size: usize,
         end_of_stream: bool,
     ) -> Flow {
+        let limit = self.cfg(plugin).max_request_bytes;
+        let size = |n: u64| {
+            if end_of_stream {
+                TooLarge::Whole(n)
+            } else {
+                TooLarge::AtLeast(n)
+            }
+        };
         match &mut self.phase {
             RequestPhase::Copying(copy) => {
                 self.request_bytes = self
                     .request_bytes
                     .saturating_add(u64::try_from(body_size).unwrap_or(u64::MAX));
+                if plugin.failover && self.request_bytes > limit {
+                    // Envoy buffers it for failover: past its own limit it
+                    // would silently give up failing over.
+                    let n = self.request_bytes;
+                    return self.refuse_too_large(host, size(n), limit);
+                }
                 if copy.wants(body_size) {
                     if let Some(chunk) = host.request_body(body_size) {
                         copy.push(&chunk);
@@ -376,9 +396,12 @@ impl Stream {
                 held.buffered = body_size;
                 // Envoy hands over everything held so far.
                 self.request_bytes = u64::try_from(body_size).unwrap_or(u64::MAX);
-                if end_of_stream {
-                    self.end_request_holding(plugin, host)
-                } else if held.release(body_size) {
+                let over = self.request_bytes > limit;
+                if over && held.bounded {
+                    let n = self.request_bytes;
+                    return self.refuse_too_large(host, size(n), limit);
+                }
+                if over {
                     // Too big to hold for what is optional: let everything go
                     // unchanged (on the path already set), still reading the
                     // model from what we have.
@@ -387,7 +410,12 @@ impl Stream {
                         copy.push(&held);
                     }
                     self.phase = RequestPhase::Copying(copy);
+                    if end_of_stream {
+                        self.end_request();
+                    }
                     Flow::Continue
+                } else if end_of_stream {
+                    self.end_request_holding(plugin, host)
                 } else {
                     Flow::Pause
                 }
@@ -492,6 +520,21 @@ impl Stream {
                 body: body.clone(),
                 usage_injected: false,
             });
+        }
+        // Envoy answers a body replaced with more than it can hold with its
+        // own 413 from inside `set_buffer`, which crashes the VM: never ask.
+        let limit = self.cfg(plugin).max_request_bytes;
+        let buffer = envoy_buffer_limit(limit);
+        if let Some(size) = edited
+            .as_ref()
+            .map(|e| u64::try_from(e.body.len()).unwrap_or(u64::MAX))
+            .filter(|n| *n > buffer)
+        {
+            if held.required() {
+                return self.refuse_too_large(host, TooLarge::Rewritten { size, buffer }, limit);
+            }
+            // Optional edits only: the body goes as sent.
+            edited = None;
         }
         if let Some(edited) = &edited {
             self.injected = edited.usage_injected;

@@ -16,6 +16,9 @@ pub struct Plugin {
     pub(super) format: UsageFormat,
     /// `include_usage` may be added to streaming requests.
     pub(super) inject_usage: bool,
+    /// A priority-group member: Envoy buffers every request body for
+    /// failover, so every body is bound by the limit.
+    pub(super) failover: bool,
 }
 
 impl Plugin {
@@ -40,6 +43,13 @@ impl Plugin {
             provider_name_label,
             format,
             inject_usage,
+            failover: false,
         }
+    }
+
+    /// The plugin of a priority-group member (see [`Plugin::failover`]).
+    pub fn in_priority_groups(mut self) -> Self {
+        self.failover = true;
+        self
     }
 }

@@ -123,6 +123,39 @@ fn a_rate_limited_first_group_hands_the_request_to_the_next() {
     assert_eq!(log[0]["status"], 200, "{log:?}");
 }
 
+/// Envoy keeps a copy of the body for the next attempt: a 5 MiB one (over
+/// Envoy's default 1 MiB buffer) still fails over, the primary getting its
+/// rewrite and the backup the client's body.
+#[test]
+fn a_5_mib_body_still_fails_over() {
+    let primary = mock(PRIMARY_KEY, Some(429));
+    let backup = mock(BACKUP_KEY, None);
+    let gateway = start_gateway(&manifests(backup.addr().port()), primary.addr().port());
+    let content = "x".repeat(5 * 1024 * 1024);
+    let body = serde_json::to_vec(&serde_json::json!({
+        "model": "gpt-4o-mini",
+        "messages": [{"role": "user", "content": content}]
+    }))
+    .unwrap();
+    let reply = gateway.post(
+        "/llm",
+        &[
+            ("content-type", "application/json"),
+            ("authorization", "Bearer client-token"),
+        ],
+        &body,
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let tried = primary.requests();
+    assert_eq!(tried.len(), 1);
+    let edited = tried[0].body_json().expect("JSON");
+    assert_eq!(edited["model"], "gpt-4o-deployment");
+    assert_eq!(edited["messages"][0]["content"].as_str(), Some(&*content));
+    let served = backup.requests();
+    assert_eq!(served.len(), 1);
+    assert!(served[0].body == body, "the client's body, whole");
+}
+
 #[test]
 fn an_unreachable_first_group_hands_the_request_to_the_next() {
     let nothing_listens = free_port();

@@ -9,6 +9,7 @@
 mod access_log;
 mod azure_openai;
 mod bad_input;
+mod body_limit;
 mod broken_examples;
 mod conformance;
 mod counting;

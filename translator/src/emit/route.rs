@@ -26,6 +26,13 @@ pub fn route(route: Route, listener_port: u16, well_known_port: u16) -> Value {
             );
         }
         RouteAction::Forward(forward) => {
+            // A `Route` field, not a `RouteAction` one. It replaces the
+            // listener's buffer limit for this route's request bodies: the
+            // body the llmgate filter holds, and the copy the router keeps
+            // for retries (measured on 1.40, envoy/README.md).
+            if let Some(limit) = forward.request_body_buffer_limit {
+                out.insert("request_body_buffer_limit".into(), json!(limit));
+            }
             out.insert("route".into(), forward_action(forward));
         }
         RouteAction::MethodNotAllowed { allow } => {

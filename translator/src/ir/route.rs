@@ -118,6 +118,9 @@ pub struct ForwardAction {
     /// `N.NNNs`; `0s` is none.
     pub timeout: Option<String>,
     pub retry: Retry,
+    /// How much of a request body Envoy may buffer (for the llmgate filter
+    /// and for retries); `None`: Envoy's default (the listener's 1 MiB).
+    pub request_body_buffer_limit: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -143,6 +143,8 @@ fn resolve_in_section(
         provider_name: None,
         // A route's TrafficPolicy sets them on the route's own copy.
         routes: Vec::new(),
+        // The Backend's own, set for all its providers by `backends::resolve`.
+        max_request_bytes: llmgate_filter::config::DEFAULT_MAX_REQUEST_BYTES,
     };
     Ok(ResolvedBackend {
         upstream: Upstream {

@@ -29,6 +29,8 @@ pub struct Resolved {
     pub ai: bool,
     /// Retries that fail over through a Backend's priority groups (0: none).
     pub failover_retries: u32,
+    /// An AI Backend's limit on request bodies.
+    pub max_request_bytes: Option<u64>,
 }
 
 /// An AI Backend's cluster.
@@ -37,6 +39,8 @@ pub struct AiCluster {
     pub name: String,
     /// Priority groups after the first that have a ready provider.
     pub failover_retries: u32,
+    /// The Backend's limit on request bodies (`request_limit`).
+    pub max_request_bytes: u64,
 }
 
 /// The fields of a backendRef that name its target.
@@ -130,6 +134,7 @@ impl<'a> Resolver<'a> {
                     cluster,
                     ai: false,
                     failover_retries: 0,
+                    max_request_bytes: None,
                 })
             }
         }
@@ -194,6 +199,7 @@ impl<'a> Resolver<'a> {
                     cluster: cluster.name.clone(),
                     ai: true,
                     failover_retries: cluster.failover_retries,
+                    max_request_bytes: Some(cluster.max_request_bytes),
                 })),
                 Some(Err(why)) => issue(
                     reason::BACKEND_NOT_FOUND,

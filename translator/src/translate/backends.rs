@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::ai_backend;
 use super::backend_refs::AiCluster;
-use super::{backend_tls, names, priority_groups};
+use super::{backend_tls, names, priority_groups, request_limit};
 use crate::backend::Backend;
 use crate::ir::{Cluster, ResolvedGroups};
 use crate::problem::{Problem, Unavailable};
@@ -41,7 +41,8 @@ pub fn resolve(backend: &Object<Backend>, snapshot: &Snapshot) -> Result<Resolve
     let Some(ai) = &spec.ai else {
         return Err(invalid("spec.ai", "required when type is AI"));
     };
-    match (&ai.llm, &ai.priority_groups) {
+    let max_request_bytes = request_limit::of(backend)?;
+    let mut resolved = match (&ai.llm, &ai.priority_groups) {
         (Some(llm), None) => ai_backend::resolve_provider(llm, "spec.ai.llm", backend, snapshot)
             .map(|one| Resolved::Single(Box::new(one))),
         (None, Some(groups)) => {
@@ -51,7 +52,16 @@ pub fn resolve(backend: &Object<Backend>, snapshot: &Snapshot) -> Result<Resolve
             "spec.ai",
             "exactly one of llm, priorityGroups must be set",
         )),
+    }?;
+    match &mut resolved {
+        Resolved::Single(one) => one.filter.max_request_bytes = max_request_bytes,
+        Resolved::Groups(groups) => {
+            for member in &mut groups.members {
+                member.resolved.filter.max_request_bytes = max_request_bytes;
+            }
+        }
     }
+    Ok(resolved)
 }
 
 /// (namespace, name) → the AI Backend's cluster, or why it cannot serve.
@@ -71,6 +81,15 @@ pub fn resolve_backends<'a>(
         let resolved = resolve(backend, snapshot);
         let conditions = match resolved {
             Ok(resolved) => {
+                let max_request_bytes = match &resolved {
+                    Resolved::Single(one) => one.filter.max_request_bytes,
+                    Resolved::Groups(groups) => groups
+                        .members
+                        .iter()
+                        .map(|m| m.resolved.filter.max_request_bytes)
+                        .max()
+                        .unwrap_or_default(),
+                };
                 let name = names::backend_cluster(&backend.namespace, &backend.name);
                 let label = format!("{}/{}", backend.namespace, backend.name);
                 let (cluster, failover_retries, warnings, left_out) = match resolved {
@@ -100,6 +119,7 @@ pub fn resolve_backends<'a>(
                     Ok(AiCluster {
                         name,
                         failover_retries,
+                        max_request_bytes,
                     }),
                 );
                 // Served, but what the warnings say (verification disabled,

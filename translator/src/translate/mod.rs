@@ -15,6 +15,7 @@ pub mod names;
 pub mod parents;
 pub mod priority_groups;
 pub mod providers;
+pub mod request_limit;
 pub mod route_refs;
 pub mod route_table_clusters;
 pub mod routes;
@@ -316,6 +317,7 @@ fn route_entries(
                     weight,
                     ai: ok.ai,
                     failover_retries: ok.failover_retries,
+                    max_request_bytes: ok.max_request_bytes,
                 }),
                 Err(issue) => {
                     problems.push(

@@ -28,6 +28,8 @@ pub enum BackendTarget {
         ai: bool,
         /// See [`super::backend_refs::AiCluster::failover_retries`].
         failover_retries: u32,
+        /// An AI Backend's limit on request bodies.
+        max_request_bytes: Option<u64>,
     },
     /// Counts toward the weights but cannot be served (Gateway API: 500).
     Unavailable { weight: u32 },
@@ -419,6 +421,20 @@ fn action(
         })
         .max()
         .unwrap_or(0);
+    // Envoy must be able to hold what the filter holds (and what it
+    // buffers for failover) on every AI Backend the route sends to.
+    let request_body_buffer_limit = input
+        .targets
+        .iter()
+        .filter_map(|t| match t {
+            BackendTarget::Cluster {
+                weight,
+                max_request_bytes: Some(max),
+                ..
+            } if *weight > 0 => Some(super::request_limit::envoy_buffer_limit(*max)),
+            _ => None,
+        })
+        .max();
     let retry = match &timeouts.backend_request {
         _ if failover_retries > 0 => Retry::Failover {
             retries: failover_retries,
@@ -440,6 +456,7 @@ fn action(
                 .collect(),
             timeout,
             retry,
+            request_body_buffer_limit,
         }),
     ))
 }

@@ -466,5 +466,6 @@ mod gateway_status;
 mod priority_groups;
 mod providers;
 mod request_hygiene;
+mod request_limit;
 mod traffic_policies;
 mod upstream_tls;

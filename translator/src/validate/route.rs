@@ -189,6 +189,7 @@ mod tests {
             mirrors: vec![],
             timeout: None,
             retry: Retry::None,
+            request_body_buffer_limit: None,
         }
     }
 

@@ -227,8 +227,9 @@ fn include_usage_is_added_and_its_traces_removed() {
 
 #[test]
 fn too_big_to_hold_passes_unchanged() {
-    let p = azure_at("2024-10-21");
-    let pad = "x".repeat(MAX_HELD_FOR_INJECTION + 128 * 1024);
+    const LIMIT: usize = 256 * 1024;
+    let p = with_limit(azure_at("2024-10-21"), LIMIT as u64);
+    let pad = "x".repeat(LIMIT + 128 * 1024);
     let request = format!(r#"{{"model":"big","stream":true,"pad":"{pad}"}}"#);
     let bytes = request.as_bytes();
     let mut f = fake(&[]);
@@ -236,13 +237,14 @@ fn too_big_to_hold_passes_unchanged() {
     assert_eq!(s.on_request_headers(&p, &mut f, false), Flow::Pause);
     let chunks: Vec<&[u8]> = bytes.chunks(64 * 1024).collect();
     let flows = send_body(&mut s, &p, &mut f, &chunks, true);
-    // Held until over the limit, then everything goes as it is.
-    let held = MAX_HELD_FOR_INJECTION / (64 * 1024);
+    // Held up to the limit, then everything goes as it is.
+    let held = LIMIT / (64 * 1024);
     assert!(flows[..held].iter().all(|f| *f == Flow::Pause), "{flows:?}");
     assert!(
         flows[held..].iter().all(|f| *f == Flow::Continue),
         "{flows:?}"
     );
+    assert!(f.local_reply.is_none());
     assert!(!String::from_utf8_lossy(&f.request_body).contains("stream_options"));
     respond(
         &mut s,
@@ -369,21 +371,22 @@ fn padded(pad: usize) -> Vec<u8> {
 
 #[test]
 fn whitespace_does_not_decide_whether_usage_is_added() {
-    let under_limit = REQUEST_BUFFER_LIMIT - padded(0).len();
-    // (whitespace, content-length sent, include_usage added)
-    let cases: &[(usize, bool, bool)] = &[
-        (100, true, true),
-        (MAX_HELD_FOR_INJECTION + 1, true, true),
-        (under_limit, true, true),
-        // Unknown length: held only up to the margin below Envoy's limit.
-        (MAX_HELD_FOR_INJECTION / 2, false, true),
-        (MAX_HELD_FOR_INJECTION + 64 * 1024, false, false),
-        // Over the limit: Envoy could not hold it; it goes as sent.
-        (REQUEST_BUFFER_LIMIT, true, false),
+    const LIMIT: usize = 256 * 1024;
+    let at_limit = LIMIT - padded(0).len();
+    // (whitespace, content-length sent, held at the headers, include_usage added)
+    let cases: &[(usize, bool, bool, bool)] = &[
+        (100, true, true, true),
+        (at_limit, true, true, true),
+        // Declared over the limit: not held at all, it goes as sent.
+        (at_limit + 1, true, false, false),
+        // Unknown length: held up to the limit.
+        (LIMIT / 2, false, true, true),
+        (at_limit, false, true, true),
+        (LIMIT + 64 * 1024, false, true, false),
     ];
-    for (pad, declared, injected) in cases {
+    for (pad, declared, held, injected) in cases {
         let body = padded(*pad);
-        let p = azure_at("2024-10-21");
+        let p = with_limit(azure_at("2024-10-21"), LIMIT as u64);
         let len = body.len().to_string();
         let mut f = if *declared {
             fake(&[("content-length", &len)])
@@ -391,10 +394,12 @@ fn whitespace_does_not_decide_whether_usage_is_added() {
             fake(&[])
         };
         let mut s = Stream::new();
-        assert_eq!(s.on_request_headers(&p, &mut f, false), Flow::Pause);
+        let flow = s.on_request_headers(&p, &mut f, false);
+        assert_eq!(flow == Flow::Pause, *held, "{pad} {declared}");
         let chunks: Vec<&[u8]> = body.chunks(16 * 1024).collect();
-        let flows = send_body(&mut s, &p, &mut f, &chunks, true);
+        let flows = send_body(&mut s, &p, &mut f, &chunks, *held);
         assert_eq!(flows.last(), Some(&Flow::Continue), "{pad}");
+        assert!(f.local_reply.is_none(), "{pad} {declared}");
         let sent = String::from_utf8_lossy(&f.request_body).into_owned();
         assert_eq!(
             sent.starts_with(r#"{"stream_options":{"include_usage":true},"#),

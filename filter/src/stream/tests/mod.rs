@@ -2,6 +2,7 @@
 //! by concern in the files beside this one.
 
 mod accounting;
+mod body_limit;
 mod conversion;
 mod held_body;
 mod injected;
@@ -33,6 +34,9 @@ struct Fake {
     histograms: BTreeMap<String, Vec<u64>>,
     /// What the filter answered itself: status, headers, body.
     local_reply: Option<(u32, Vec<(String, String)>, Vec<u8>)>,
+    /// Envoy's buffer limit on the route: a held body may never grow past
+    /// it (Envoy would answer 413 itself, from inside `set_buffer`).
+    buffer_limit: Option<u64>,
 }
 
 impl Host for Fake {
@@ -50,6 +54,7 @@ impl Host for Fake {
     }
     fn replace_request_body(&mut self, size: usize, body: &[u8]) {
         self.request_body.splice(..size, body.iter().copied());
+        self.assert_within_buffer_limit();
     }
     fn response_header(&self, name: &str) -> Option<String> {
         self.response_headers.get(name).cloned()
@@ -101,6 +106,26 @@ impl Host for Fake {
     }
 }
 
+impl Fake {
+    fn assert_within_buffer_limit(&self) {
+        if let Some(limit) = self.buffer_limit {
+            assert!(
+                self.request_body.len() as u64 <= limit,
+                "Envoy holds {} bytes, over its limit of {limit}: it would answer 413 itself",
+                self.request_body.len()
+            );
+        }
+    }
+}
+
+/// The plugin with another body limit.
+fn with_limit(p: Plugin, limit: u64) -> Plugin {
+    Plugin::new(FilterConfig {
+        max_request_bytes: limit,
+        ..p.cfg
+    })
+}
+
 fn plugin(provider: ProviderConfig, token: TokenSource) -> Plugin {
     Plugin::new(FilterConfig {
         backend: "ns/ai".into(),
@@ -114,6 +139,7 @@ fn plugin(provider: ProviderConfig, token: TokenSource) -> Plugin {
         path_full: None,
         provider_name: None,
         routes: Vec::new(),
+        max_request_bytes: crate::config::DEFAULT_MAX_REQUEST_BYTES,
     })
 }
 
@@ -166,6 +192,7 @@ fn send_body(
 ) -> Vec<Flow> {
     let mut flows = Vec::new();
     let mut buffering = paused;
+    f.buffer_limit = Some(crate::config::envoy_buffer_limit(p.cfg.max_request_bytes));
     for (i, chunk) in chunks.iter().enumerate() {
         if !buffering {
             f.request_body.clear();
@@ -174,6 +201,13 @@ fn send_body(
         let flow = s.on_request_body(p, f, f.request_body.len(), i + 1 == chunks.len());
         buffering = flow == Flow::Pause;
         flows.push(flow);
+        if f.local_reply.is_some() {
+            // Envoy sends the reply; the rest of the body is never read.
+            break;
+        }
+        if buffering {
+            f.assert_within_buffer_limit();
+        }
     }
     flows
 }
