@@ -139,6 +139,7 @@ mod tests {
             path_full: None,
             provider_name: Some("p".into()),
             routes: Vec::new(),
+            model_aliases: Default::default(),
         }
     }
 

@@ -7,6 +7,8 @@
 //! request headers Envoy's `credential_injector` writes ([`crate::injected`]).
 //! `Value` and `Aws` are what those resolve to for one attempt.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::route_type::RouteRule;
@@ -38,6 +40,11 @@ pub struct FilterConfig {
     /// ([`crate::route_type`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<RouteRule>,
+    /// `modelAliases`: a model name the client may ask for → the model the
+    /// provider gets ([`crate::model_names`]). Never overrides a configured
+    /// model.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub model_aliases: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -279,6 +286,7 @@ mod tests {
                 suffix: "*".into(),
                 route_type: crate::route_type::RouteType::Passthrough,
             }],
+            model_aliases: [("fast".to_owned(), "gpt-4o-mini".to_owned())].into(),
         };
         let json = serde_json::to_vec(&cfg).unwrap();
         assert_eq!(FilterConfig::from_json(&json).unwrap(), cfg);

@@ -5,6 +5,7 @@ mod accounting;
 mod conversion;
 mod held_body;
 mod injected;
+mod model_names;
 mod native_apis;
 mod route_types;
 
@@ -114,6 +115,7 @@ fn plugin(provider: ProviderConfig, token: TokenSource) -> Plugin {
         path_full: None,
         provider_name: None,
         routes: Vec::new(),
+        model_aliases: Default::default(),
     })
 }
 
