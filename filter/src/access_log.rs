@@ -7,7 +7,9 @@
 //! `tests/tests/e2e/access_log.rs`).
 //!
 //! Models are the raw strings (the log has no cardinality problem), cut to
-//! [`MAX_MODEL_BYTES`]; the JSON formatter escapes them.
+//! [`MAX_MODEL_BYTES`]; the JSON formatter escapes them. An absent or empty
+//! model is no field at all (`null` in the log), where the metrics say
+//! `unknown`: the rule is in [`crate::model_names`].
 
 use crate::metrics::{Estimate, Missing};
 use crate::response::Outcome;
@@ -72,10 +74,12 @@ pub fn fields(r: &Record<'_>) -> Vec<(String, String)> {
         ("provider_name", r.provider_name.to_owned()),
         ("streaming", r.outcome.streamed.to_string()),
     ];
-    if let Some(m) = r.request_model {
+    // No model (absent or empty) is no field: the log's `null`, the
+    // metrics' `unknown` ([`crate::model_names`]).
+    if let Some(m) = crate::model_names::named(r.request_model) {
         out.push(("request_model", cut(m)));
     }
-    if let Some(m) = r.response_model {
+    if let Some(m) = crate::model_names::named(r.response_model) {
         out.push(("response_model", cut(m)));
     }
     if let Some(u) = r.outcome.usage {
@@ -120,6 +124,38 @@ pub fn fields(r: &Record<'_>) -> Vec<(String, String)> {
 mod tests {
     use super::*;
     use crate::usage::TokenUsage;
+
+    #[test]
+    fn empty_and_absent_models_are_no_field() {
+        let outcome = Outcome::default();
+        let cases = [
+            (None, None),
+            (Some(""), None),
+            (Some("gpt-4o-mini"), Some("gpt-4o-mini")),
+        ];
+        for (raw, want) in cases {
+            let record = Record {
+                route: "r",
+                backend: "b",
+                provider: "openai",
+                provider_name: "openai",
+                request_model: raw,
+                response_model: raw,
+                outcome: &outcome,
+                ttft_ms: None,
+                include_usage_injected: false,
+                missing: None,
+            };
+            let got = fields(&record);
+            for field in ["llmgate.request_model", "llmgate.response_model"] {
+                let value = got
+                    .iter()
+                    .find(|(n, _)| n == field)
+                    .map(|(_, v)| v.as_str());
+                assert_eq!(value, want, "{field} {raw:?}");
+            }
+        }
+    }
 
     #[test]
     fn publishes_known_fields_only() {

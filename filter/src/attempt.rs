@@ -140,6 +140,7 @@ mod tests {
             provider_name: Some("p".into()),
             routes: Vec::new(),
             max_request_bytes: crate::config::DEFAULT_MAX_REQUEST_BYTES,
+            model_aliases: Default::default(),
         }
     }
 

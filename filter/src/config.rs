@@ -7,6 +7,8 @@
 //! request headers Envoy's `credential_injector` writes ([`crate::injected`]).
 //! `Value` and `Aws` are what those resolve to for one attempt.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::route_type::RouteRule;
@@ -44,6 +46,11 @@ pub struct FilterConfig {
     /// routes to the Backend is [`envoy_buffer_limit`] of it.
     #[serde(default = "default_max_request_bytes")]
     pub max_request_bytes: u64,
+    /// `modelAliases`: a model name the client may ask for → the model the
+    /// provider gets ([`crate::model_names`]). Never overrides a configured
+    /// model.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub model_aliases: BTreeMap<String, String>,
 }
 
 /// [`FilterConfig::max_request_bytes`] unless the Backend says otherwise.
@@ -304,6 +311,7 @@ mod tests {
                 route_type: crate::route_type::RouteType::Passthrough,
             }],
             max_request_bytes: 5 * 1024 * 1024,
+            model_aliases: [("fast".to_owned(), "gpt-4o-mini".to_owned())].into(),
         };
         let json = serde_json::to_vec(&cfg).unwrap();
         assert_eq!(FilterConfig::from_json(&json).unwrap(), cfg);

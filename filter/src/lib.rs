@@ -21,6 +21,7 @@ pub mod injected;
 pub mod invalid_body;
 pub mod json_model;
 pub mod metrics;
+pub mod model_names;
 pub mod plugin_config;
 pub mod providers;
 pub mod request;

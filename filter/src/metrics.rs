@@ -146,7 +146,8 @@ pub struct ModelCap {
 
 impl ModelCap {
     /// `backend` must already be sanitised; `raw_model` `None` or empty is
-    /// `unknown`. Returns the label to use.
+    /// `unknown` (where the access log has no field:
+    /// [`crate::model_names`]). Returns the label to use.
     pub fn label(&mut self, backend: &str, raw_model: Option<&str>) -> String {
         let Some(raw) = raw_model.filter(|m| !m.is_empty()) else {
             return UNKNOWN_MODEL.to_owned();

@@ -114,11 +114,20 @@ pub fn selects_stream_endpoint(
     route_rewrote_path: bool,
     route_type: RouteType,
 ) -> bool {
-    let full_path = cfg.path_full.is_some() && route_type == RouteType::Completions;
-    !route_rewrote_path
-        && !full_path
-        && !route_type.keeps_path()
+    gateway_chooses_path(cfg, route_rewrote_path, route_type)
         && providers::of(&cfg.provider).streams_by_path()
+}
+
+/// Whether the provider's own path is used (not `path.full`'s, the route's
+/// or a passthrough's): then the model that path names
+/// ([`providers::Provider::path_model`]) is the one the request went to.
+pub fn gateway_chooses_path(
+    cfg: &FilterConfig,
+    route_rewrote_path: bool,
+    route_type: RouteType,
+) -> bool {
+    let full_path = cfg.path_full.is_some() && route_type == RouteType::Completions;
+    !route_rewrote_path && !full_path && !route_type.keeps_path()
 }
 
 /// AWS credentials and SigV4 scope when requests are signed (Bedrock only;
@@ -284,6 +293,7 @@ mod tests {
             provider_name: None,
             routes: Vec::new(),
             max_request_bytes: crate::config::DEFAULT_MAX_REQUEST_BYTES,
+            model_aliases: Default::default(),
         }
     }
 

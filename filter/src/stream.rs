@@ -1,6 +1,6 @@
 //! One upstream request/response, driven by the proxy-wasm callbacks but
 //! written against the small [`Host`] trait so the whole flow — holding the
-//! request until its body is known (model override, `include_usage`, a
+//! request until its body is known (model override, model aliases, `include_usage`, a
 //! `stream` that picks the endpoint, a Bedrock guardrail, SigV4 over the final
 //! body), copying bodies within limits, rewriting the stream, counting exactly
 //! once — is tested on the host with a fake.
@@ -22,6 +22,7 @@ use crate::injected;
 use crate::invalid_body::{self, Requirement};
 use crate::json_model;
 use crate::metrics;
+use crate::model_names;
 use crate::providers;
 use crate::request::{self, HeaderOp};
 use crate::response::{is_event_stream, ResponseReader};
@@ -57,6 +58,10 @@ enum RequestPhase {
 #[derive(Debug)]
 struct Held {
     model: Option<String>,
+    /// The Backend has `modelAliases` that may apply to the body's `model`
+    /// (an improvement a too-big body may go without: the provider then
+    /// gets the alias and answers for it).
+    aliases: bool,
     inject_usage: bool,
     /// The provider's required body edit (a Bedrock guardrail).
     provider_edit: bool,
@@ -217,7 +222,7 @@ impl Stream {
         let anthropic_version = host.request_header(providers::anthropic::VERSION_HEADER);
         let selects_stream = request::selects_stream_endpoint(cfg, route_rewrote_path, route_type);
         // Only when the gateway chose the path (not `path.full`, not the route).
-        self.path_names_model = selects_stream;
+        self.path_names_model = request::gateway_chooses_path(cfg, route_rewrote_path, route_type);
         // Chat says so in its body (read once converted); a native call by
         // its method (or Gemini's `alt=sse`).
         let client_streams = selects_stream
@@ -264,11 +269,22 @@ impl Stream {
         // embeddings keep their own model (the configured one is for chat);
         // a conversion sets the model and the stream itself.
         let edits_body = !route_type.keeps_path();
+        let model = provider
+            .model_override()
+            .filter(|_| edits_body && convert.is_none() && route_type != RouteType::Embeddings)
+            .map(str::to_owned);
+        // Aliases rename the body's `model` where nothing fixes it; a
+        // conversion applies them itself (its target model).
+        let fixed = provider.model_override().or_else(|| {
+            self.path_names_model
+                .then(|| provider.path_model())
+                .flatten()
+        });
+        let aliases =
+            !cfg.model_aliases.is_empty() && edits_body && convert.is_none() && fixed.is_none();
         let mut held = Held {
-            model: provider
-                .model_override()
-                .filter(|_| edits_body && convert.is_none() && route_type != RouteType::Embeddings)
-                .map(str::to_owned),
+            model,
+            aliases,
             inject_usage: plugin.inject_usage
                 && route_type == RouteType::Completions
                 && convert.is_none(),
@@ -290,8 +306,9 @@ impl Stream {
             }
             // Optional edits only: too big to hold, it goes as sent.
             held.inject_usage = false;
+            held.aliases = false;
         }
-        let hold = held.required() || held.inject_usage;
+        let hold = held.required() || held.inject_usage || held.aliases;
         if !hold {
             self.phase = RequestPhase::Copying(CappedCopy::new(MAX_REQUEST_COPY));
             return Flow::Continue;
@@ -341,10 +358,13 @@ impl Stream {
             return None;
         }
         let (status, body) = if route_type == RouteType::Models {
-            (
-                200,
-                answers::model_list(provider.name(), &provider.models()),
-            )
+            let mut models = provider.models();
+            for alias in cfg.model_aliases.keys() {
+                if !models.contains(&alias.as_str()) {
+                    models.push(alias);
+                }
+            }
+            (200, answers::model_list(provider.name(), &models))
         } else {
             (
                 404,
@@ -455,23 +475,28 @@ impl Stream {
                 None => return Flow::Continue,
             }
         };
-        let provider = providers::of(&plugin.cfg.provider);
+        // The provider, its models and paths are the plugin's (an attempt
+        // only resolves the credential).
+        let cfg = &plugin.cfg;
+        let provider = providers::of(&cfg.provider);
         let mut converted_stream = false;
         let body = match held.convert {
             None => body,
             Some(dialect) => {
+                let fixed = provider.model_override().or_else(|| provider.path_model());
+                let asked = json_model::read_model(&body);
                 let target = convert::Target {
-                    model: provider.model_override().or_else(|| provider.path_model()),
+                    model: model_names::sent(fixed, &cfg.model_aliases, asked.as_deref()),
                 };
                 // `path.full` is an OpenAI-speaking endpoint: Messages are
                 // converted to chat only.
                 let native = provider
                     .chat_conversion()
-                    .filter(|_| plugin.cfg.path_full.is_none());
+                    .filter(|_| cfg.path_full.is_none());
                 let keep_stream_options = provider.accepts_stream_options();
                 match converting::convert(dialect, native, &body, target, keep_stream_options) {
                     Ok(converted) => {
-                        self.request_model = json_model::read_model(&body);
+                        self.request_model = asked;
                         converted_stream = converted.stream;
                         self.converting = Some(converted.converting);
                         converted.body
@@ -500,12 +525,16 @@ impl Stream {
         // A converted stream goes to the provider's streaming endpoint where
         // it has one (only chosen when neither `path.full` nor the route set
         // the path: no conversion then).
-        let streams =
-            converted_stream && provider.streams_by_path() && plugin.cfg.path_full.is_none();
+        let streams = converted_stream && provider.streams_by_path() && cfg.path_full.is_none();
 
         let mut edits = Vec::new();
         if let Some(model) = &held.model {
             edits.push(Edit::SetModel(model));
+        } else if held.aliases {
+            let asked = self.request_model.as_deref();
+            if let Some(aliased) = model_names::alias_of(&cfg.model_aliases, asked) {
+                edits.push(Edit::SetModel(aliased));
+            }
         }
         if let Some(edit) = provider.required_edit() {
             edits.push(edit);

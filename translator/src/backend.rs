@@ -3,6 +3,8 @@
 //! Every struct denies unknown fields: a typo in a Backend must be an error that
 //! names the field, not a silently ignored setting.
 
+use std::collections::BTreeMap;
+
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
@@ -118,7 +120,20 @@ pub struct LlmProvider {
     pub path: Option<PathOverride>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_header: Option<AuthHeaderOverride>,
+    /// A model name clients may ask for, and the model this provider gets
+    /// (agentgateway's `modelAliases`): `{"fast": "gpt-4o-mini"}` sends a
+    /// request for `fast` to `gpt-4o-mini`. A model the provider fixes
+    /// (`model`, Azure's deployment, Gemini's, Vertex AI's and Bedrock's
+    /// `model`) always wins; the aliases are listed by the model list.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = MAX_MODEL_ALIASES))]
+    pub model_aliases: BTreeMap<String, String>,
 }
+
+/// Most entries in one provider's `modelAliases`.
+pub const MAX_MODEL_ALIASES: usize = 64;
+/// Longest alias or model name in `modelAliases`, in bytes.
+pub const MAX_MODEL_NAME_BYTES: usize = 256;
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

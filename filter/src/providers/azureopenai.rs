@@ -65,6 +65,10 @@ impl<'a> Provider<'a> for AzureOpenAi<'a> {
     fn model_override(&self) -> Option<&'a str> {
         is_v1(self.api_version).then_some(self.deployment_name)
     }
+    /// The classic API's path names the deployment.
+    fn path_model(&self) -> Option<&'a str> {
+        (!is_v1(self.api_version)).then_some(self.deployment_name)
+    }
     fn accepts_stream_options(&self) -> bool {
         accepts_stream_options(self.api_version)
     }

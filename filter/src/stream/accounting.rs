@@ -4,6 +4,7 @@
 use super::{Host, Plugin};
 use crate::access_log;
 use crate::metrics::{self, Estimate, Kind, Labels, Missing, Timings};
+use crate::model_names;
 use crate::providers;
 use crate::response::Outcome;
 use crate::route_type::RouteType;
@@ -60,13 +61,23 @@ pub(super) fn record(plugin: &Plugin, host: &mut impl Host, seen: &Seen<'_>) {
         .then(|| provider.path_model())
         .flatten();
     let configured = provider.model_override().or(path_model);
+    let aliases = &plugin.cfg.model_aliases;
     let mut model_label = |raw: Option<&str>| match raw {
-        // The configured model is known and bounded: it never uses the budget.
-        Some(m) if Some(m) == configured => metrics::sanitize_label(m),
+        // Configured models and aliases are known and bounded: they never
+        // use the budget.
+        Some(m)
+            if Some(m) == configured
+                || aliases.contains_key(m)
+                || aliases.values().any(|v| v == m) =>
+        {
+            metrics::sanitize_label(m)
+        }
         _ => host.model_label(&plugin.backend_label, raw),
     };
-    let raw_request_model = seen.request_model.or(path_model);
-    let raw_response_model = outcome.model.as_deref().or(path_model);
+    // One value each for the log and the metrics ([`model_names`]): an
+    // empty model is none, and the model the path names stands in for it.
+    let raw_request_model = model_names::named(seen.request_model).or(path_model);
+    let raw_response_model = model_names::named(outcome.model.as_deref()).or(path_model);
     let request_model = model_label(raw_request_model);
     let response_model = model_label(raw_response_model);
     let route = seen.route.unwrap_or(metrics::UNKNOWN_ROUTE);

@@ -19,6 +19,7 @@ mod https_listeners;
 mod key_secrecy;
 mod mock_native_providers;
 mod mock_provider;
+mod model_aliases;
 mod no_nack;
 mod openai;
 mod providers;

@@ -8,6 +8,7 @@ use llmgate_filter::request::strip_bearer;
 
 use crate::backend::{
     AuthTokenKind, AwsAuth, Backend, LlmProvider, NamedLlmProvider, SingleAuthToken,
+    MAX_MODEL_ALIASES, MAX_MODEL_NAME_BYTES,
 };
 use crate::ir::{Credential, SdsSecret};
 use crate::problem::Problem;
@@ -111,6 +112,7 @@ fn resolve_in_section(
             (header_name, prefix)
         }
     };
+    let model_aliases = model_aliases(llm, base).map_err(|(f, m)| invalid(&f, &m))?;
     let credential = match provider.credentials() {
         Credentials::Token(token) => {
             let field = format!("{base}.{}.authToken", provider.name());
@@ -145,7 +147,10 @@ fn resolve_in_section(
         routes: Vec::new(),
         // The Backend's own, set for all its providers by `backends::resolve`.
         max_request_bytes: llmgate_filter::config::DEFAULT_MAX_REQUEST_BYTES,
+        model_aliases,
     };
+    let mut warnings = tls.warnings;
+    warnings.extend(fixed_model_warnings(&filter, base, backend));
     Ok(ResolvedBackend {
         upstream: Upstream {
             host,
@@ -154,8 +159,78 @@ fn resolve_in_section(
         },
         filter,
         credential,
-        warnings: tls.warnings,
+        warnings,
     })
+}
+
+/// `modelAliases`, checked: a bounded number of non-empty names of bounded
+/// length (as the CRD says; a folder has no API server).
+fn model_aliases(
+    llm: &LlmProvider,
+    base: &str,
+) -> Result<std::collections::BTreeMap<String, String>, (String, String)> {
+    let field = format!("{base}.modelAliases");
+    let aliases = &llm.model_aliases;
+    if aliases.len() > MAX_MODEL_ALIASES {
+        return Err((
+            field,
+            format!(
+                "has {} aliases; at most {MAX_MODEL_ALIASES} are allowed",
+                aliases.len()
+            ),
+        ));
+    }
+    for (alias, model) in aliases {
+        let entry = format!("{field}[{alias:?}]");
+        if alias.trim().is_empty() {
+            return Err((field, "an alias must not be empty".into()));
+        }
+        if alias.len() > MAX_MODEL_NAME_BYTES {
+            return Err((
+                field,
+                format!("alias {alias:.32?}… is longer than {MAX_MODEL_NAME_BYTES} bytes"),
+            ));
+        }
+        if model.trim().is_empty() {
+            return Err((entry, "the model must not be empty".into()));
+        }
+        if model.len() > MAX_MODEL_NAME_BYTES {
+            return Err((
+                entry,
+                format!("the model is longer than {MAX_MODEL_NAME_BYTES} bytes"),
+            ));
+        }
+    }
+    Ok(aliases.clone())
+}
+
+/// An alias that names another model than the one the provider fixes
+/// never takes effect: worth saying, not worth refusing the Backend for.
+fn fixed_model_warnings(
+    filter: &FilterConfig,
+    base: &str,
+    backend: &Object<Backend>,
+) -> Vec<Problem> {
+    let provider = llmgate_filter::providers::of(&filter.provider);
+    // `path.full` replaces the path that names the model.
+    let path_model = provider.path_model().filter(|_| filter.path_full.is_none());
+    let Some(fixed) = provider.model_override().or(path_model) else {
+        return Vec::new();
+    };
+    filter
+        .model_aliases
+        .iter()
+        .filter(|(_, model)| model.as_str() != fixed)
+        .map(|(alias, model)| {
+            Problem::warning(format!(
+                "alias {alias:?} → {model:?} has no effect: this provider always gets {fixed:?} \
+                 (a configured model wins over aliases)"
+            ))
+            .at(&backend.origin)
+            .object(backend.object_ref("Backend"))
+            .field(format!("{base}.modelAliases[{alias:?}]"))
+        })
+        .collect()
 }
 
 /// (host, port) to connect to: the provider's, or the `host`/`port` override.

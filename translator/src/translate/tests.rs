@@ -361,6 +361,35 @@ fn invalid_backends_are_errors_that_name_the_field() {
             "{kind: Inline}",
             "spec.ai.llm.azureopenai.authToken.inline: required",
         ),
+        (
+            "      azureopenai:\n",
+            "      modelAliases: {fast: \"\"}\n      azureopenai:\n",
+            "spec.ai.llm.modelAliases[\"fast\"]: the model must not be empty",
+        ),
+        (
+            "      azureopenai:\n",
+            "      modelAliases: {\" \": gpt-4o-mini}\n      azureopenai:\n",
+            "spec.ai.llm.modelAliases: an alias must not be empty",
+        ),
+        (
+            "      azureopenai:\n",
+            &format!(
+                "      modelAliases: {{fast: {}}}\n      azureopenai:\n",
+                "m".repeat(257)
+            ),
+            "spec.ai.llm.modelAliases[\"fast\"]: the model is longer than 256 bytes",
+        ),
+        (
+            "      azureopenai:\n",
+            &format!(
+                "      modelAliases: {{{}}}\n      azureopenai:\n",
+                (0..65)
+                    .map(|i| format!("a{i}: gpt-4o-mini"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            "spec.ai.llm.modelAliases: has 65 aliases; at most 64 are allowed",
+        ),
     ];
     for (from, to, want) in cases {
         let (bootstrap, problems) = run(&SEED.replace(from, to));
@@ -469,3 +498,87 @@ mod request_hygiene;
 mod request_limit;
 mod traffic_policies;
 mod upstream_tls;
+
+#[test]
+fn model_aliases_reach_the_filter_configuration() {
+    let openai = SEED.replace(
+        "      azureopenai:\n        endpoint: https://my-endpoint.openai.azure.com/\n        deploymentName: gpt-4o-mini\n        apiVersion: 2024-02-15-preview\n",
+        "      modelAliases: {fast: gpt-4o-mini, smart: gpt-4.1}\n      openai:\n",
+    );
+    let (bootstrap, problems) = run(&openai);
+    assert!(problems.is_empty(), "{problems:?}");
+    let cfg = filter_config(cluster(&bootstrap, "backend_ai_azure-openai"));
+    let want: std::collections::BTreeMap<String, String> = [
+        ("fast".to_owned(), "gpt-4o-mini".to_owned()),
+        ("smart".to_owned(), "gpt-4.1".to_owned()),
+    ]
+    .into();
+    assert_eq!(cfg.model_aliases, want);
+
+    // Each priority-group provider has its own.
+    let groups = SEED.replace(
+        "    llm:\n      azureopenai:\n        endpoint: https://my-endpoint.openai.azure.com/\n        deploymentName: gpt-4o-mini\n        apiVersion: 2024-02-15-preview\n        authToken: {kind: SecretRef, secretRef: {name: azure-openai-secret}}\n",
+        "    priorityGroups:\n    - providers:\n      - name: openai\n        modelAliases: {fast: gpt-4o-mini}\n        openai: {authToken: {kind: Inline, inline: sk-1}}\n      - name: claude\n        modelAliases: {fast: claude-haiku-4-5}\n        anthropic: {authToken: {kind: Inline, inline: sk-2}}\n",
+    );
+    let (bootstrap, problems) = run(&groups);
+    assert!(problems.is_empty(), "{problems:?}");
+    let config = plugin_configuration(cluster(&bootstrap, "backend_ai_azure-openai"));
+    let llmgate_filter::plugin_config::PluginConfig::Members(members) =
+        llmgate_filter::plugin_config::PluginConfig::from_json(config.as_bytes()).unwrap()
+    else {
+        panic!("not members: {config}");
+    };
+    let aliases: Vec<(Option<String>, Option<String>)> = members
+        .iter()
+        .map(|m| {
+            (
+                m.provider_name.clone(),
+                m.model_aliases.get("fast").cloned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        aliases,
+        [
+            (Some("openai".into()), Some("gpt-4o-mini".into())),
+            (Some("claude".into()), Some("claude-haiku-4-5".into())),
+        ]
+    );
+    // Without aliases the configuration has no such key.
+    let (bootstrap, _) = run(SEED);
+    assert!(
+        !plugin_configuration(cluster(&bootstrap, "backend_ai_azure-openai"))
+            .contains("modelAliases")
+    );
+}
+
+#[test]
+fn an_alias_a_fixed_model_overrides_is_a_warning() {
+    let cases = [
+        // Azure's deployment is the model: an alias to it is fine.
+        ("{fast: gpt-4o-mini}", None),
+        (
+            "{fast: gpt-4.1}",
+            Some("spec.ai.llm.modelAliases[\"fast\"]: alias \"fast\" → \"gpt-4.1\" has no effect: this provider always gets \"gpt-4o-mini\""),
+        ),
+    ];
+    for (aliases, want) in cases {
+        let text = SEED.replace(
+            "      azureopenai:\n",
+            &format!("      modelAliases: {aliases}\n      azureopenai:\n"),
+        );
+        let (bootstrap, problems) = run(&text);
+        match want {
+            None => assert!(problems.is_empty(), "{problems:?}"),
+            Some(want) => assert!(
+                problems
+                    .iter()
+                    .any(|p| p.starts_with("warning") && p.contains(want)),
+                "{problems:?}"
+            ),
+        }
+        // Served either way.
+        let cfg = filter_config(cluster(&bootstrap, "backend_ai_azure-openai"));
+        assert_eq!(cfg.model_aliases.len(), 1);
+    }
+}

@@ -151,16 +151,16 @@ fn labels_and_outcomes() {
             // estimate (17 request bytes, 12 characters of text).
             vec![
                 (
-                    format!("llmgate_requests;{base};request_model=asked;response_model=unknown;status_class=2xx"),
+                    format!("llmgate_requests;{base};request_model=asked;response_model=dep;status_class=2xx"),
                     1,
                 ),
                 (format!("llmgate_usage_missing;{base};reason=not_requested"), 1),
                 (
-                    format!("llmgate_tokens_estimated;{base};request_model=asked;response_model=unknown;token_type=input"),
+                    format!("llmgate_tokens_estimated;{base};request_model=asked;response_model=dep;token_type=input"),
                     5,
                 ),
                 (
-                    format!("llmgate_tokens_estimated;{base};request_model=asked;response_model=unknown;token_type=output"),
+                    format!("llmgate_tokens_estimated;{base};request_model=asked;response_model=dep;token_type=output"),
                     3,
                 ),
             ],
@@ -172,17 +172,17 @@ fn labels_and_outcomes() {
             vec![b"<html>"],
             vec![
                 (
-                    format!("llmgate_requests;{base};request_model=asked;response_model=unknown;status_class=2xx"),
+                    format!("llmgate_requests;{base};request_model=asked;response_model=dep;status_class=2xx"),
                     1,
                 ),
                 (format!("llmgate_usage_unparsed;{base}"), 1),
                 (format!("llmgate_usage_missing;{base};reason=unreadable"), 1),
                 (
-                    format!("llmgate_tokens_estimated;{base};request_model=asked;response_model=unknown;token_type=input"),
+                    format!("llmgate_tokens_estimated;{base};request_model=asked;response_model=dep;token_type=input"),
                     5,
                 ),
                 (
-                    format!("llmgate_tokens_estimated;{base};request_model=asked;response_model=unknown;token_type=output"),
+                    format!("llmgate_tokens_estimated;{base};request_model=asked;response_model=dep;token_type=output"),
                     0,
                 ),
             ],
@@ -193,7 +193,7 @@ fn labels_and_outcomes() {
             "text/html",
             vec![b"<html>"],
             vec![(
-                format!("llmgate_requests;{base};request_model=evil_model_x;response_model=unknown;status_class=5xx"),
+                format!("llmgate_requests;{base};request_model=evil_model_x;response_model=dep;status_class=5xx"),
                 1,
             )],
         ),
@@ -203,7 +203,7 @@ fn labels_and_outcomes() {
             "application/json",
             vec![b"{}"],
             vec![(
-                format!("llmgate_requests;{base};request_model=unknown;response_model=unknown;status_class=5xx"),
+                format!("llmgate_requests;{base};request_model=dep;response_model=dep;status_class=5xx"),
                 1,
             )],
         ),
@@ -253,17 +253,17 @@ fn oversized_json_response_is_not_fetched_past_the_limit() {
     let base = "route=ns/r/rule/0;backend=ns/ai;provider=azureopenai;provider_name=azureopenai";
     let want = counters(&[
         (
-            &format!("llmgate_requests;{base};request_model=unknown;response_model=unknown;status_class=2xx"),
+            &format!("llmgate_requests;{base};request_model=dep;response_model=dep;status_class=2xx"),
             1,
         ),
         (&format!("llmgate_usage_unparsed;{base}"), 1),
         (&format!("llmgate_usage_missing;{base};reason=unreadable"), 1),
         (
-            &format!("llmgate_tokens_estimated;{base};request_model=unknown;response_model=unknown;token_type=input"),
+            &format!("llmgate_tokens_estimated;{base};request_model=dep;response_model=dep;token_type=input"),
             0,
         ),
         (
-            &format!("llmgate_tokens_estimated;{base};request_model=unknown;response_model=unknown;token_type=output"),
+            &format!("llmgate_tokens_estimated;{base};request_model=dep;response_model=dep;token_type=output"),
             0,
         ),
     ]);
@@ -280,7 +280,7 @@ fn a_stream_without_response_counts_once_at_log() {
     s.finish(&p, &mut f);
     s.finish(&p, &mut f);
     let want = counters(&[(
-        "llmgate_requests;route=ns/r/rule/0;backend=ns/ai;provider=azureopenai;provider_name=azureopenai;request_model=asked;response_model=unknown;status_class=none",
+        "llmgate_requests;route=ns/r/rule/0;backend=ns/ai;provider=azureopenai;provider_name=azureopenai;request_model=asked;response_model=dep;status_class=none",
         1,
     )]);
     assert_eq!(f.counters, want);
@@ -310,7 +310,7 @@ fn response_ending_at_headers_or_trailers_counts_once() {
             .map(|(_, v)| v)
             .sum();
         assert_eq!(requests, 1, "trailers: {use_trailers}");
-        let input = f.counters.get("llmgate_tokens;route=ns/r/rule/0;backend=ns/ai;provider=azureopenai;provider_name=azureopenai;request_model=unknown;response_model=gpt-4o-2024;token_type=input");
+        let input = f.counters.get("llmgate_tokens;route=ns/r/rule/0;backend=ns/ai;provider=azureopenai;provider_name=azureopenai;request_model=dep;response_model=gpt-4o-2024;token_type=input");
         assert_eq!(input, use_trailers.then_some(&3));
     }
 }
@@ -327,7 +327,7 @@ fn provider_name_labels_stats_and_log() {
     s.on_request_headers(&p, &mut f, true);
     respond(&mut s, &p, &mut f, "200", "application/json", &[USAGE_JSON]);
     s.finish(&p, &mut f);
-    let key = "llmgate_tokens;route=ns/r/rule/0;backend=ns/ai;provider=azureopenai;provider_name=primary_x_y;request_model=unknown;response_model=gpt-4o-2024;token_type=input";
+    let key = "llmgate_tokens;route=ns/r/rule/0;backend=ns/ai;provider=azureopenai;provider_name=primary_x_y;request_model=dep;response_model=gpt-4o-2024;token_type=input";
     assert_eq!(f.counters.get(key), Some(&3), "{:?}", f.counters.keys());
     assert_eq!(
         f.filter_state

@@ -198,7 +198,8 @@ fn include_usage_is_added_and_its_traces_removed() {
             !injected,
             "{version}: the length changes only when events are removed"
         );
-        let request_model = json_model::read_model(upstream).unwrap_or_else(|| "unknown".into());
+        // Without a body model, the deployment the classic path names.
+        let request_model = json_model::read_model(upstream).unwrap_or_else(|| "dep".into());
         let m = format!("route=ns/r/rule/0;backend=ns/ai;provider=azureopenai;provider_name=azureopenai;request_model={request_model};response_model=gpt-4o-mini");
         let input = f
             .counters

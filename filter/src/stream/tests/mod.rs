@@ -6,6 +6,7 @@ mod body_limit;
 mod conversion;
 mod held_body;
 mod injected;
+mod model_names;
 mod native_apis;
 mod route_types;
 
@@ -140,6 +141,7 @@ fn plugin(provider: ProviderConfig, token: TokenSource) -> Plugin {
         provider_name: None,
         routes: Vec::new(),
         max_request_bytes: crate::config::DEFAULT_MAX_REQUEST_BYTES,
+        model_aliases: Default::default(),
     })
 }
 
