@@ -44,15 +44,12 @@ pub fn error_body(problem: &str, requirement: Requirement) -> Vec<u8> {
         Requirement::Model => "this route sets the request's `model`",
         Requirement::Guardrail => "this route adds a Bedrock `guardrailConfig`",
     };
-    let error = serde_json::json!({
-        "error": {
-            "message": format!("{problem}; {needs}, which needs a JSON object"),
-            "type": "invalid_request_error",
-            "param": null,
-            "code": CODE,
-        }
-    });
-    serde_json::to_vec(&error).unwrap_or_default()
+    crate::convert::openai_error(
+        &format!("{problem}; {needs}, which needs a JSON object"),
+        "invalid_request_error",
+        None,
+        Some(CODE),
+    )
 }
 
 #[cfg(test)]

@@ -622,8 +622,12 @@ impl Stream {
             self.response = Some(match self.route_type.usage_format(plugin.format) {
                 Some(format) => {
                     let mut reader = ResponseReader::with_framing(format, framing, rewrite);
-                    if !self.injected {
-                        // Usage may well not come: count text for an estimate.
+                    if !plugin.inject_usage {
+                        // The gateway cannot ask for usage (an old Azure
+                        // api-version, `path.full`): count text for an
+                        // estimate. Where it can, usage comes (asked by the
+                        // gateway or the client), and no chunk is parsed for
+                        // text.
                         reader.count_text();
                     }
                     reader

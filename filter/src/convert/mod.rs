@@ -255,6 +255,24 @@ pub fn content_text(content: Option<&Value>, role: &str) -> Result<String, Conve
     Ok(text)
 }
 
+/// Appends `items` under `key` to the last turn when it has the same role
+/// (Gemini and Bedrock want alternating roles); a turn without items is
+/// dropped.
+pub fn push_turn(turns: &mut Vec<Value>, role: &str, key: &str, items: Vec<Value>) {
+    if items.is_empty() {
+        return;
+    }
+    if let Some(last) = turns.last_mut() {
+        if last.get("role").and_then(Value::as_str) == Some(role) {
+            if let Some(Value::Array(existing)) = last.get_mut(key) {
+                existing.extend(items);
+                return;
+            }
+        }
+    }
+    turns.push(json!({"role": role, key: items}));
+}
+
 /// `data:<mime>;base64,<data>` → (mime, base64 data).
 pub fn data_url(url: &str) -> Option<(&str, &str)> {
     let rest = url.strip_prefix("data:")?;

@@ -315,14 +315,8 @@ fn user_blocks(content: &Value, index: usize) -> Result<Vec<Value>, ConvertError
     Ok(blocks)
 }
 
-/// `data:<mime>;base64,<data>` → (mime, data).
-fn base64_data_url(url: &str) -> Option<(&str, &str)> {
-    let (meta, data) = url.strip_prefix("data:")?.split_once(',')?;
-    Some((meta.strip_suffix(";base64")?, data))
-}
-
 fn image_block(url: &str, index: usize) -> Result<Value, ConvertError> {
-    let source = if let Some((mime, data)) = base64_data_url(url) {
+    let source = if let Some((mime, data)) = crate::convert::data_url(url) {
         json!({"type": "base64", "media_type": mime, "data": data})
     } else if url.starts_with("https://") || url.starts_with("http://") {
         json!({"type": "url", "url": url})
@@ -339,7 +333,7 @@ fn document_block(file: Option<&Value>, index: usize) -> Result<Value, ConvertEr
     let data = file
         .and_then(|f| f.get("file_data"))
         .and_then(Value::as_str);
-    match data.and_then(base64_data_url) {
+    match data.and_then(crate::convert::data_url) {
         Some((mime, data)) => Ok(json!({
             "type": "document",
             "source": {"type": "base64", "media_type": mime, "data": data}

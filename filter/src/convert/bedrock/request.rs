@@ -4,8 +4,8 @@
 //! output settings are only ever written, never read back.
 
 use crate::convert::{
-    content_parts, content_text, data_url, json_object, max_tokens, number, stop_sequences,
-    ContentPart, ConvertError,
+    content_parts, content_text, data_url, json_object, max_tokens, number, push_turn,
+    stop_sequences, ContentPart, ConvertError,
 };
 use serde_json::{json, Map, Value};
 
@@ -32,7 +32,7 @@ pub(super) fn convert_request(request: &Map<String, Value>) -> Result<Value, Con
                     system.push(json!({"text": text}));
                 }
             }
-            "user" => push_turn(&mut turns, "user", blocks(content)?),
+            "user" => push_turn(&mut turns, "user", "content", blocks(content)?),
             "assistant" => {
                 let mut content = blocks(content)?;
                 for (id, name, input) in tool_calls(message)? {
@@ -40,7 +40,7 @@ pub(super) fn convert_request(request: &Map<String, Value>) -> Result<Value, Con
                     content
                         .push(json!({"toolUse": {"toolUseId": id, "name": name, "input": input}}));
                 }
-                push_turn(&mut turns, "assistant", content);
+                push_turn(&mut turns, "assistant", "content", content);
             }
             "tool" => {
                 uses_tools = true;
@@ -54,7 +54,7 @@ pub(super) fn convert_request(request: &Map<String, Value>) -> Result<Value, Con
                     None => json!([{"text": text}]),
                 };
                 let block = json!({"toolResult": {"toolUseId": id, "content": result}});
-                push_turn(&mut turns, "user", vec![block]);
+                push_turn(&mut turns, "user", "content", vec![block]);
             }
             other => {
                 return Err(bad_message(format!(
@@ -80,23 +80,6 @@ pub(super) fn convert_request(request: &Map<String, Value>) -> Result<Value, Con
         body.insert("outputConfig".into(), output);
     }
     Ok(Value::Object(body))
-}
-
-/// Appends blocks to the last message when it has the same role; a message
-/// without blocks is dropped.
-fn push_turn(turns: &mut Vec<Value>, role: &str, content: Vec<Value>) {
-    if content.is_empty() {
-        return;
-    }
-    if let Some(last) = turns.last_mut() {
-        if last.get("role").and_then(Value::as_str) == Some(role) {
-            if let Some(Value::Array(existing)) = last.get_mut("content") {
-                existing.extend(content);
-                return;
-            }
-        }
-    }
-    turns.push(json!({"role": role, "content": content}));
 }
 
 fn blocks(content: Option<&Value>) -> Result<Vec<Value>, ConvertError> {

@@ -4,8 +4,8 @@
 //! candidates with the same helpers in the parent.
 
 use crate::convert::{
-    content_parts, content_text, data_url, json_object, max_tokens, number, stop_sequences,
-    ContentPart, ConvertError,
+    content_parts, content_text, data_url, json_object, max_tokens, number, push_turn,
+    stop_sequences, ContentPart, ConvertError,
 };
 use serde_json::{json, Map, Value};
 
@@ -41,7 +41,7 @@ pub(super) fn convert_request(
                     system.push(json!({"text": text}));
                 }
             }
-            "user" => push_turn(&mut contents, "user", user_parts(content)?),
+            "user" => push_turn(&mut contents, "user", "parts", user_parts(content)?),
             "assistant" => {
                 let mut parts = user_parts(content)?;
                 for call in tool_calls(message)? {
@@ -55,7 +55,7 @@ pub(super) fn convert_request(
                     parts.push(part);
                     call_names.push((id, name));
                 }
-                push_turn(&mut contents, "model", parts);
+                push_turn(&mut contents, "model", "parts", parts);
             }
             "tool" => {
                 let id = message
@@ -77,7 +77,7 @@ pub(super) fn convert_request(
                     .map(Value::Object)
                     .unwrap_or_else(|| json!({"content": text}));
                 let part = json!({"functionResponse": {"name": name, "response": response}});
-                push_turn(&mut contents, "user", vec![part]);
+                push_turn(&mut contents, "user", "parts", vec![part]);
             }
             other => {
                 return Err(bad_message(format!(
@@ -103,23 +103,6 @@ pub(super) fn convert_request(
         body.insert("generationConfig".into(), Value::Object(generation));
     }
     Ok(Value::Object(body))
-}
-
-/// Appends parts to the last turn when it has the same role (Gemini wants
-/// alternating turns); a turn without parts is dropped.
-fn push_turn(contents: &mut Vec<Value>, role: &str, parts: Vec<Value>) {
-    if parts.is_empty() {
-        return;
-    }
-    if let Some(last) = contents.last_mut() {
-        if last.get("role").and_then(Value::as_str) == Some(role) {
-            if let Some(Value::Array(existing)) = last.get_mut("parts") {
-                existing.extend(parts);
-                return;
-            }
-        }
-    }
-    contents.push(json!({"role": role, "parts": parts}));
 }
 
 fn user_parts(content: Option<&Value>) -> Result<Vec<Value>, ConvertError> {
