@@ -5,7 +5,7 @@ use llmgate_e2e::harness::{start_gateway, Gateway};
 use llmgate_e2e::manifests::{
     yaml_stream, AiBackend, AuthToken, Gateway as ManifestGateway, HttpRoute, Secret, GATEWAY_PORT,
 };
-use llmgate_e2e::mock::{MockConfig, MockProvider, AZURE_MODEL};
+use llmgate_e2e::mock::{MockConfig, MockProvider, ASSISTANT_TEXT, AZURE_MODEL};
 
 const KEY: &str = "azure-test-key-7f3a";
 
@@ -201,4 +201,29 @@ fn a_streamed_completion_reaches_the_client_unchanged() {
     assert_eq!(reply.body, mock.responses()[0]);
     // 2024-02-15-preview rejects stream_options: the gateway must not add it.
     assert!(!mock.requests()[0].body_text().contains("stream_options"));
+    // So the stream carries no usage: that is counted as missing, with an
+    // estimate (request bytes / 4, generated characters / 4) kept apart
+    // from the provider-reported counts.
+    let missing = [("reason", "not_requested")];
+    assert_eq!(
+        gateway.metric("llmgate_usage_missing", &missing, 1.0),
+        Some(1.0),
+        "{}",
+        gateway.prometheus()
+    );
+    let estimate = |token_type: &str, want: usize| {
+        let want = want.div_ceil(4) as f64;
+        let labels = [("token_type", token_type)];
+        assert_eq!(
+            gateway.metric("llmgate_tokens_estimated", &labels, want),
+            Some(want),
+            "{token_type}\n{}",
+            gateway.prometheus()
+        );
+    };
+    estimate("input", body.len());
+    estimate("output", ASSISTANT_TEXT.chars().count());
+    let log = gateway.access_log(1);
+    assert_eq!(log[0]["usage"], "missing:not_requested", "{log:?}");
+    assert_eq!(log[0]["input_tokens"], serde_json::Value::Null, "{log:?}");
 }
