@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::policy_config::AiPolicy;
 use crate::route_type::RouteRule;
 
 /// Set by the route (never by the client: the translator strips it from every
@@ -51,6 +52,10 @@ pub struct FilterConfig {
     /// model.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub model_aliases: BTreeMap<String, String>,
+    /// The AI policy (prompt guards, enrichment, defaults, token budgets) of
+    /// the routes this cluster serves ([`crate::policy_config`]).
+    #[serde(default, skip_serializing_if = "AiPolicy::is_empty")]
+    pub policy: AiPolicy,
 }
 
 /// [`FilterConfig::max_request_bytes`] unless the Backend says otherwise.
@@ -312,6 +317,7 @@ mod tests {
             }],
             max_request_bytes: 5 * 1024 * 1024,
             model_aliases: [("fast".to_owned(), "gpt-4o-mini".to_owned())].into(),
+            policy: Default::default(),
         };
         let json = serde_json::to_vec(&cfg).unwrap();
         assert_eq!(FilterConfig::from_json(&json).unwrap(), cfg);

@@ -294,6 +294,7 @@ mod tests {
             routes: Vec::new(),
             max_request_bytes: crate::config::DEFAULT_MAX_REQUEST_BYTES,
             model_aliases: Default::default(),
+            policy: Default::default(),
         }
     }
 

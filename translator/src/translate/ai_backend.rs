@@ -148,6 +148,7 @@ fn resolve_in_section(
         // The Backend's own, set for all its providers by `backends::resolve`.
         max_request_bytes: llmgate_filter::config::DEFAULT_MAX_REQUEST_BYTES,
         model_aliases,
+        policy: Default::default(),
     };
     let mut warnings = tls.warnings;
     warnings.extend(fixed_model_warnings(&filter, base, backend));

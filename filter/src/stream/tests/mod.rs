@@ -142,6 +142,7 @@ fn plugin(provider: ProviderConfig, token: TokenSource) -> Plugin {
         routes: Vec::new(),
         max_request_bytes: crate::config::DEFAULT_MAX_REQUEST_BYTES,
         model_aliases: Default::default(),
+        policy: Default::default(),
     })
 }
 

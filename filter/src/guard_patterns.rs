@@ -1,0 +1,445 @@
+//! What a regex prompt guard looks for: the user's patterns (RE2 syntax, the
+//! `regex` crate's) and kgateway's builtins, found in one text as
+//! non-overlapping matches and masked as `<NAME>`.
+//!
+//! Builtins are a pattern plus a check the pattern cannot express (a card
+//! number's Luhn digit, an SSN's reserved areas), so they cut false
+//! positives a bare regex would have. The translator compiles the same
+//! patterns with [`Patterns::new`] to refuse a bad one in the policy's status;
+//! the filter compiles them once per configuration.
+
+use regex::Regex;
+
+use crate::policy_config::{Builtin, NamedPattern};
+
+/// The mask of a match with no name.
+pub const UNNAMED_MASK: &str = "<MASKED>";
+
+/// The longest text a match may span when its pattern sets no bound (`+`,
+/// `*`): a stream holds back at most this much to find matches split across
+/// events; a longer one split there goes unmasked.
+pub const UNBOUNDED_MATCH_CAP: usize = 256;
+
+#[derive(Debug, Clone)]
+struct Pattern {
+    regex: Regex,
+    mask: String,
+    check: Option<fn(&str) -> bool>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Patterns {
+    patterns: Vec<Pattern>,
+    max_len: usize,
+}
+
+/// A match in a text, by byte offsets; `mask` is what replaces it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found<'p> {
+    pub start: usize,
+    pub end: usize,
+    pub mask: &'p str,
+}
+
+/// Why a pattern cannot be used: which one (`matches[i]`) and the regex
+/// crate's message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatternError {
+    pub index: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for PatternError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "matches[{}]: {}", self.index, self.message)
+    }
+}
+
+// Compiled programs above this size are refused: a guard runs on every
+// prompt, and a pathological pattern must not cost the VM its memory.
+const SIZE_LIMIT: usize = 1 << 20;
+
+impl Patterns {
+    pub fn new(matches: &[NamedPattern], builtins: &[Builtin]) -> Result<Self, PatternError> {
+        let mut patterns = Vec::new();
+        let mut max_len = 1;
+        for (index, named) in matches.iter().enumerate() {
+            let error = |message: String| PatternError { index, message };
+            let regex = regex::RegexBuilder::new(&named.pattern)
+                .size_limit(SIZE_LIMIT)
+                .build()
+                .map_err(|e| error(e.to_string()))?;
+            // An empty match would mask nothing, endlessly.
+            if regex.is_match("") {
+                return Err(error("the pattern matches the empty text".into()));
+            }
+            max_len = max_len.max(bound(&named.pattern));
+            patterns.push(Pattern {
+                regex,
+                mask: match &named.name {
+                    Some(name) if !name.is_empty() => format!("<{name}>"),
+                    _ => UNNAMED_MASK.to_owned(),
+                },
+                check: None,
+            });
+        }
+        for builtin in builtins {
+            let (source, check) = builtin_pattern(*builtin);
+            let regex = Regex::new(source).map_err(|e| PatternError {
+                index: matches.len(),
+                message: e.to_string(),
+            })?;
+            max_len = max_len.max(bound(source));
+            patterns.push(Pattern {
+                regex,
+                mask: format!("<{}>", builtin.name()),
+                check,
+            });
+        }
+        Ok(Patterns { patterns, max_len })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+
+    /// The longest text one match can span (in bytes), capped at
+    /// [`UNBOUNDED_MATCH_CAP`].
+    pub fn max_len(&self) -> usize {
+        self.max_len
+    }
+
+    /// Every match, leftmost first; where two overlap the earlier start
+    /// wins, then the longer.
+    pub fn find<'p>(&'p self, text: &str) -> Vec<Found<'p>> {
+        let mut found: Vec<Found<'p>> = Vec::new();
+        for pattern in &self.patterns {
+            for m in pattern.regex.find_iter(text) {
+                if m.is_empty() || pattern.check.is_some_and(|check| !check(m.as_str())) {
+                    continue;
+                }
+                found.push(Found {
+                    start: m.start(),
+                    end: m.end(),
+                    mask: &pattern.mask,
+                });
+            }
+        }
+        found.sort_by_key(|f| (f.start, std::cmp::Reverse(f.end)));
+        let mut kept: Vec<Found<'p>> = Vec::with_capacity(found.len());
+        for f in found {
+            if kept.last().is_none_or(|last| f.start >= last.end) {
+                kept.push(f);
+            }
+        }
+        kept
+    }
+
+    pub fn is_match(&self, text: &str) -> bool {
+        !self.find(text).is_empty()
+    }
+
+    /// `text` with every match replaced by its mask; `None` when nothing
+    /// matched.
+    pub fn mask(&self, text: &str) -> Option<String> {
+        let found = self.find(text);
+        if found.is_empty() {
+            return None;
+        }
+        Some(splice(text, &found))
+    }
+}
+
+/// `text` with each of `found` (sorted, non-overlapping) replaced by its mask.
+pub fn splice(text: &str, found: &[Found<'_>]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for f in found {
+        out.push_str(text.get(at..f.start).unwrap_or_default());
+        out.push_str(f.mask);
+        at = f.end;
+    }
+    out.push_str(text.get(at..).unwrap_or_default());
+    out
+}
+
+/// The longest match of `source` in bytes, capped.
+fn bound(source: &str) -> usize {
+    regex_syntax::Parser::new()
+        .parse(source)
+        .ok()
+        .and_then(|hir| hir.properties().maximum_len())
+        .map_or(UNBOUNDED_MATCH_CAP, |n| n.min(UNBOUNDED_MATCH_CAP))
+}
+
+// Each builtin is ASCII-only (`(?-u)` where classes would otherwise take any
+// script's digits) and bounded, so streams hold back little.
+fn builtin_pattern(builtin: Builtin) -> (&'static str, Option<fn(&str) -> bool>) {
+    match builtin {
+        // 123-45-6789 or 123 45 6789; the area, group and serial the SSA
+        // never issues are not SSNs.
+        Builtin::Ssn => (
+            r"(?-u:\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b|\b[0-9]{3} [0-9]{2} [0-9]{4}\b)",
+            Some(ssn_is_issuable),
+        ),
+        // 13 to 19 digits, optionally grouped by single spaces or dashes,
+        // with a valid Luhn check digit.
+        Builtin::CreditCard => (r"(?-u:\b[0-9](?:[ -]?[0-9]){12,18}\b)", Some(luhn_valid)),
+        // North American numbers ((555) 123-4567, 555.123.4567, +1 555 123
+        // 4567) and international ones written with `+` and a country code.
+        Builtin::PhoneNumber => (
+            r"(?-u:(?:\+1[ .-]?)?(?:\([0-9]{3}\)|\b[0-9]{3})[ .-]?[0-9]{3}[ .-]?[0-9]{4}\b|\+[1-9][0-9]{0,2}(?:[ .-]?[0-9]){6,12}\b)",
+            None,
+        ),
+        // RFC 5321's lengths: 64 for the local part, 253 for the domain.
+        Builtin::Email => (
+            r"(?-u:[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8}\.[A-Za-z]{2,24})",
+            None,
+        ),
+    }
+}
+
+fn digits(text: &str) -> impl Iterator<Item = u32> + '_ {
+    text.chars().filter_map(|c| c.to_digit(10))
+}
+
+fn luhn_valid(text: &str) -> bool {
+    let digits: Vec<u32> = digits(text).collect();
+    if !(13..=19).contains(&digits.len()) {
+        return false;
+    }
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, d)| {
+            if i % 2 == 1 {
+                let doubled = d * 2;
+                if doubled > 9 {
+                    doubled - 9
+                } else {
+                    doubled
+                }
+            } else {
+                *d
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+fn ssn_is_issuable(text: &str) -> bool {
+    let digits: Vec<u32> = digits(text).collect();
+    let number = |range: std::ops::Range<usize>| {
+        digits
+            .get(range)
+            .map(|ds| ds.iter().fold(0, |n, d| n * 10 + d))
+    };
+    match (number(0..3), number(3..5), number(5..9)) {
+        (Some(area), Some(group), Some(serial)) => {
+            area != 0 && area != 666 && area < 900 && group != 0 && serial != 0
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn builtin(b: Builtin) -> Patterns {
+        Patterns::new(&[], &[b]).unwrap()
+    }
+
+    #[test]
+    fn builtins_find_what_they_name_and_nothing_else() {
+        // (builtin, text, the matches)
+        let cases: &[(Builtin, &str, &[&str])] = &[
+            (
+                Builtin::CreditCard,
+                "card 4111 1111 1111 1111 ok",
+                &["4111 1111 1111 1111"],
+            ),
+            (
+                Builtin::CreditCard,
+                "card 4111-1111-1111-1111.",
+                &["4111-1111-1111-1111"],
+            ),
+            (
+                Builtin::CreditCard,
+                "4111111111111111",
+                &["4111111111111111"],
+            ),
+            (
+                Builtin::CreditCard,
+                "amex 378282246310005",
+                &["378282246310005"],
+            ),
+            (
+                Builtin::CreditCard,
+                "5555555555554444 and 4012888888881881",
+                &["5555555555554444", "4012888888881881"],
+            ),
+            // Luhn fails.
+            (Builtin::CreditCard, "4111 1111 1111 1112", &[]),
+            // Too short, too long, part of a longer number, double spaces.
+            (Builtin::CreditCard, "411111111111", &[]),
+            (Builtin::CreditCard, "41111111111111111111", &[]),
+            (Builtin::CreditCard, "order 4111  1111  1111  1111", &[]),
+            (Builtin::CreditCard, "id x4111111111111111", &[]),
+            (Builtin::Ssn, "my ssn is 123-45-6789.", &["123-45-6789"]),
+            (Builtin::Ssn, "123 45 6789", &["123 45 6789"]),
+            (Builtin::Ssn, "000-12-3456 666-12-3456 900-12-3456", &[]),
+            (Builtin::Ssn, "123-00-4567 123-45-0000", &[]),
+            (
+                Builtin::Ssn,
+                "123456789 and 123-45-67890 and 1123-45-6789",
+                &[],
+            ),
+            (Builtin::Ssn, "123-45 6789", &[]),
+            (
+                Builtin::Email,
+                "write to jane.doe+ai@example.co.uk now",
+                &["jane.doe+ai@example.co.uk"],
+            ),
+            (Builtin::Email, "a@b.io", &["a@b.io"]),
+            (Builtin::Email, "user@localhost, @example.com, name@", &[]),
+            (
+                Builtin::PhoneNumber,
+                "call (555) 123-4567",
+                &["(555) 123-4567"],
+            ),
+            (
+                Builtin::PhoneNumber,
+                "call 555.123.4567 or 555-123-4567",
+                &["555.123.4567", "555-123-4567"],
+            ),
+            (
+                Builtin::PhoneNumber,
+                "+1 555 123 4567",
+                &["+1 555 123 4567"],
+            ),
+            (
+                Builtin::PhoneNumber,
+                "+44 20 7946 0958",
+                &["+44 20 7946 0958"],
+            ),
+            (
+                Builtin::PhoneNumber,
+                "version 1.2.3, 12345, 2024-01-15",
+                &[],
+            ),
+            (Builtin::PhoneNumber, "x15551234567", &[]),
+        ];
+        for (b, text, want) in cases {
+            let patterns = builtin(*b);
+            let got: Vec<&str> = patterns
+                .find(text)
+                .iter()
+                .map(|f| &text[f.start..f.end])
+                .collect();
+            assert_eq!(&got, want, "{b:?} in {text:?}");
+        }
+    }
+
+    #[test]
+    fn masks_with_the_name_and_keeps_the_rest() {
+        let patterns = Patterns::new(
+            &[
+                NamedPattern {
+                    pattern: r"(?i)project\s+falcon".into(),
+                    name: Some("CODENAME".into()),
+                },
+                NamedPattern {
+                    pattern: "secret".into(),
+                    name: None,
+                },
+            ],
+            &[Builtin::CreditCard, Builtin::Email],
+        )
+        .unwrap();
+        let cases = [
+            ("nothing here", None),
+            (
+                "Project  Falcon: pay 4111 1111 1111 1111 to a@b.io, secret",
+                Some("<CODENAME>: pay <CREDIT_CARD> to <EMAIL>, <MASKED>"),
+            ),
+            ("é secret é", Some("é <MASKED> é")),
+        ];
+        for (text, want) in cases {
+            assert_eq!(patterns.mask(text).as_deref(), want, "{text}");
+            assert_eq!(patterns.is_match(text), want.is_some(), "{text}");
+        }
+    }
+
+    #[test]
+    fn overlapping_matches_keep_the_earliest_then_the_longest() {
+        let patterns = Patterns::new(
+            &[
+                NamedPattern {
+                    pattern: "abc".into(),
+                    name: Some("A".into()),
+                },
+                NamedPattern {
+                    pattern: "bcdef".into(),
+                    name: Some("B".into()),
+                },
+                NamedPattern {
+                    pattern: "abcd".into(),
+                    name: Some("C".into()),
+                },
+            ],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(patterns.mask("xabcdefx").as_deref(), Some("x<C>efx"));
+    }
+
+    #[test]
+    fn bad_patterns_are_refused_naming_the_entry() {
+        let named = |p: &str| NamedPattern {
+            pattern: p.into(),
+            name: None,
+        };
+        let cases = [
+            (vec![named("ok"), named("(unclosed")], 1),
+            (vec![named("a*")], 0),
+            (vec![named(r"\d{1000}{1000}")], 0),
+        ];
+        for (matches, index) in cases {
+            let err = Patterns::new(&matches, &[]).unwrap_err();
+            assert_eq!(err.index, index, "{matches:?}");
+            assert!(err.to_string().starts_with(&format!("matches[{index}]: ")));
+        }
+    }
+
+    #[test]
+    fn the_longest_match_is_bounded() {
+        let named = |p: &str| NamedPattern {
+            pattern: p.into(),
+            name: None,
+        };
+        let cases = [
+            (vec![named("abc")], vec![], 3),
+            (vec![named("a{2,7}")], vec![], 7),
+            (vec![named("a+")], vec![], UNBOUNDED_MATCH_CAP),
+            (vec![], vec![Builtin::Ssn], 11),
+            (vec![], vec![Builtin::CreditCard], 37),
+        ];
+        for (matches, builtins, want) in cases {
+            let patterns = Patterns::new(&matches, &builtins).unwrap();
+            assert_eq!(patterns.max_len(), want, "{matches:?} {builtins:?}");
+        }
+        let all = Patterns::new(
+            &[],
+            &[
+                Builtin::Ssn,
+                Builtin::CreditCard,
+                Builtin::PhoneNumber,
+                Builtin::Email,
+            ],
+        )
+        .unwrap();
+        assert!(all.max_len() <= UNBOUNDED_MATCH_CAP, "{}", all.max_len());
+    }
+}
