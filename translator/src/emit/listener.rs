@@ -98,7 +98,7 @@ fn http_listener(name: &str, bind: &str, port: u16) -> Value {
                         "most_specific_header_mutations_wins": true
                     },
                     "access_log": access_log(),
-                    "http_filters": [compressor(), {
+                    "http_filters": [compressor(), local_rate_limit(), {
                         "name": "envoy.filters.http.router",
                         "typed_config": {
                             "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
@@ -109,6 +109,18 @@ fn http_listener(name: &str, bind: &str, port: u16) -> Value {
                 }
             }]
         }]
+    })
+}
+
+/// Enforces the request limits routes carry (TrafficPolicy
+/// `rateLimit.local`); without a bucket of its own it limits nothing else.
+fn local_rate_limit() -> Value {
+    json!({
+        "name": super::route::LOCAL_RATE_LIMIT_FILTER,
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
+            "stat_prefix": "llmgate_requests"
+        }
     })
 }
 

@@ -95,6 +95,11 @@ fn base_bootstrap(admin_port: u16) -> Value {
     })
 }
 
+/// Milliseconds as Envoy's JSON duration, `N.NNNs`.
+fn duration_ms(ms: u64) -> String {
+    format!("{}.{:03}s", ms / 1000, ms % 1000)
+}
+
 fn address(host: &str, port: u16) -> Value {
     json!({ "socket_address": { "address": host, "port_value": port } })
 }

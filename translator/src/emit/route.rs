@@ -5,8 +5,31 @@ use serde_json::{json, Map, Value};
 use super::cluster::UNAVAILABLE_CLUSTER;
 use crate::ir::{
     ForwardAction, HeaderChanges, HeaderMatch, HeaderValue, PathMatch, Redirect, RedirectPath,
-    RedirectPort, Retry, Rewrite, Route, RouteAction, RouteMatch, StringMatch, Targets,
+    RedirectPort, RequestRateLimit, Retry, Rewrite, Route, RouteAction, RouteMatch, StringMatch,
+    Targets,
 };
+
+/// The HTTP filter that enforces [`RequestRateLimit`]s; in every listener's
+/// chain, idle on routes without one.
+pub const LOCAL_RATE_LIMIT_FILTER: &str = "envoy.filters.http.local_ratelimit";
+
+/// One bucket per route, shared by Envoy's workers; a request over it gets
+/// Envoy's 429 with the `x-ratelimit-*` headers (draft 03).
+fn local_rate_limit(limit: RequestRateLimit) -> Value {
+    let all = json!({ "default_value": { "numerator": 100, "denominator": "HUNDRED" } });
+    json!({
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
+        "stat_prefix": "llmgate_requests",
+        "token_bucket": {
+            "max_tokens": limit.max_tokens,
+            "tokens_per_fill": limit.tokens_per_fill,
+            "fill_interval": super::duration_ms(limit.fill_interval_ms)
+        },
+        "filter_enabled": all.clone(),
+        "filter_enforced": all,
+        "enable_x_ratelimit_headers": "DRAFT_VERSION_03"
+    })
+}
 
 /// `listener_port`: a redirect that takes the listener's port leaves it out
 /// of Location when it is `well_known_port`, the scheme's default.
@@ -32,6 +55,12 @@ pub fn route(route: Route, listener_port: u16, well_known_port: u16) -> Value {
             // for retries (measured on 1.40, envoy/README.md).
             if let Some(limit) = forward.request_body_buffer_limit {
                 out.insert("request_body_buffer_limit".into(), json!(limit));
+            }
+            if let Some(limit) = forward.request_rate_limit {
+                out.insert(
+                    "typed_per_filter_config".into(),
+                    json!({ LOCAL_RATE_LIMIT_FILTER: local_rate_limit(limit) }),
+                );
             }
             out.insert("route".into(), forward_action(forward));
         }

@@ -18,8 +18,8 @@ pub use credential::{Credential, SdsSecret};
 pub use listener::{Chain, Listener, Protocol, ServerCertificate, VirtualHost};
 pub use route::{
     ForwardAction, HeaderChanges, HeaderMatch, HeaderValue, PathMatch, Redirect, RedirectPath,
-    RedirectPort, Retry, Rewrite, Route, RouteAction, RouteMatch, StringMatch, Targets,
-    WeightedCluster,
+    RedirectPort, RequestRateLimit, Retry, Rewrite, Route, RouteAction, RouteMatch, StringMatch,
+    Targets, WeightedCluster,
 };
 
 /// Where Envoy gets the filter module.

@@ -121,6 +121,17 @@ pub struct ForwardAction {
     /// How much of a request body Envoy may buffer (for the llmgate filter
     /// and for retries); `None`: Envoy's default (the listener's 1 MiB).
     pub request_body_buffer_limit: Option<u64>,
+    /// A TrafficPolicy's `rateLimit.local.tokenBucket`: Envoy's
+    /// `local_ratelimit` on this route.
+    pub request_rate_limit: Option<RequestRateLimit>,
+}
+
+/// Requests: `max_tokens` of burst, `tokens_per_fill` every `fill_interval_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestRateLimit {
+    pub max_tokens: u32,
+    pub tokens_per_fill: u32,
+    pub fill_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -3,6 +3,7 @@
 
 pub mod ai_backend;
 pub mod ai_methods;
+pub mod ai_policy;
 pub mod backend_refs;
 pub mod backend_tls;
 pub mod backend_tls_status;
@@ -363,7 +364,8 @@ fn route_entries(
                 }
             }
         }
-        if let Some(table) = traffic_policies.table_for(route, rule) {
+        let applied = traffic_policies.applied_to(route, rule);
+        if let Some(applied) = applied.as_ref().filter(|a| a.for_filter()) {
             let clusters = &mut resolver.clusters;
             let names = targets
                 .iter_mut()
@@ -373,7 +375,7 @@ fn route_entries(
                 })
                 .chain(mirrors.iter_mut().filter(|m| m.ai).map(|m| &mut m.cluster));
             for name in names {
-                if let Some(copy) = route_table_clusters::copy_for(clusters, name, &table) {
+                if let Some(copy) = route_table_clusters::copy_for(clusters, name, applied) {
                     *name = copy;
                 }
             }
@@ -385,6 +387,13 @@ fn route_entries(
             targets: &targets,
             mirrors: &mirrors,
             filters: &filters,
+            request_rate_limit: applied.as_ref().and_then(|a| a.request_limit).map(|l| {
+                ir::RequestRateLimit {
+                    max_tokens: l.max_tokens,
+                    tokens_per_fill: l.tokens_per_fill,
+                    fill_interval_ms: l.fill_interval_ms,
+                }
+            }),
         });
         for why in &out.invalid {
             problems.push(

@@ -91,6 +91,8 @@ pub struct RuleInput<'r> {
     pub mirrors: &'r [MirrorTarget],
     /// The rule's filters, or why they cannot be honoured.
     pub filters: &'r Result<FilterPlan, String>,
+    /// Its TrafficPolicy's request-count limit.
+    pub request_rate_limit: Option<crate::ir::RequestRateLimit>,
 }
 
 #[derive(Debug, Default)]
@@ -457,6 +459,7 @@ fn action(
             timeout,
             retry,
             request_body_buffer_limit,
+            request_rate_limit: input.request_rate_limit,
         }),
     ))
 }

@@ -491,6 +491,7 @@ spec:
     assert_eq!(domains, ["x.example.org"]);
 }
 
+mod ai_policies;
 mod gateway_status;
 mod priority_groups;
 mod providers;

@@ -1,5 +1,6 @@
-//! TrafficPolicy `spec.ai.routes` → the route table of each HTTPRoute rule
-//! that forwards to an AI Backend (Gateway API policy attachment).
+//! TrafficPolicies → what each HTTPRoute rule that forwards to an AI Backend
+//! gets of them ([`Applied`]: route table, AI policy, request limit), by
+//! Gateway API policy attachment.
 //!
 //! targetRefs are local: an HTTPRoute (optionally one rule, `sectionName` =
 //! the rule's `name`) or a Gateway in the policy's namespace. A rule gets the
@@ -9,9 +10,9 @@
 //! 3. a Gateway target, for a route attached to that Gateway;
 //!
 //! ties go to the oldest policy (`creationTimestamp`; none sorts first), then
-//! namespace/name. Tables are never merged: a suffix the winner leaves out
-//! goes to the filter's built-in table, not to a less specific policy, so
-//! what a rule does can be read off one object. A route attached to several
+//! namespace/name. Policies are never merged: a suffix, guard or limit the
+//! winner leaves out is not taken from a less specific policy, so what a
+//! rule does can be read off one object. A route attached to several
 //! Gateways with different Gateway-level policies gets one of them by the same
 //! order (routes are translated once, not per Gateway).
 //!
@@ -19,21 +20,17 @@
 //! implement, a route type it does not serve) applies nothing and takes part
 //! in no precedence: the next policy in line applies.
 
-use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
 use gateway_api::gateways::Gateway;
 use gateway_api::httproutes::{HttpRoute, HttpRouteRules};
-use llmgate_filter::route_type::{RouteRule, RouteType};
 
 use crate::source::{Object, Snapshot};
 use crate::status::ParentRef;
-use crate::traffic_policy::{PolicyTargetRef, RouteTypeName, TrafficPolicy};
+use crate::traffic_policy::{PolicyTargetRef, TrafficPolicy};
 
+use super::ai_policy::{self, Applied};
 use super::{BACKEND_GROUP, GATEWAY_GROUP};
-
-/// A route table as the filter checks it: longest suffix first, `*` last.
-pub type Table = Vec<RouteRule>;
 
 /// How specific a targetRef is for a rule; lower wins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -48,16 +45,16 @@ pub enum Specificity {
 pub struct RefOutcome {
     /// AI rules the targetRef reaches.
     pub rules: usize,
-    /// Of those, the rules where this policy's table applies.
+    /// Of those, the rules where this policy applies.
     pub won: usize,
     /// The policy that applies where this one does not (the first seen).
     pub overridden_by: Option<usize>,
 }
 
-/// A policy and its table, or `(field, why)` it applies nothing.
+/// A policy and what it applies, or `(field, why)` it applies nothing.
 pub struct Checked<'a> {
     pub policy: &'a Object<TrafficPolicy>,
-    pub table: Result<Table, (String, String)>,
+    pub applied: Result<Applied, ai_policy::Refusal>,
 }
 
 pub struct TrafficPolicies<'a> {
@@ -75,7 +72,7 @@ impl<'a> TrafficPolicies<'a> {
             .iter()
             .map(|policy| Checked {
                 policy,
-                table: table_of(&policy.value),
+                applied: ai_policy::applied(policy),
             })
             .collect();
         TrafficPolicies {
@@ -104,10 +101,14 @@ impl<'a> TrafficPolicies<'a> {
         }
     }
 
-    /// The table for rule `rule` of `route` (after [`Self::attach`]), and
-    /// every applicable policy's outcome recorded. `None`: the filter's
-    /// built-in table (no policy, an empty table, or no AI backendRef).
-    pub fn table_for(&mut self, route: &Object<HttpRoute>, rule: &HttpRouteRules) -> Option<Table> {
+    /// What applies to rule `rule` of `route` (after [`Self::attach`]), and
+    /// every applicable policy's outcome recorded. `None`: nothing (no
+    /// policy, an empty one, or no AI backendRef).
+    pub fn applied_to(
+        &mut self,
+        route: &Object<HttpRoute>,
+        rule: &HttpRouteRules,
+    ) -> Option<Applied> {
         if !forwards_to_ai(rule) {
             return None;
         }
@@ -118,8 +119,8 @@ impl<'a> TrafficPolicies<'a> {
             .unwrap_or_default();
         // (policy, its most specific level here, the targetRefs that reach the rule)
         let mut applicable: Vec<(usize, Specificity, Vec<usize>)> = Vec::new();
-        for (p, Checked { policy, table }) in self.policies.iter().enumerate() {
-            if table.is_err() {
+        for (p, Checked { policy, applied }) in self.policies.iter().enumerate() {
+            if applied.is_err() {
                 continue;
             }
             let reached: Vec<(usize, Specificity)> = policy
@@ -152,8 +153,8 @@ impl<'a> TrafficPolicies<'a> {
                 }
             }
         }
-        match self.policies.get(winner).map(|c| &c.table) {
-            Some(Ok(table)) if !table.is_empty() => Some(table.clone()),
+        match self.policies.get(winner).map(|c| &c.applied) {
+            Some(Ok(applied)) if !applied.is_empty() => Some(applied.clone()),
             _ => None,
         }
     }
@@ -232,56 +233,4 @@ fn forwards_to_ai(rule: &HttpRouteRules) -> bool {
                     m.backend_ref.kind.as_deref(),
                 )
             })
-}
-
-/// The policy's table, or `(field, why)` it applies nothing.
-pub fn table_of(policy: &TrafficPolicy) -> Result<Table, (String, String)> {
-    let Some(ai) = &policy.spec.ai else {
-        return Ok(Vec::new());
-    };
-    if let Some(field) = ai.unsupported_fields().first() {
-        return Err((
-            (*field).to_string(),
-            "not supported yet (llmgate implements spec.ai.routes only); nothing of this \
-             policy is applied"
-                .into(),
-        ));
-    }
-    let mut table = Vec::new();
-    for (suffix, name) in ai.routes.iter().flatten() {
-        let field = format!("spec.ai.routes[{}]", crate::validate::quote(suffix));
-        if suffix.is_empty() {
-            return Err((field, "an empty path suffix; use \"*\" for any path".into()));
-        }
-        let route_type = route_type(*name).ok_or_else(|| {
-            (
-                field.clone(),
-                format!("{name:?} is not served by llmgate; supported: Completions, Messages, AnthropicTokenCount, Responses, Embeddings, Models, Passthrough, Detect"),
-            )
-        })?;
-        table.push(RouteRule {
-            suffix: suffix.clone(),
-            route_type,
-        });
-    }
-    // The filter takes the first match.
-    table.sort_by(|a, b| {
-        let key = |r: &RouteRule| (r.suffix == "*", Reverse(r.suffix.len()), r.suffix.clone());
-        key(a).cmp(&key(b))
-    });
-    Ok(table)
-}
-
-fn route_type(name: RouteTypeName) -> Option<RouteType> {
-    Some(match name {
-        RouteTypeName::Completions => RouteType::Completions,
-        RouteTypeName::Messages => RouteType::Messages,
-        RouteTypeName::AnthropicTokenCount => RouteType::AnthropicTokenCount,
-        RouteTypeName::Responses => RouteType::Responses,
-        RouteTypeName::Embeddings => RouteType::Embeddings,
-        RouteTypeName::Models => RouteType::Models,
-        RouteTypeName::Passthrough => RouteType::Passthrough,
-        RouteTypeName::Detect => RouteType::Detect,
-        RouteTypeName::Realtime | RouteTypeName::Rerank => return None,
-    })
 }

@@ -36,7 +36,7 @@ pub fn statuses(
                 .object(policy.object_ref(KIND))
                 .field(field)
         };
-        let invalid = checked.table.as_ref().err();
+        let invalid = checked.applied.as_ref().err();
         if let Some((field, why)) = invalid {
             problems.push(problem(Problem::error(why.clone()), field));
         }

@@ -190,6 +190,7 @@ mod tests {
             timeout: None,
             retry: Retry::None,
             request_body_buffer_limit: None,
+            request_rate_limit: None,
         }
     }
 

@@ -222,12 +222,12 @@ fn the_most_specific_policy_gives_each_rule_its_table() {
         Case {
             name: "an unsupported field: nothing applied, the next policy in line applies",
             policies: vec![
-                policy("guard", "", &rule("chat"), "{routes: {'*': Passthrough}, promptGuard: {request: {}}}"),
+                policy("guard", "", &rule("chat"), "{routes: {'*': Passthrough}, promptGuard: {request: {webhook: {host: {host: guard, port: 80}}}}}"),
                 policy("route", "", ROUTE, "{routes: {/x: Detect}}"),
             ],
             tables: &[("/chat", "/x=Detect"), ("/files", "/x=Detect")],
             statuses: &[
-                ("guard", "False", "Invalid", "spec.ai.promptGuard: not supported yet (llmgate implements spec.ai.routes only); nothing of this policy is applied"),
+                ("guard", "False", "Invalid", "spec.ai.promptGuard.request[0].webhook: not supported yet (llmgate guards prompts with regex); nothing of this policy is applied"),
                 ("route", "True", "Accepted", "spec.targetRefs[0]: applies to HTTPRoute ai/r"),
             ],
         },
@@ -407,13 +407,15 @@ fn an_unsupported_field_is_an_error_and_the_policy_is_not_applied() {
             "p",
             "",
             ROUTE,
-            "{routes: {'*': Passthrough}, defaults: [{field: x, value: y}]}"
+            "{routes: {'*': Passthrough}, routeType: CHAT}"
         )
     );
     let out = translate_text(&text);
     assert!(
         out.problems.iter().any(|p| p.starts_with("error: m.yaml:")
-            && p.contains("TrafficPolicy ai/p: spec.ai.defaults: not supported yet")),
+            && p.contains(
+                "TrafficPolicy ai/p: spec.ai.routeType: kgateway 2.0's routeType is not supported"
+            )),
         "{:?}",
         out.problems
     );

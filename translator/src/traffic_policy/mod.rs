@@ -1,11 +1,18 @@
 //! The kgateway `TrafficPolicy` resource (`gateway.kgateway.dev/v1alpha1`),
-//! the part llmgate implements: `spec.ai.routes`, the route type of each
-//! request path on the AI routes it targets (agentgateway's `routes`).
+//! the part llmgate implements: `spec.ai` (route types, prompt guards,
+//! prompt enrichment, field defaults) and `spec.rateLimit` (requests per
+//! route, and budgets in LLM tokens).
 //!
-//! kgateway's other `spec.ai` fields are accepted as shapes only, so that a
-//! policy carrying one is refused with a status naming the field instead of
-//! being applied in part (see `translate::traffic_policies`). Everything else
-//! denies unknown fields, like `Backend`.
+//! kgateway's own shapes are read as its API generations write them (one
+//! guard or a list, `customResponse` or `response`); `translate::ai_policy`
+//! turns them into the one form the filter takes. Everything denies unknown
+//! fields, like `Backend`.
+
+mod prompt_guard;
+mod rate_limit;
+
+pub use prompt_guard::*;
+pub use rate_limit::*;
 
 use std::collections::BTreeMap;
 
@@ -27,6 +34,8 @@ pub struct TrafficPolicySpec {
     pub target_refs: Vec<PolicyTargetRef>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ai: Option<AiPolicy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// Gateway API `LocalPolicyTargetReferenceWithSectionName`: the policy's
@@ -51,54 +60,61 @@ pub struct AiPolicy {
     /// Path suffix (`*`: any path) → the route type of requests on it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub routes: Option<BTreeMap<String, RouteTypeName>>,
-    // kgateway's, not implemented yet: kept as shapes so the status can say
-    // so (see the module comment). In the CRD they keep their contents
-    // (not pruned by the API server), so the refusal reaches the status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "any_object")]
-    pub prompt_guard: Option<serde_json::Value>,
+    pub prompt_guard: Option<PromptGuard>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "any_object")]
-    pub prompt_enrichment: Option<serde_json::Value>,
+    pub prompt_enrichment: Option<PromptEnrichment>,
+    /// Top-level request body fields set when missing (or always, with
+    /// `override`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "any_objects")]
-    pub defaults: Option<serde_json::Value>,
+    #[schemars(length(max = 64))]
+    pub defaults: Option<Vec<FieldDefault>>,
+    /// kgateway 2.0's `CHAT` / `CHAT_STREAMING`: superseded by `routes`
+    /// (read so the status can say so).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "any_string")]
     pub route_type: Option<serde_json::Value>,
-}
-
-fn any_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    schemars::json_schema!({
-        "type": "object",
-        "x-kubernetes-preserve-unknown-fields": true
-    })
-}
-
-fn any_objects(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    schemars::json_schema!({
-        "type": "array",
-        "items": { "type": "object", "x-kubernetes-preserve-unknown-fields": true }
-    })
 }
 
 fn any_string(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({ "type": "string" })
 }
 
-impl AiPolicy {
-    /// The kgateway fields set that llmgate does not implement, as field paths.
-    pub fn unsupported_fields(&self) -> Vec<&'static str> {
-        [
-            ("spec.ai.promptGuard", self.prompt_guard.is_some()),
-            ("spec.ai.promptEnrichment", self.prompt_enrichment.is_some()),
-            ("spec.ai.defaults", self.defaults.is_some()),
-            ("spec.ai.routeType", self.route_type.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(field, set)| set.then_some(field))
-        .collect()
-    }
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PromptEnrichment {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub prepend: Vec<PromptMessage>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub append: Vec<PromptMessage>,
+}
+
+/// kgateway's `{role, content}`; roles as its docs write them (`SYSTEM`,
+/// `USER`, `ASSISTANT`), in any case.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PromptMessage {
+    #[schemars(length(min = 1))]
+    pub role: String,
+    pub content: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FieldDefault {
+    #[schemars(length(min = 1))]
+    pub field: String,
+    /// Any JSON value.
+    #[schemars(schema_with = "any_value")]
+    pub value: serde_json::Value,
+    #[serde(default, rename = "override", skip_serializing_if = "Option::is_none")]
+    pub override_: Option<bool>,
+}
+
+fn any_value(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "x-kubernetes-preserve-unknown-fields": true })
 }
 
 /// agentgateway's route type names. `Realtime` and `Rerank` are read so the
@@ -165,11 +181,12 @@ mod tests {
         let types = routes["additionalProperties"]["enum"].as_array().unwrap();
         assert!(types.contains(&"Passthrough".into()), "{routes}");
         assert!(types.contains(&"Realtime".into()), "{routes}");
-        // Not pruned: a policy carrying one must be refused, not half-applied.
-        let guard = &spec["properties"]["ai"]["properties"]["promptGuard"];
+        // kgateway writes one guard or a list: neither form is pruned.
+        let request =
+            &spec["properties"]["ai"]["properties"]["promptGuard"]["properties"]["request"];
         assert_eq!(
-            guard["x-kubernetes-preserve-unknown-fields"], true,
-            "{guard}"
+            request["x-kubernetes-preserve-unknown-fields"], true,
+            "{request}"
         );
     }
 }
