@@ -8,6 +8,7 @@ pub mod ir;
 pub mod json;
 pub mod kubernetes;
 pub mod problem;
+pub mod ratelimit;
 pub mod redact;
 pub mod run;
 pub mod serve;

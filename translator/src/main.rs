@@ -67,6 +67,11 @@ struct ControllerArgs {
     /// Allow plaintext, unauthenticated xDS on a non-loopback address.
     #[arg(long)]
     insecure_xds: bool,
+    /// Redis for global token budgets (`redis://host:port`): the control
+    /// plane then serves Envoy's rate-limit service on its port, and
+    /// TrafficPolicy `rateLimit.llmTokens` with `global: true` is served.
+    #[arg(long)]
+    redis: Option<String>,
     /// The llmgate filter module to serve (default as for `translate`).
     #[arg(long)]
     filter: Option<PathBuf>,
@@ -124,6 +129,11 @@ struct ControlPlaneArgs {
     /// Allow plaintext, unauthenticated xDS on a non-loopback address.
     #[arg(long)]
     insecure_xds: bool,
+    /// Redis for global token budgets (`redis://host:port`): the control
+    /// plane then serves Envoy's rate-limit service on its port, and
+    /// TrafficPolicy `rateLimit.llmTokens` with `global: true` is served.
+    #[arg(long)]
+    redis: Option<String>,
     /// The llmgate filter module to serve (default as for `translate`).
     #[arg(long)]
     filter: Option<PathBuf>,
@@ -323,6 +333,7 @@ fn run_controller(args: ControllerArgs) -> ExitCode {
             bind: args.bind,
             xds_port: args.xds_port,
             tls: args.tls_dir,
+            redis: args.redis.clone(),
         },
         translate: translate::Options {
             filter,
@@ -334,6 +345,10 @@ fn run_controller(args: ControllerArgs) -> ExitCode {
             ca_bundle: gateway.ca_bundle,
             // Keys travel with the rest of the configuration over ADS.
             secrets: llmgate_translator::ir::SecretDelivery::Ads,
+            rate_limit_service: args
+                .redis
+                .is_some()
+                .then(|| llmgate_translator::xds::bootstrap::XDS_CLUSTER.to_owned()),
             ..translate::Options::default()
         },
         namespace: args.namespace,
@@ -523,6 +538,7 @@ fn run_control_plane(
         xds_port: args.xds_port,
         tls: args.tls_dir,
         insecure_xds: args.insecure_xds,
+        redis: args.redis.clone(),
         debounce: std::time::Duration::from_millis(100),
         translate: translate::Options {
             filter,
@@ -534,6 +550,10 @@ fn run_control_plane(
             ca_bundle: gateway.ca_bundle,
             // Keys travel with the rest of the configuration over ADS.
             secrets: llmgate_translator::ir::SecretDelivery::Ads,
+            rate_limit_service: args
+                .redis
+                .is_some()
+                .then(|| llmgate_translator::xds::bootstrap::XDS_CLUSTER.to_owned()),
             ..translate::Options::default()
         },
     };
@@ -585,6 +605,8 @@ fn run_translate(args: TranslateArgs) -> ExitCode {
         ca_bundle: args.ca_bundle,
         // The bootstrap carries the keys as static secrets.
         secrets: llmgate_translator::ir::SecretDelivery::Static,
+        // No control plane behind a bootstrap file: no global budgets.
+        rate_limit_service: None,
     };
     let translation = translate::translate(&snapshot, &options);
     problems.extend(translation.problems);

@@ -26,6 +26,9 @@ pub struct ServeOptions {
     pub tls: Option<PathBuf>,
     /// Plaintext on a non-loopback address, knowingly.
     pub insecure_xds: bool,
+    /// Redis for global token budgets (the rate-limit service is served
+    /// only with it).
+    pub redis: Option<String>,
     pub translate: translate::Options,
     /// Quiet time after the last file event before re-translating.
     pub debounce: Duration,
@@ -84,6 +87,7 @@ pub async fn serve(options: ServeOptions, wasm: Vec<u8>) -> Result<(), String> {
         bind: options.bind,
         xds_port: options.xds_port,
         tls: options.tls.clone(),
+        redis: options.redis.clone(),
     };
     endpoints.check(options.insecure_xds)?;
     tracing::info!(dir = %options.dir.display(), "watching");
@@ -114,6 +118,9 @@ pub struct Endpoints {
     /// Mutual TLS with the credentials in this folder (`ca.crt`, `tls.crt`,
     /// `tls.key`); plaintext when `None`.
     pub tls: Option<PathBuf>,
+    /// Serve Envoy's rate-limit service (global token budgets) with the
+    /// buckets in this Redis (`redis://host:port`).
+    pub redis: Option<String>,
 }
 
 impl Endpoints {
@@ -158,8 +165,14 @@ pub async fn serve_snapshots(
     let rejected = stats.rejected.clone();
     let ads =
         AggregatedDiscoveryServiceServer::new(AdsServer::new(snapshots.clone(), stats.clone()));
-    let routes = tonic::service::Routes::from(http_routes(wasm, stats, snapshots, extra_metrics))
-        .add_service(ads);
+    let mut routes =
+        tonic::service::Routes::from(http_routes(wasm, stats, snapshots, extra_metrics))
+            .add_service(ads);
+    if let Some(url) = &endpoints.redis {
+        let store = crate::ratelimit::Store::new(url)?;
+        routes = routes.add_service(crate::ratelimit::Limiter::server(store));
+        tracing::info!("serving the rate-limit service (global token budgets)");
+    }
     tracing::info!(%addr, mutual_tls = tls.is_some(), "serving xDS and the filter module");
     let server = tonic::transport::Server::builder()
         .accept_http1(true)

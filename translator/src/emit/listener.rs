@@ -29,7 +29,9 @@ const MERGE_SLASHES: bool = true;
 /// as the one that is forwarded or none at all.
 const ESCAPED_SLASHES: &str = "REJECT_REQUEST";
 
-pub fn listener(listener: Listener) -> Value {
+/// `rate_limit_service`: the cluster Envoy's `ratelimit` filter asks
+/// (global token budgets); without one the filter is left out.
+pub fn listener(listener: Listener, rate_limit_service: Option<&str>) -> Value {
     let name = format!("gateway_{}", listener.port);
     match listener.protocol {
         Protocol::Http => {
@@ -39,11 +41,17 @@ pub fn listener(listener: Listener) -> Value {
                 .next()
                 .map(|c| c.virtual_hosts)
                 .unwrap_or_default();
-            let mut out = http_listener(&name, &listener.bind, listener.port);
+            let mut out = http_listener(&name, &listener.bind, listener.port, rate_limit_service);
             set_virtual_hosts(&mut out, virtual_hosts(hosts, listener.port, 80));
             out
         }
-        Protocol::Https => tls_listener(&name, &listener.bind, listener.port, listener.chains),
+        Protocol::Https => tls_listener(
+            &name,
+            &listener.bind,
+            listener.port,
+            listener.chains,
+            rate_limit_service,
+        ),
     }
 }
 
@@ -71,7 +79,17 @@ fn virtual_hosts(hosts: Vec<VirtualHost>, port: u16, well_known_port: u16) -> Ve
         .collect()
 }
 
-fn http_listener(name: &str, bind: &str, port: u16) -> Value {
+fn http_listener(name: &str, bind: &str, port: u16, rate_limit_service: Option<&str>) -> Value {
+    let mut filters = vec![compressor(), local_rate_limit()];
+    filters.extend(rate_limit_service.map(global_rate_limit));
+    filters.push(json!({
+        "name": "envoy.filters.http.router",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
+            // Providers need not learn about the gateway's internals.
+            "suppress_envoy_headers": true
+        }
+    }));
     json!({
         "name": name,
         "address": address(bind, port),
@@ -98,14 +116,7 @@ fn http_listener(name: &str, bind: &str, port: u16) -> Value {
                         "most_specific_header_mutations_wins": true
                     },
                     "access_log": access_log(),
-                    "http_filters": [compressor(), local_rate_limit(), {
-                        "name": "envoy.filters.http.router",
-                        "typed_config": {
-                            "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
-                            // Providers need not learn about the gateway's internals.
-                            "suppress_envoy_headers": true
-                        }
-                    }]
+                    "http_filters": filters
                 }
             }]
         }]
@@ -120,6 +131,27 @@ fn local_rate_limit() -> Value {
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
             "stat_prefix": "llmgate_requests"
+        }
+    })
+}
+
+/// Global token budgets: the route's rate limits ask the control plane
+/// before a request and charge the reply's tokens when the stream is done.
+/// If the service cannot be reached the request goes through (a budget must
+/// not take the gateway down with the control plane); Envoy counts it in
+/// `ratelimit.failure_mode_allowed`.
+fn global_rate_limit(cluster: &str) -> Value {
+    json!({
+        "name": "envoy.filters.http.ratelimit",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimit",
+            "domain": crate::ratelimit::descriptor::DOMAIN,
+            "timeout": "0.500s",
+            "failure_mode_deny": false,
+            "rate_limit_service": {
+                "grpc_service": { "envoy_grpc": { "cluster_name": cluster } },
+                "transport_api_version": "V3"
+            }
         }
     })
 }
@@ -175,8 +207,14 @@ fn set_virtual_hosts(listener: &mut Value, virtual_hosts: Vec<Value>) {
 /// An HTTPS port: `http_listener()`'s HTTP connection manager (so access
 /// logging and everything else stay the same) in one TLS filter chain per
 /// SNI name.
-fn tls_listener(name: &str, bind: &str, port: u16, chains: Vec<Chain>) -> Value {
-    let mut out = http_listener(name, bind, port);
+fn tls_listener(
+    name: &str,
+    bind: &str,
+    port: u16,
+    chains: Vec<Chain>,
+    rate_limit_service: Option<&str>,
+) -> Value {
+    let mut out = http_listener(name, bind, port, rate_limit_service);
     let filter_chains: Vec<Value> = chains
         .into_iter()
         .map(|chain| {
@@ -184,7 +222,7 @@ fn tls_listener(name: &str, bind: &str, port: u16, chains: Vec<Chain>) -> Value 
                 Some(sni) => format!("{name}_{sni}"),
                 None => format!("{name}_default"),
             };
-            let mut built = http_listener(name, bind, port);
+            let mut built = http_listener(name, bind, port, rate_limit_service);
             set_virtual_hosts(&mut built, virtual_hosts(chain.virtual_hosts, port, 443));
             let mut fc = built
                 .pointer_mut("/filter_chains/0")

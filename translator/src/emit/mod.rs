@@ -31,10 +31,11 @@ pub fn bootstrap(config: Config) -> Value {
         .map(|c| (c.name().to_owned(), cluster::cluster(c, &ai)))
         .collect();
     let secrets = credentials::secrets(config.clusters.iter().flat_map(cluster_secrets));
+    let rate_limit_service = config.rate_limit_service.as_deref();
     let mut listeners: Vec<Value> = config
         .listeners
         .into_iter()
-        .map(listener::listener)
+        .map(|l| listener::listener(l, rate_limit_service))
         .collect();
     if config.uses_unavailable {
         listeners.push(listener::unavailable_listener(route::not_ready_response(

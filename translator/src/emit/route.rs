@@ -4,9 +4,9 @@ use serde_json::{json, Map, Value};
 
 use super::cluster::UNAVAILABLE_CLUSTER;
 use crate::ir::{
-    ForwardAction, HeaderChanges, HeaderMatch, HeaderValue, PathMatch, Redirect, RedirectPath,
-    RedirectPort, RequestRateLimit, Retry, Rewrite, Route, RouteAction, RouteMatch, StringMatch,
-    Targets,
+    ForwardAction, GlobalTokenBudget, HeaderChanges, HeaderMatch, HeaderValue, PathMatch, Redirect,
+    RedirectPath, RedirectPort, RequestRateLimit, Retry, Rewrite, Route, RouteAction, RouteMatch,
+    StringMatch, Targets,
 };
 
 /// The HTTP filter that enforces [`RequestRateLimit`]s; in every listener's
@@ -235,6 +235,44 @@ fn redirect_action(r: &Redirect, listener_port: u16, well_known_port: u16) -> Va
     Value::Object(out)
 }
 
+/// One of a global budget's two rate limits: before the request (admit:
+/// is anything left?) and, when the stream is done, the charge of the tokens
+/// the llmgate filter counted (`hits_addend` from its filter state; the
+/// service reads the phase from the descriptor, see `ratelimit`).
+fn global_budget(budget: &GlobalTokenBudget, charge: bool) -> Value {
+    use crate::ratelimit::descriptor::{self as d, Bucket};
+    let key =
+        |k: &str, v: &str| json!({ "generic_key": { "descriptor_key": k, "descriptor_value": v } });
+    let bucket = Bucket {
+        max_tokens: budget.max_tokens,
+        tokens_per_fill: budget.tokens_per_fill,
+        fill_interval_ms: budget.fill_interval_ms,
+    };
+    let mut actions = vec![
+        key(d::BUDGET_KEY, &budget.id),
+        key(d::BUCKET_KEY, &bucket.encode()),
+    ];
+    if let Some(header) = &budget.client_header {
+        actions.push(json!({ "request_headers": {
+            "header_name": header,
+            "descriptor_key": d::CLIENT_KEY,
+            "skip_if_absent": true
+        } }));
+    }
+    actions.push(key(d::PHASE_KEY, if charge { d::CHARGE } else { d::ADMIT }));
+    let mut limit = json!({ "actions": actions });
+    if charge {
+        let state = llmgate_filter::policy_config::tokens_state(budget.count);
+        crate::json::set_member(&mut limit, "apply_on_stream_done", json!(true));
+        crate::json::set_member(
+            &mut limit,
+            "hits_addend",
+            json!({ "format": format!("%{}(wasm.{state}:PLAIN)%", super::observability::FILTER_STATE_OPERATOR) }),
+        );
+    }
+    limit
+}
+
 fn forward_action(forward: ForwardAction) -> Value {
     let mut route = Map::new();
     match forward.targets {
@@ -286,6 +324,14 @@ fn forward_action(forward: ForwardAction) -> Value {
     }
     if let Some(timeout) = forward.timeout {
         route.insert("timeout".into(), Value::String(timeout));
+    }
+    if !forward.global_budgets.is_empty() {
+        let limits = forward
+            .global_budgets
+            .iter()
+            .flat_map(|b| [global_budget(b, false), global_budget(b, true)])
+            .collect();
+        route.insert("rate_limits".into(), Value::Array(limits));
     }
     match forward.retry {
         Retry::None => {}

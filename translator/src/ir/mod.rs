@@ -17,9 +17,9 @@ pub use cluster::{
 pub use credential::{Credential, SdsSecret};
 pub use listener::{Chain, Listener, Protocol, ServerCertificate, VirtualHost};
 pub use route::{
-    ForwardAction, HeaderChanges, HeaderMatch, HeaderValue, PathMatch, Redirect, RedirectPath,
-    RedirectPort, RequestRateLimit, Retry, Rewrite, Route, RouteAction, RouteMatch, StringMatch,
-    Targets, WeightedCluster,
+    ForwardAction, GlobalTokenBudget, HeaderChanges, HeaderMatch, HeaderValue, PathMatch, Redirect,
+    RedirectPath, RedirectPort, RequestRateLimit, Retry, Rewrite, Route, RouteAction, RouteMatch,
+    StringMatch, Targets, WeightedCluster,
 };
 
 /// Where Envoy gets the filter module.
@@ -68,4 +68,7 @@ pub struct Config {
     /// Some weighted share goes to backendRefs that cannot be resolved: they
     /// need the cluster that answers 500.
     pub uses_unavailable: bool,
+    /// The cluster of the rate-limit service for global token budgets:
+    /// every listener then has Envoy's `ratelimit` filter.
+    pub rate_limit_service: Option<String>,
 }

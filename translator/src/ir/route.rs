@@ -124,6 +124,20 @@ pub struct ForwardAction {
     /// A TrafficPolicy's `rateLimit.local.tokenBucket`: Envoy's
     /// `local_ratelimit` on this route.
     pub request_rate_limit: Option<RequestRateLimit>,
+    /// A TrafficPolicy's global `rateLimit.llmTokens`: asked of the
+    /// rate-limit service before the request, charged when it is done.
+    pub global_budgets: Vec<GlobalTokenBudget>,
+}
+
+/// A budget in LLM tokens that every Envoy shares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GlobalTokenBudget {
+    pub id: String,
+    pub max_tokens: u64,
+    pub tokens_per_fill: u64,
+    pub fill_interval_ms: u64,
+    pub client_header: Option<String>,
+    pub count: llmgate_filter::policy_config::TokenCount,
 }
 
 /// Requests: `max_tokens` of burst, `tokens_per_fill` every `fill_interval_ms`.

@@ -524,6 +524,7 @@ fn options(identity: &str) -> ControllerOptions {
             bind: [127, 0, 0, 1].into(),
             xds_port: 0,
             tls: None,
+            redis: None,
         },
         translate: translate::Options::default(),
         namespace: None,

@@ -19,6 +19,7 @@ use llmgate_filter::policy_config::{
 };
 use llmgate_filter::route_type::{RouteRule, RouteType};
 
+use crate::ir::{GlobalTokenBudget, RequestRateLimit};
 use crate::source::Object;
 use crate::traffic_policy::{
     ActionName, BuiltinName, CustomResponse, FieldDefault, LlmTokenBudget, PromptMessage,
@@ -33,7 +34,7 @@ pub struct Applied {
     /// The route table, longest suffix first, `*` last.
     pub routes: Vec<RouteRule>,
     pub policy: AiPolicy,
-    pub request_limit: Option<RequestLimit>,
+    pub request_limit: Option<RequestRateLimit>,
 }
 
 impl Applied {
@@ -47,12 +48,23 @@ impl Applied {
     }
 }
 
-/// Envoy `local_ratelimit`'s token bucket, in requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RequestLimit {
-    pub max_tokens: u32,
-    pub tokens_per_fill: u32,
-    pub fill_interval_ms: u64,
+impl Applied {
+    /// The budgets Envoy's `ratelimit` filter enforces on the rule's routes.
+    pub fn global_budgets(&self) -> Vec<GlobalTokenBudget> {
+        self.policy
+            .token_budgets
+            .iter()
+            .filter(|b| b.global)
+            .map(|b| GlobalTokenBudget {
+                id: b.id.clone(),
+                max_tokens: b.max_tokens,
+                tokens_per_fill: b.tokens_per_fill,
+                fill_interval_ms: b.fill_interval_ms,
+                client_header: b.client_header.clone(),
+                count: b.count,
+            })
+            .collect()
+    }
 }
 
 /// `(field, why)` a policy applies nothing.
@@ -62,7 +74,9 @@ const REQUEST_MESSAGE: &str = "The request was rejected due to inappropriate con
 const RESPONSE_MESSAGE: &str = "The response was rejected due to inappropriate content";
 const DEFAULT_STATUS: u16 = 403;
 
-pub fn applied(policy: &Object<TrafficPolicy>) -> Result<Applied, Refusal> {
+/// `global_budgets`: the control plane serves the rate-limit service they
+/// need.
+pub fn applied(policy: &Object<TrafficPolicy>, global_budgets: bool) -> Result<Applied, Refusal> {
     let spec = &policy.value.spec;
     let mut out = Applied::default();
     if let Some(ai) = &spec.ai {
@@ -95,7 +109,7 @@ pub fn applied(policy: &Object<TrafficPolicy>) -> Result<Applied, Refusal> {
         if let Some(local) = &limit.local {
             let bucket = &local.token_bucket;
             let field = "spec.rateLimit.local.tokenBucket";
-            out.request_limit = Some(RequestLimit {
+            out.request_limit = Some(RequestRateLimit {
                 max_tokens: positive(bucket.max_tokens, &format!("{field}.maxTokens"))?,
                 tokens_per_fill: positive(
                     bucket.tokens_per_fill.unwrap_or(1),
@@ -108,9 +122,16 @@ pub fn applied(policy: &Object<TrafficPolicy>) -> Result<Applied, Refusal> {
         for (i, budget) in limit.llm_tokens.iter().enumerate() {
             let field = format!("spec.rateLimit.llmTokens[{i}]");
             let id = format!("{}/{}/{i}", policy.namespace, policy.name);
-            out.policy
-                .token_budgets
-                .push(token_budget(budget, id, &field)?);
+            let budget = token_budget(budget, id, &field)?;
+            if budget.global && !global_budgets {
+                return Err((
+                    format!("{field}.global"),
+                    "global budgets need the control plane's rate-limit service: run `llmgate \
+                     serve`, `run` or `controller` with --redis"
+                        .into(),
+                ));
+            }
+            out.policy.token_budgets.push(budget);
         }
     }
     Ok(out)

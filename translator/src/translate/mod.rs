@@ -62,6 +62,10 @@ pub struct Options {
     pub cluster_domain: String,
     /// How Envoy gets the providers' keys.
     pub secrets: ir::SecretDelivery,
+    /// The cluster of the control plane when it serves the rate-limit
+    /// service (global token budgets, `--redis`); `None`: global budgets
+    /// are refused.
+    pub rate_limit_service: Option<String>,
 }
 
 impl Default for Options {
@@ -76,6 +80,7 @@ impl Default for Options {
             ca_bundle: PathBuf::from("/etc/ssl/certs/ca-certificates.crt"),
             cluster_domain: "cluster.local".into(),
             secrets: ir::SecretDelivery::Static,
+            rate_limit_service: None,
         }
     }
 }
@@ -124,7 +129,8 @@ pub fn resolve(snapshot: &Snapshot, options: &Options) -> Resolution {
     let mut placed: HashMap<(usize, usize), Vhosts> = HashMap::new();
     let mut uses_unavailable = false;
     let mut policy_ancestors = backend_tls_status::Ancestors::default();
-    let mut traffic_policies = traffic_policies::TrafficPolicies::new(snapshot);
+    let mut traffic_policies =
+        traffic_policies::TrafficPolicies::new(snapshot, options.rate_limit_service.is_some());
     for route in &snapshot.http_routes {
         let attached = parents::attach(
             route,
@@ -254,6 +260,7 @@ pub fn resolve(snapshot: &Snapshot, options: &Options) -> Resolution {
             listeners,
             clusters: resolver.clusters.into_values().collect(),
             uses_unavailable,
+            rate_limit_service: options.rate_limit_service.clone(),
         },
         problems,
         statuses,
@@ -387,13 +394,11 @@ fn route_entries(
             targets: &targets,
             mirrors: &mirrors,
             filters: &filters,
-            request_rate_limit: applied.as_ref().and_then(|a| a.request_limit).map(|l| {
-                ir::RequestRateLimit {
-                    max_tokens: l.max_tokens,
-                    tokens_per_fill: l.tokens_per_fill,
-                    fill_interval_ms: l.fill_interval_ms,
-                }
-            }),
+            request_rate_limit: applied.as_ref().and_then(|a| a.request_limit),
+            global_budgets: applied
+                .as_ref()
+                .map(ai_policy::Applied::global_budgets)
+                .unwrap_or_default(),
         });
         for why in &out.invalid {
             problems.push(

@@ -93,6 +93,8 @@ pub struct RuleInput<'r> {
     pub filters: &'r Result<FilterPlan, String>,
     /// Its TrafficPolicy's request-count limit.
     pub request_rate_limit: Option<crate::ir::RequestRateLimit>,
+    /// Its TrafficPolicy's global token budgets.
+    pub global_budgets: Vec<crate::ir::GlobalTokenBudget>,
 }
 
 #[derive(Debug, Default)]
@@ -460,6 +462,7 @@ fn action(
             retry,
             request_body_buffer_limit,
             request_rate_limit: input.request_rate_limit,
+            global_budgets: input.global_budgets.clone(),
         }),
     ))
 }

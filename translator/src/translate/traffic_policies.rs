@@ -66,13 +66,14 @@ pub struct TrafficPolicies<'a> {
 }
 
 impl<'a> TrafficPolicies<'a> {
-    pub fn new(snapshot: &'a Snapshot) -> Self {
+    /// `global_budgets`: see [`ai_policy::applied`].
+    pub fn new(snapshot: &'a Snapshot, global_budgets: bool) -> Self {
         let policies = snapshot
             .traffic_policies
             .iter()
             .map(|policy| Checked {
                 policy,
-                applied: ai_policy::applied(policy),
+                applied: ai_policy::applied(policy, global_budgets),
             })
             .collect();
         TrafficPolicies {

@@ -191,6 +191,7 @@ mod tests {
             retry: Retry::None,
             request_body_buffer_limit: None,
             request_rate_limit: None,
+            global_budgets: Vec::new(),
         }
     }
 

@@ -9,8 +9,9 @@ use llmgate_filter::policy_config::{
 };
 use serde_json::{json, Value};
 
-use super::upstream_tls::translate_text;
+use super::upstream_tls::{translate_text, translate_with};
 use super::{cluster, filter_config, routes};
+use crate::translate::Options;
 
 const BASE: &str = r#"
 apiVersion: gateway.networking.k8s.io/v1
@@ -160,7 +161,7 @@ fn both_api_generations_reach_the_filter_in_one_form() {
             },
         ),
         (
-            "  rateLimit:\n    llmTokens:\n    - {maxTokens: 1000, fillInterval: 1m}\n    - {maxTokens: 50, tokensPerFill: 5, fillInterval: 500ms, count: Output, clientHeader: X-User-Id, global: true}\n",
+            "  rateLimit:\n    llmTokens:\n    - {maxTokens: 1000, fillInterval: 1m}\n    - {maxTokens: 50, tokensPerFill: 5, fillInterval: 500ms, count: Output, clientHeader: X-User-Id}\n",
             AiPolicy {
                 token_budgets: vec![
                     TokenBudget {
@@ -179,7 +180,7 @@ fn both_api_generations_reach_the_filter_in_one_form() {
                         fill_interval_ms: 500,
                         count: TokenCount::Output,
                         client_header: Some("x-user-id".into()),
-                        global: true,
+                        global: false,
                     },
                 ],
                 ..AiPolicy::default()
@@ -332,5 +333,79 @@ fn a_guard_of_the_wrong_shape_is_an_error_naming_what_is_wrong() {
             .any(|p| p.contains("TrafficPolicy ai/p") && p.contains("[1]: unknown field `colour`")),
         "{:?}",
         out.problems
+    );
+}
+
+#[test]
+fn a_global_budget_is_asked_of_the_rate_limit_service_before_and_charged_after() {
+    let spec = "  rateLimit:\n    llmTokens:\n    - {maxTokens: 50, tokensPerFill: 5, fillInterval: 2s, count: Output, clientHeader: x-user-id, global: true}\n";
+    // Without the service (`llmgate translate`, or no --redis): refused.
+    let out = translate_text(&with_policy(spec));
+    assert!(
+        out.problems.iter().any(|p| p.contains(
+            "TrafficPolicy ai/p: spec.rateLimit.llmTokens[0].global: global budgets need the control plane's rate-limit service"
+        )),
+        "{:?}",
+        out.problems
+    );
+    let out = translate_with(
+        &with_policy(spec),
+        Options {
+            filter: crate::ir::FilterCode::Local("/f.wasm".into()),
+            rate_limit_service: Some("llmgate_xds".into()),
+            ..Options::default()
+        },
+    );
+    assert!(out.problems.is_empty(), "{:?}", out.problems);
+    let routes = routes(&out.bootstrap, 9000);
+    let generic =
+        |k: &str, v: &str| json!({"generic_key": {"descriptor_key": k, "descriptor_value": v}});
+    let actions = |phase: &str| {
+        json!([
+            generic("llmgate_budget", "ai/p/0"),
+            generic("llmgate_bucket", "50/5/2000"),
+            {"request_headers": {"header_name": "x-user-id", "descriptor_key": "llmgate_client", "skip_if_absent": true}},
+            generic("llmgate_phase", phase),
+        ])
+    };
+    assert_eq!(
+        route_for(&routes, "/chat")["route"]["rate_limits"],
+        json!([
+            {"actions": actions("admit")},
+            {
+                "actions": actions("charge"),
+                "apply_on_stream_done": true,
+                "hits_addend": {"format": "%FILTER_STATE(wasm.llmgate_tokens_output:PLAIN)%"}
+            }
+        ])
+    );
+    assert!(route_for(&routes, "/plain")["route"]
+        .get("rate_limits")
+        .is_none());
+    // The filter publishes the tokens (its policy has the budget).
+    assert!(policy_of(&out.bootstrap, "/chat").token_budgets[0].global);
+    let listener = &out.bootstrap["static_resources"]["listeners"][0];
+    let filters = listener["filter_chains"][0]["filters"][0]["typed_config"]["http_filters"]
+        .as_array()
+        .unwrap();
+    let names: Vec<&str> = filters
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "envoy.filters.http.compressor",
+            "envoy.filters.http.local_ratelimit",
+            "envoy.filters.http.ratelimit",
+            "envoy.filters.http.router"
+        ]
+    );
+    let service = &filters[2]["typed_config"];
+    assert_eq!(service["domain"], "llmgate");
+    assert_eq!(service["failure_mode_deny"], false);
+    assert_eq!(
+        service["rate_limit_service"]["grpc_service"]["envoy_grpc"]["cluster_name"],
+        "llmgate_xds"
     );
 }

@@ -70,17 +70,21 @@ impl Outcome {
 }
 
 pub(super) fn translate_text(text: &str) -> Outcome {
-    let mut snapshot = Snapshot::default();
-    let mut problems = Vec::new();
-    load_str(Path::new("m.yaml"), text, &mut snapshot, &mut problems);
-    let t = translate(
-        &snapshot,
-        &Options {
+    translate_with(
+        text,
+        Options {
             filter: crate::ir::FilterCode::Local("/f.wasm".into()),
             ca_bundle: "/etc/ca.pem".into(),
             ..Options::default()
         },
-    );
+    )
+}
+
+pub(super) fn translate_with(text: &str, options: Options) -> Outcome {
+    let mut snapshot = Snapshot::default();
+    let mut problems = Vec::new();
+    load_str(Path::new("m.yaml"), text, &mut snapshot, &mut problems);
+    let t = translate(&snapshot, &options);
     problems.extend(t.problems);
     let backend_conditions = t
         .statuses
