@@ -69,11 +69,15 @@ impl Stream {
         // tokens it used (none) published.
         self.budgets = Some(Admitted::default());
         let retry_after = secs.to_string();
+        // Envoy's router would retry a 429 on a priority-group Backend
+        // (another member, the same bucket); `x-envoy-ratelimited` is the
+        // header it never retries.
         host.send_response(
             429,
             &[
                 ("content-type", "application/json"),
                 ("retry-after", &retry_after),
+                ("x-envoy-ratelimited", "true"),
             ],
             &budget::exhausted(&b.id, secs, anthropic_client),
         );

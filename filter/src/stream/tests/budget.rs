@@ -106,6 +106,11 @@ fn a_budget_admits_until_spent_then_refuses_until_refilled() {
     assert_eq!(refused.0, 429);
     assert_eq!(header(&refused, "content-type"), Some("application/json"));
     assert_eq!(header(&refused, "retry-after"), Some("60"), "the next fill");
+    assert_eq!(
+        header(&refused, "x-envoy-ratelimited"),
+        Some("true"),
+        "no retry on another priority-group member"
+    );
     let body: Value = serde_json::from_slice(&refused.2).unwrap();
     assert_eq!(
         body,
