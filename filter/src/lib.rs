@@ -12,6 +12,7 @@ pub mod access_log;
 pub mod answers;
 pub mod attempt;
 pub mod body_edits;
+pub mod budget;
 pub mod capped;
 pub mod config;
 pub mod convert;

@@ -1,7 +1,8 @@
 //! Stat names and labels. Envoy has no labelled counters for wasm, so labels
 //! are encoded in the name as `NAME;key=value;…` in a fixed order (`route`,
 //! `backend`, `provider`, `provider_name`, `request_model`, `response_model`,
-//! then the stat's own label), and the
+//! then the stat's own label — `token_type`, `status_class`, `reason`,
+//! `budget`), and the
 //! translator's `stats_tags` regexes (`(;backend=([^;]*))`, …) turn them into
 //! Prometheus labels. Envoy adds the `wasmcustom.` prefix.
 //!
@@ -25,6 +26,9 @@ pub const USAGE_MISSING: &str = "llmgate_usage_missing";
 pub const TOKENS_ESTIMATED: &str = "llmgate_tokens_estimated";
 /// Counter: error events inside streams that started with a 2xx.
 pub const STREAM_ERRORS: &str = "llmgate_stream_errors";
+/// Counter: requests a local token budget refused with 429, by `budget`
+/// (each exhausted budget counts the request).
+pub const TOKEN_BUDGET_REJECTED: &str = "llmgate_token_budget_rejected";
 /// Histogram (OpenTelemetry `gen_ai.client.token.usage`): tokens per request,
 /// `token_type` = `input` or `output`.
 pub const TOKEN_USAGE: &str = "gen_ai_client_token_usage";
@@ -121,6 +125,16 @@ pub fn route_label(route_name: Option<&str>) -> String {
         .and_then(|rest| rest.rsplit_once("/match/").map(|(rule, _)| rule))
         .unwrap_or(name);
     sanitize_label(rule)
+}
+
+/// [`TOKEN_BUDGET_REJECTED`] for a budget (its id, sanitised) on a route
+/// (sanitised, [`route_label`]) of a backend (sanitised). Not the provider:
+/// the budget is the route's, whichever priority-group member was chosen.
+pub fn budget_rejected(route: &str, backend: &str, budget_id: &str) -> String {
+    format!(
+        "{TOKEN_BUDGET_REJECTED};route={route};backend={backend};budget={}",
+        sanitize_label(budget_id)
+    )
 }
 
 /// `2xx`…`5xx`; `other` for nonsense codes; `none` when no response headers
@@ -339,6 +353,27 @@ mod tests {
         }
         let wide = "é".repeat(100);
         assert_eq!(sanitize_label(&wide), "_".repeat(64));
+    }
+
+    #[test]
+    fn budget_rejections_are_named_by_route_backend_and_budget() {
+        let cases = [
+            (
+                "ns/r/rule/0",
+                "ns/b",
+                "ns/policy/0",
+                "llmgate_token_budget_rejected;route=ns/r/rule/0;backend=ns/b;budget=ns/policy/0",
+            ),
+            (
+                "unknown",
+                "ns/b",
+                "ns/p;x=y/1",
+                "llmgate_token_budget_rejected;route=unknown;backend=ns/b;budget=ns/p_x_y/1",
+            ),
+        ];
+        for (route, backend, id, want) in cases {
+            assert_eq!(budget_rejected(route, backend, id), want, "{id}");
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::injected;
 use crate::metrics::ModelCap;
 use crate::plugin_config::{PluginConfig, HOST_METADATA_KEY, HOST_METADATA_NAMESPACE};
 use crate::request::HeaderOp;
-use crate::stream::{Flow, Host, Plugin, Stream};
+use crate::stream::{Flow, Host, Plugin, SharedWriteError, Stream};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
@@ -357,12 +357,83 @@ impl Host for EnvoyHost {
             log::warn!("cannot send the local response: status {result}");
         }
     }
+
+    fn shared_data(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+        let mut data: *mut u8 = std::ptr::null_mut();
+        let mut size: usize = 0;
+        let mut cas: u32 = 0;
+        // SAFETY: the key is a live slice for the call; the host writes the
+        // value's pointer, size and version into the three locals.
+        let status = unsafe {
+            proxy_get_shared_data(key.as_ptr(), key.len(), &mut data, &mut size, &mut cas)
+        };
+        if status != STATUS_OK {
+            // Not found, or the host could not copy it out.
+            return None;
+        }
+        let value = if data.is_null() {
+            Vec::new()
+        } else {
+            // SAFETY: the host allocated `size` bytes at `data` through this
+            // module's `proxy_on_memory_allocate` (the SDK's: a boxed slice
+            // of exactly `size` bytes, given up) and filled them; the SDK's
+            // own `get_shared_data` takes them back the same way.
+            unsafe { Vec::from_raw_parts(data, size, size) }
+        };
+        Some((value, cas))
+    }
+
+    fn set_shared_data(
+        &mut self,
+        key: &str,
+        value: &[u8],
+        cas: Option<u32>,
+    ) -> Result<(), SharedWriteError> {
+        // SAFETY: key and value are live slices for the whole call; the host
+        // copies them.
+        let status = unsafe {
+            proxy_set_shared_data(
+                key.as_ptr(),
+                key.len(),
+                value.as_ptr(),
+                value.len(),
+                cas.unwrap_or(0),
+            )
+        };
+        match status {
+            STATUS_OK => Ok(()),
+            STATUS_CAS_MISMATCH => Err(SharedWriteError::Conflict),
+            other => {
+                log::warn!("cannot write shared data: status {other}");
+                Err(SharedWriteError::Failed)
+            }
+        }
+    }
 }
 
-// The SDK's `send_http_response` panics on any status but Ok; a panic would
-// kill the VM for every request of the worker.
+/// proxy-wasm ABI statuses.
+const STATUS_OK: u32 = 0;
+const STATUS_CAS_MISMATCH: u32 = 8;
+
+// The SDK's `send_http_response` panics on any status but Ok, and its
+// shared-data calls on any status they do not expect; a panic would kill the
+// VM for every request of the worker.
 #[link(wasm_import_module = "env")]
 extern "C" {
+    fn proxy_get_shared_data(
+        key_data: *const u8,
+        key_size: usize,
+        return_value_data: *mut *mut u8,
+        return_value_size: *mut usize,
+        return_cas: *mut u32,
+    ) -> u32;
+    fn proxy_set_shared_data(
+        key_data: *const u8,
+        key_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+        cas: u32,
+    ) -> u32;
     fn proxy_send_local_response(
         status_code: u32,
         status_code_details_data: *const u8,

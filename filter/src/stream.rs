@@ -6,11 +6,12 @@
 //! once — is tested on the host with a fake.
 
 mod accounting;
+mod budget;
 mod converting;
 mod host;
 mod plugin;
 
-pub use host::{Flow, Host};
+pub use host::{Flow, Host, SharedWriteError};
 pub use plugin::Plugin;
 
 use crate::answers::{self, TooLarge};
@@ -123,6 +124,8 @@ pub struct Stream {
     /// this attempt ([`injected`]); `None` when the configuration has none
     /// to inject.
     resolved: Option<FilterConfig>,
+    /// The request is subject to token budgets: the buckets to charge.
+    budgets: Option<budget::Admitted>,
 }
 
 impl Default for Stream {
@@ -148,6 +151,7 @@ impl Stream {
             counted: false,
             converting: None,
             resolved: None,
+            budgets: None,
         }
     }
 
@@ -217,6 +221,12 @@ impl Stream {
         self.route_type = route_type;
         if let Some(flow) = self.answer_locally(cfg, host, route_type) {
             return flow;
+        }
+        if route_type.usage_format(plugin.format).is_some() {
+            let anthropic_client = asked == RouteType::Messages;
+            if let Some(flow) = self.check_budgets(plugin, host, anthropic_client) {
+                return flow;
+            }
         }
         let authorization = host.request_header("authorization");
         let anthropic_version = host.request_header(providers::anthropic::VERSION_HEADER);
@@ -711,7 +721,7 @@ impl Stream {
             .take()
             .map(ResponseReader::finish)
             .unwrap_or_default();
-        accounting::record(
+        let used = accounting::record(
             plugin,
             host,
             &accounting::Seen {
@@ -727,6 +737,7 @@ impl Stream {
                 request_bytes: self.request_bytes,
             },
         );
+        self.charge_budgets(plugin, host, used);
     }
 }
 

@@ -1,8 +1,10 @@
 //! What a finished stream records, once: the metrics (labels capped per
-//! backend) and the access-log fields Envoy reads from filter state.
+//! backend) and the access-log fields Envoy reads from filter state; and
+//! what it used, for its token budgets.
 
 use super::{Host, Plugin};
 use crate::access_log;
+use crate::budget::Tokens;
 use crate::metrics::{self, Estimate, Kind, Labels, Missing, Timings};
 use crate::model_names;
 use crate::providers;
@@ -53,7 +55,8 @@ fn missing(plugin: &Plugin, seen: &Seen<'_>) -> Option<(Missing, Estimate)> {
     Some((reason, estimate))
 }
 
-pub(super) fn record(plugin: &Plugin, host: &mut impl Host, seen: &Seen<'_>) {
+/// Returns the tokens the request is charged ([`Tokens`]).
+pub(super) fn record(plugin: &Plugin, host: &mut impl Host, seen: &Seen<'_>) -> Tokens {
     let outcome = seen.outcome;
     let provider = providers::of(&plugin.cfg.provider);
     let path_model = seen
@@ -120,5 +123,18 @@ pub(super) fn record(plugin: &Plugin, host: &mut impl Host, seen: &Seen<'_>) {
     };
     for (name, value) in access_log::fields(&record) {
         host.set_filter_state(&name, value.as_bytes());
+    }
+    match (&outcome.usage, missing) {
+        (Some(u), _) => Tokens {
+            input: u.input,
+            output: u.output,
+            total: u.total,
+        },
+        (None, Some((_, estimate))) => Tokens {
+            input: estimate.input,
+            output: estimate.output,
+            total: estimate.input.saturating_add(estimate.output),
+        },
+        (None, None) => Tokens::default(),
     }
 }

@@ -9,6 +9,15 @@ pub enum Flow {
     Pause,
 }
 
+/// Why a write to shared data did not happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SharedWriteError {
+    /// Another worker changed the value since it was read.
+    Conflict,
+    /// The host refused the write.
+    Failed,
+}
+
 /// The host calls one stream needs. Header names are lower case.
 pub trait Host {
     fn request_header(&self, name: &str) -> Option<String>;
@@ -38,4 +47,15 @@ pub trait Host {
     fn record_histogram(&mut self, name: &str, value: u64);
     /// Answers the client instead of the upstream; nothing goes upstream.
     fn send_response(&mut self, status: u32, headers: &[(&str, &str)], body: &[u8]);
+    /// A value every worker of this Envoy shares, and its version (the
+    /// compare-and-swap token of [`Host::set_shared_data`]).
+    fn shared_data(&self, key: &str) -> Option<(Vec<u8>, u32)>;
+    /// Stores `value` if the key is still at version `cas`; `None` stores it
+    /// whatever is there.
+    fn set_shared_data(
+        &mut self,
+        key: &str,
+        value: &[u8],
+        cas: Option<u32>,
+    ) -> Result<(), SharedWriteError>;
 }

@@ -18,6 +18,7 @@ pub const FILTER_LABELS: &[&str] = &[
     "token_type",
     "status_class",
     "reason",
+    "budget",
 ];
 
 /// Token-count buckets for `gen_ai_client_token_usage` (OpenTelemetry's

@@ -3,6 +3,7 @@
 
 mod accounting;
 mod body_limit;
+mod budget;
 mod conversion;
 mod held_body;
 mod injected;
@@ -14,7 +15,7 @@ use super::*;
 use crate::config::{AuthConfig, BedrockGuardrail, FilterConfig, ProviderConfig, TokenSource};
 use crate::metrics::ModelCap;
 use std::cell::Cell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 /// Mimics Envoy: `request_body` is what Envoy holds — the current chunk
 /// when streaming, everything so far while the filter pauses.
@@ -38,6 +39,14 @@ struct Fake {
     /// Envoy's buffer limit on the route: a held body may never grow past
     /// it (Envoy would answer 413 itself, from inside `set_buffer`).
     buffer_limit: Option<u64>,
+    /// Envoy's shared data: each key's value and version.
+    shared: BTreeMap<String, (Vec<u8>, u32)>,
+    shared_version: u32,
+    /// Another worker's writes, each landing just before the filter's next
+    /// compare-and-swap, which then finds the version changed.
+    rival_writes: VecDeque<Vec<u8>>,
+    /// Envoy refuses every write to shared data.
+    shared_writes_fail: bool,
 }
 
 impl Host for Fake {
@@ -105,9 +114,41 @@ impl Host for Fake {
             .collect();
         self.local_reply = Some((status, headers, body.to_vec()));
     }
+    fn shared_data(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+        self.shared.get(key).cloned()
+    }
+    fn set_shared_data(
+        &mut self,
+        key: &str,
+        value: &[u8],
+        cas: Option<u32>,
+    ) -> Result<(), SharedWriteError> {
+        if self.shared_writes_fail {
+            return Err(SharedWriteError::Failed);
+        }
+        if cas.is_some() {
+            if let Some(rival) = self.rival_writes.pop_front() {
+                self.store_shared(key, rival);
+            }
+        }
+        // Envoy's rule: a version only matters for a key that exists.
+        if let (Some(cas), Some((_, version))) = (cas, self.shared.get(key)) {
+            if cas != *version {
+                return Err(SharedWriteError::Conflict);
+            }
+        }
+        self.store_shared(key, value.to_vec());
+        Ok(())
+    }
 }
 
 impl Fake {
+    fn store_shared(&mut self, key: &str, value: Vec<u8>) {
+        self.shared_version += 1;
+        self.shared
+            .insert(key.to_owned(), (value, self.shared_version));
+    }
+
     fn assert_within_buffer_limit(&self) {
         if let Some(limit) = self.buffer_limit {
             assert!(
