@@ -57,6 +57,15 @@ pub fn exhausted(budget_id: &str, retry_after_secs: u64, anthropic: bool) -> Vec
     }
 }
 
+/// The filter state of the tokens a global budget of `count` is charged:
+/// Envoy's `ratelimit` filter reads it as the `hits_addend` of the charge.
+pub fn global_state(count: TokenCount) -> &'static str {
+    GLOBAL_STATE
+        .iter()
+        .find(|(c, _)| *c == count)
+        .map_or("llmgate_tokens_total", |(_, name)| name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

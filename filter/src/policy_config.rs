@@ -200,17 +200,6 @@ pub enum TokenCount {
     Total,
 }
 
-/// The filter state (`wasm.<name>`) in which the filter publishes, when a
-/// reply is done, the tokens a global budget of `count` is charged: Envoy's
-/// `ratelimit` filter reads it as the `hits_addend` of the charge.
-pub fn tokens_state(count: TokenCount) -> &'static str {
-    match count {
-        TokenCount::Input => "llmgate_tokens_input",
-        TokenCount::Output => "llmgate_tokens_output",
-        TokenCount::Total => "llmgate_tokens_total",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

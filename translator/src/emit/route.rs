@@ -262,7 +262,7 @@ fn global_budget(budget: &GlobalTokenBudget, charge: bool) -> Value {
     actions.push(key(d::PHASE_KEY, if charge { d::CHARGE } else { d::ADMIT }));
     let mut limit = json!({ "actions": actions });
     if charge {
-        let state = llmgate_filter::policy_config::tokens_state(budget.count);
+        let state = llmgate_filter::budget::global_state(budget.count);
         crate::json::set_member(&mut limit, "apply_on_stream_done", json!(true));
         crate::json::set_member(
             &mut limit,

@@ -54,6 +54,8 @@ pub enum Phase {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ask {
+    /// The budget's id (`namespace/policy/index`).
+    pub budget: String,
     /// The store's key: the budget and, hashed, the client.
     pub key: String,
     pub bucket: Bucket,
@@ -76,7 +78,12 @@ pub fn parse(entries: &[(&str, &str)], hits_addend: Option<u64>) -> Option<Ask> 
         Some(client) => format!("llmgate:budget:{budget}:{}", hex(&Sha256::digest(client))),
         None => format!("llmgate:budget:{budget}"),
     };
-    Some(Ask { key, bucket, phase })
+    Some(Ask {
+        budget: budget.to_owned(),
+        key,
+        bucket,
+        phase,
+    })
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -104,6 +111,7 @@ mod tests {
         assert_eq!(
             parse(&base, None),
             Some(Ask {
+                budget: "ai/p/0".into(),
                 key: "llmgate:budget:ai/p/0".into(),
                 bucket: BUCKET,
                 phase: Phase::Admit

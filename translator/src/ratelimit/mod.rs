@@ -32,16 +32,6 @@ impl Limiter {
     }
 }
 
-/// The 429's body, shaped like OpenAI's rate-limit errors.
-pub fn exhausted_body(retry_after_s: u64) -> Vec<u8> {
-    llmgate_filter::convert::openai_error(
-        &format!("llmgate: this route's token budget is spent; retry in {retry_after_s} s"),
-        "rate_limit_error",
-        None,
-        Some("token_budget_exhausted"),
-    )
-}
-
 /// Whole seconds, rounded up, at least 1.
 fn seconds(ms: u64) -> u64 {
     ms.div_ceil(1000).max(1)
@@ -55,7 +45,8 @@ impl RateLimitService for Limiter {
     ) -> Result<tonic::Response<RateLimitResponse>, tonic::Status> {
         let request = request.into_inner();
         let mut statuses = Vec::with_capacity(request.descriptors.len());
-        let mut wait: Option<u64> = None;
+        // The budget with the longest wait, and the wait.
+        let mut wait: Option<(String, u64)> = None;
         for d in &request.descriptors {
             let entries: Vec<(&str, &str)> = d
                 .entries
@@ -89,7 +80,9 @@ impl RateLimitService for Limiter {
                     tonic::Status::unavailable(e)
                 })?;
             if ask.phase == Phase::Admit && level.tokens <= 0 {
-                wait = Some(wait.unwrap_or(0).max(level.wait_ms));
+                if wait.as_ref().is_none_or(|(_, ms)| level.wait_ms > *ms) {
+                    wait = Some((ask.budget.clone(), level.wait_ms));
+                }
                 statuses.push(DescriptorStatus {
                     code: Code::OverLimit as i32,
                     ..DescriptorStatus::default()
@@ -106,10 +99,12 @@ impl RateLimitService for Limiter {
             statuses,
             ..RateLimitResponse::default()
         };
-        if let Some(ms) = wait {
+        if let Some((budget, ms)) = wait {
             let s = seconds(ms);
             response.overall_code = Code::OverLimit as i32;
-            response.raw_body = exhausted_body(s);
+            // The same 429 as a budget of one Envoy's (OpenAI's shape: the
+            // service does not know the client's dialect).
+            response.raw_body = llmgate_filter::budget::exhausted(&budget, s, false);
             response.response_headers_to_add = [
                 ("retry-after", s.to_string()),
                 ("content-type", "application/json".to_owned()),
