@@ -5,7 +5,7 @@ ENVOY ?= $(VENV)/bin/envoy
 LLMGATE := target/release/llmgate
 WASM := target/wasm32-wasip1/release/llmgate_filter.wasm
 
-.PHONY: wasm-target build envoy sdk run test unit e2e lint descriptors clean fuzz fuzz-smoke fuzz-tools bench-translate bench-push bench
+.PHONY: wasm-target build envoy sdk stores run test unit e2e lint descriptors clean fuzz fuzz-smoke fuzz-tools bench-translate bench-push bench
 
 wasm-target:
 	@rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
@@ -22,12 +22,17 @@ envoy:
 sdk: envoy
 	@tests/sdk/install.sh $(VENV)
 
+# The stores AI policies need (Debian's redis-server for global token
+# budgets); the tests start their own instances.
+stores:
+	@tests/stores/install.sh
+
 # `make run EXAMPLE=providers` runs manifests/examples/providers instead.
 EXAMPLE ?= azure-openai
 run: build envoy
 	@envoy/run-demo.sh $(EXAMPLE)
 
-test: build envoy sdk
+test: build envoy sdk stores
 	cargo test --workspace --no-fail-fast
 
 # The tests that need no Envoy: the filter's and the translator's (and the
@@ -37,7 +42,7 @@ unit:
 	cargo test -p llmgate-e2e --lib --bins
 
 # The end-to-end tests: real Envoy, the real filter, the mock providers.
-e2e: build envoy sdk
+e2e: build envoy sdk stores
 	cargo test -p llmgate-e2e --tests
 
 # Formatting, and clippy with warnings as errors on the host and, for the

@@ -36,7 +36,13 @@ trap cleanup EXIT INT TERM
 
 # The key every Secret of the examples holds; the mock accepts it for every
 # provider (and Bedrock's fake AWS credentials in bedrock.yaml by default).
-target/release/llmgate-mock --port 8081 --api-key mock-azure-key &
+# The policies example's mock answers with an address and a card number for
+# the response guard to mask.
+answer=()
+if [[ $example == policies ]]; then
+  answer=(--answer "Sure: write to billing@example.com, card 4111 1111 1111 1111.")
+fi
+target/release/llmgate-mock --port 8081 --api-key mock-azure-key "${answer[@]}" &
 pids+=($!)
 if [[ $example == providers ]]; then
   target/release/llmgate-mock --port 8082 --api-key mock-azure-key --force-status 429 &
@@ -102,6 +108,25 @@ for route in ["openai", "anthropic", "gemini", "bedrock"]:
     r = client.chat.completions.create(model="claude-haiku-4-5", messages=[{"role": "user", "content": "Hi"}])
     print(route, r.model, r.usage.total_tokens, r.choices[0].message.content)
 PY
+TRY
+    ;;
+  policies)
+    cat <<TRY
+  # A card number is refused before it reaches the provider (403):
+  curl localhost:8080/guarded/v1/chat/completions $json \\
+    -d '{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Charge 4111 1111 1111 1111, please."}]}'
+  # An e-mail address is masked on the way in (the provider gets <EMAIL>) and in the reply:
+  curl localhost:8080/guarded/v1/chat/completions $json \\
+    -d '{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Write to jane@example.com about the invoice."}]}'
+  # A system prompt and defaults the client did not send:
+  curl localhost:8080/enriched/v1/chat/completions $json \\
+    -d '{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Write a short haiku about cloud computing."}]}'
+  # 100 LLM tokens a minute per x-user-id: the fourth request gets 429 and retry-after:
+  curl localhost:8080/budget/v1/chat/completions $json -H 'x-user-id: alice' \\
+    -d '{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Write a short haiku about cloud computing."}]}'
+  # 2 requests per 10 s (Envoy's local rate limit): the third gets 429:
+  curl localhost:8080/limited/v1/chat/completions $json \\
+    -d '{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Write a short haiku about cloud computing."}]}'
 TRY
     ;;
   *)

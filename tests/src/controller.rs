@@ -15,6 +15,8 @@ pub struct Controller {
     pub xds_port: u16,
     /// `serve --tls-dir`: mutual TLS on the whole port.
     tls: Option<PathBuf>,
+    /// `serve --redis`: the rate-limit service for global token budgets.
+    redis: Option<String>,
     log: PathBuf,
     child: Option<Child>,
 }
@@ -26,11 +28,21 @@ impl Controller {
 
     /// `llmgate serve --tls-dir TLS` (the `server/` folder of `llmgate certs`).
     pub fn start_with_tls(dir: &Path, tls: Option<&Path>) -> Controller {
+        Controller::start_with(dir, tls, None)
+    }
+
+    /// `llmgate serve --redis URL`.
+    pub fn start_with_redis(dir: &Path, redis: &str) -> Controller {
+        Controller::start_with(dir, None, Some(redis))
+    }
+
+    fn start_with(dir: &Path, tls: Option<&Path>, redis: Option<&str>) -> Controller {
         let log = dir.with_extension("controller.log");
         let mut c = Controller {
             dir: dir.to_path_buf(),
             xds_port: free_port(),
             tls: tls.map(Path::to_path_buf),
+            redis: redis.map(str::to_owned),
             log,
             child: None,
         };
@@ -54,6 +66,11 @@ impl Controller {
                 self.tls
                     .iter()
                     .flat_map(|dir| ["--tls-dir".to_string(), dir.display().to_string()]),
+            )
+            .args(
+                self.redis
+                    .iter()
+                    .flat_map(|url| ["--redis".to_string(), url.clone()]),
             )
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))

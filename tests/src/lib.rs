@@ -8,5 +8,6 @@ pub mod controller;
 pub mod harness;
 pub mod manifests;
 pub mod mock;
+pub mod redis;
 pub mod sdk;
 pub mod tls_client;

@@ -128,6 +128,9 @@ pub struct MockConfig {
     /// When to gzip responses. Default [`Compress::WhenAccepted`], as real
     /// providers do.
     pub compress: Compress,
+    /// The assistant's answer in OpenAI chat completions (JSON and, cut
+    /// into deltas, SSE). Default [`ASSISTANT_TEXT`].
+    pub answer: String,
 }
 
 /// When the mock gzips its responses (streams flushed event by event).
@@ -184,6 +187,7 @@ impl Default for MockConfig {
             aws_credentials: AwsCredentials::default(),
             tls_dns_name: None,
             compress: Compress::default(),
+            answer: ASSISTANT_TEXT.to_owned(),
         }
     }
 }
@@ -258,6 +262,7 @@ pub(crate) struct Shared {
     aws_credentials: AwsCredentials,
     chunk_delay: Duration,
     response_delay: Duration,
+    answer: String,
     log_requests: bool,
     compress: Compress,
     force_status: Mutex<Option<u16>>,
@@ -273,6 +278,7 @@ impl Shared {
             aws_credentials: config.aws_credentials,
             chunk_delay: config.chunk_delay,
             response_delay: config.response_delay,
+            answer: config.answer,
             log_requests: config.log_requests,
             compress: config.compress,
             force_status: Mutex::new(config.force_status),

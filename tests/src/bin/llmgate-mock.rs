@@ -35,6 +35,9 @@ struct Args {
     /// PEM is printed, to be trusted by the client).
     #[arg(long)]
     tls_dns_name: Option<String>,
+    /// The assistant's answer to OpenAI chat completions (default: a greeting).
+    #[arg(long)]
+    answer: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -46,6 +49,9 @@ fn main() -> ExitCode {
         force_status: args.force_status,
         log_requests: true,
         tls_dns_name: args.tls_dns_name,
+        answer: args
+            .answer
+            .unwrap_or_else(|| llmgate_e2e::mock::ASSISTANT_TEXT.to_owned()),
         ..MockConfig::default()
     };
     let mock = match MockProvider::start_blocking(config) {

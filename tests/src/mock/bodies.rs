@@ -332,7 +332,7 @@ pub(super) fn azure_completion() -> String {
 }
 
 /// OpenAI's non-streaming chat completion; `model` echoes the request's.
-pub(super) fn openai_completion(model: &str) -> String {
+pub(super) fn openai_completion(model: &str, answer: &str) -> String {
     let body = json!({
         "choices": [{
             "finish_reason": "stop",
@@ -340,7 +340,7 @@ pub(super) fn openai_completion(model: &str) -> String {
             "logprobs": null,
             "message": {
                 "annotations": [],
-                "content": ASSISTANT_TEXT,
+                "content": answer,
                 "refusal": null,
                 "role": "assistant"
             }
@@ -360,8 +360,13 @@ pub(super) fn openai_completion(model: &str) -> String {
 
 /// The assistant text cut into deltas of a few words; they concatenate back to it.
 pub(super) fn text_pieces() -> Vec<String> {
+    pieces_of(ASSISTANT_TEXT)
+}
+
+/// `text` cut into deltas of a few words.
+fn pieces_of(text: &str) -> Vec<String> {
     const WORDS_PER_PIECE: usize = 3;
-    let words: Vec<&str> = ASSISTANT_TEXT.split_inclusive(' ').collect();
+    let words: Vec<&str> = text.split_inclusive(' ').collect();
     words.chunks(WORDS_PER_PIECE).map(|c| c.concat()).collect()
 }
 
@@ -504,10 +509,10 @@ struct OpenAiDelta<'a> {
 }
 
 /// OpenAI's SSE events: role, content deltas, finish, [usage], `[DONE]`.
-pub(super) fn openai_stream(model: &str, include_usage: bool) -> Vec<String> {
+pub(super) fn openai_stream(model: &str, include_usage: bool, answer: &str) -> Vec<String> {
     let id = completion_id();
     let created = now_secs();
-    let pieces = text_pieces();
+    let pieces = pieces_of(answer);
     let null_usage = if include_usage { Some(None) } else { None };
     let chunk = |choices: Vec<OpenAiChoice<'_>>, usage: Option<Option<Value>>| {
         let c = OpenAiChunk {
@@ -599,7 +604,7 @@ mod tests {
 
     #[test]
     fn openai_chunks_keep_the_real_field_order() {
-        let events = openai_stream("gpt-x", true);
+        let events = openai_stream("gpt-x", true, ASSISTANT_TEXT);
         let first = &events[0];
         assert!(first.starts_with(r#"data: {"id":"chatcmpl-"#), "{first}");
         assert!(
@@ -607,7 +612,7 @@ mod tests {
             "{first}"
         );
         assert!(first.contains(r#""usage":null,"obfuscation":""#), "{first}");
-        let no_usage = openai_stream("gpt-x", false);
+        let no_usage = openai_stream("gpt-x", false, ASSISTANT_TEXT);
         assert!(no_usage.iter().all(|e| !e.contains("usage")));
     }
 }

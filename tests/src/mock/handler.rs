@@ -421,7 +421,7 @@ fn chat(shared: &Shared, api: Api<'_>, api_version: Option<&str>, body: &[u8]) -
         (headers, bodies::azure_stream(chat.include_usage))
     } else {
         if !chat.stream {
-            let mut body = bodies::openai_completion(&chat.model);
+            let mut body = bodies::openai_completion(&chat.model, &shared.answer);
             if let Some(call) = tool_call {
                 body = openai_apis::with_tool_call(&body, call);
             }
@@ -429,7 +429,7 @@ fn chat(shared: &Shared, api: Api<'_>, api_version: Option<&str>, body: &[u8]) -
         }
         (
             bodies::openai_headers(SSE),
-            bodies::openai_stream(&chat.model, chat.include_usage),
+            bodies::openai_stream(&chat.model, chat.include_usage, &shared.answer),
         )
     };
     stream_reply(headers, events, shared.chunk_delay)

@@ -68,7 +68,7 @@ fn demo_requests_are_read_from_the_script_block_of_the_example() {
 
 #[test]
 fn every_example_translates_without_a_problem() {
-    for example in ["azure-openai", "providers"] {
+    for example in ["azure-openai", "providers", "policies"] {
         let dir = tempfile::tempdir().unwrap();
         let output = Command::new(llmgate_binary())
             .arg("translate")
@@ -329,4 +329,81 @@ fn every_demo_request_of_the_providers_example_reaches_its_provider() {
         &[("provider_name", "openai-backup")],
         1,
     );
+}
+
+/// The mock's answer in the policies demo (`envoy/run-demo.sh`): something
+/// for the response guard to mask.
+const POLICIES_ANSWER: &str = "Sure: write to billing@example.com, card 4111 1111 1111 1111.";
+
+#[test]
+fn the_policies_example_does_what_its_demo_says() {
+    let script = std::fs::read_to_string(workspace_root().join("envoy/run-demo.sh")).unwrap();
+    assert!(script.contains(POLICIES_ANSWER), "the demo's mock answer changed");
+    let mock = MockProvider::start_blocking(MockConfig {
+        answer: POLICIES_ANSWER.into(),
+        ..MockConfig::default()
+    })
+    .unwrap();
+    let gateway = start_gateway(&example_manifests("policies"), mock.addr().port());
+    let requests = demo_requests_of("policies");
+    let paths: Vec<&str> = requests.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/guarded/v1/chat/completions",
+            "/guarded/v1/chat/completions",
+            "/enriched/v1/chat/completions",
+            "/budget/v1/chat/completions",
+            "/limited/v1/chat/completions"
+        ]
+    );
+    let json = [("content-type", "application/json")];
+    let send = |i: usize, headers: &[(&str, &str)]| {
+        let (path, body) = &requests[i];
+        gateway.post(path, headers, body.as_bytes())
+    };
+
+    // A card number: refused, nothing upstream.
+    let refused = send(0, &json);
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    assert!(
+        refused.text().contains("Card numbers must not be sent to the model."),
+        "{}",
+        refused.text()
+    );
+    assert!(mock.requests().is_empty());
+
+    // An address: masked on the way in and in the reply.
+    let masked = send(1, &json);
+    assert_eq!(masked.status, 200, "{}", masked.text());
+    let upstream = mock.requests()[0].body_text();
+    assert!(
+        upstream.contains("Write to <EMAIL> about the invoice.") && !upstream.contains("jane@"),
+        "{upstream}"
+    );
+    let reply: serde_json::Value = serde_json::from_slice(&masked.body).unwrap();
+    assert_eq!(
+        reply["choices"][0]["message"]["content"],
+        "Sure: write to <EMAIL>, card <CREDIT_CARD>."
+    );
+
+    // Enrichment and defaults.
+    assert_eq!(send(2, &json).status, 200);
+    let enriched = mock.requests()[1].body_json().unwrap();
+    assert_eq!(
+        enriched["messages"][0],
+        serde_json::json!({"role": "system", "content": "Answer in one short sentence."})
+    );
+    assert_eq!(enriched["temperature"], 0.2);
+    assert_eq!(enriched["max_tokens"], 64);
+
+    // 100 tokens a minute per user: 47 a reply.
+    let alice = [json[0], ("x-user-id", "alice")];
+    let budget: Vec<u16> = (0..4).map(|_| send(3, &alice).status).collect();
+    assert_eq!(budget, [200, 200, 200, 429]);
+    assert_eq!(send(3, &[json[0], ("x-user-id", "bob")]).status, 200);
+
+    // 2 requests per 10 s.
+    let limited: Vec<u16> = (0..3).map(|_| send(4, &json).status).collect();
+    assert_eq!(limited, [200, 200, 429]);
 }

@@ -27,6 +27,7 @@ mod request_hygiene;
 mod run_command;
 mod sdk;
 mod streaming;
+mod token_budgets;
 mod upstream_tls;
 mod xds;
 mod xds_mtls;
