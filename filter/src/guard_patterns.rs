@@ -135,8 +135,15 @@ impl Patterns {
         kept
     }
 
+    /// Whether anything matches; stops at the first match (a rejecting
+    /// guard needs no more).
     pub fn is_match(&self, text: &str) -> bool {
-        !self.find(text).is_empty()
+        self.patterns.iter().any(|pattern| {
+            pattern
+                .regex
+                .find_iter(text)
+                .any(|m| !m.is_empty() && pattern.check.is_none_or(|check| check(m.as_str())))
+        })
     }
 
     /// `text` with every match replaced by its mask; `None` when nothing
