@@ -20,11 +20,14 @@ pub const UNNAMED_MASK: &str = "<MASKED>";
 /// events; a longer one split there goes unmasked.
 pub const UNBOUNDED_MATCH_CAP: usize = 256;
 
+/// What a builtin's match must also pass.
+type Check = fn(&str) -> bool;
+
 #[derive(Debug, Clone)]
 struct Pattern {
     regex: Regex,
     mask: String,
-    check: Option<fn(&str) -> bool>,
+    check: Option<Check>,
 }
 
 #[derive(Debug, Clone)]
@@ -181,7 +184,7 @@ fn bound(source: &str) -> usize {
 
 // Each builtin is ASCII-only (`(?-u)` where classes would otherwise take any
 // script's digits) and bounded, so streams hold back little.
-fn builtin_pattern(builtin: Builtin) -> (&'static str, Option<fn(&str) -> bool>) {
+fn builtin_pattern(builtin: Builtin) -> (&'static str, Option<Check>) {
     match builtin {
         // 123-45-6789 or 123 45 6789; the area, group and serial the SSA
         // never issues are not SSNs.
@@ -232,7 +235,7 @@ fn luhn_valid(text: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 fn ssn_is_issuable(text: &str) -> bool {

@@ -23,6 +23,8 @@ use crate::invalid_body::{self, Requirement};
 use crate::json_model;
 use crate::metrics;
 use crate::model_names;
+use crate::policy_config::GuardAction;
+use crate::prompt::{self, Verdict};
 use crate::providers;
 use crate::request::{self, HeaderOp};
 use crate::response::{is_event_stream, ResponseReader};
@@ -69,6 +71,8 @@ struct Held {
     sign: bool,
     /// A request to convert to the provider's API, in the client's dialect.
     convert: Option<Dialect>,
+    /// The route's prompt policy, applied to the client's body first.
+    policy: Option<prompt::Plan>,
     buffered: usize,
     /// The request's `content-length`, when it has a valid one.
     declared_length: Option<u64>,
@@ -82,7 +86,11 @@ impl Held {
     /// send the wrong model, skip the guardrail or leave it unsigned. The
     /// rest are improvements a too-big body may go without.
     fn required(&self) -> bool {
-        self.model.is_some() || self.provider_edit || self.sign || self.convert.is_some()
+        self.model.is_some()
+            || self.provider_edit
+            || self.sign
+            || self.convert.is_some()
+            || self.policy.is_some()
     }
 
     /// The edit that needs the body to be a JSON object, if any.
@@ -107,6 +115,8 @@ pub struct Stream {
     path_names_model: bool,
     /// `include_usage` was added to the request.
     injected: bool,
+    /// What a request guard did to the prompt.
+    request_guard: Option<GuardAction>,
     route: Option<String>,
     /// What the request asks for, from its path.
     route_type: RouteType,
@@ -138,6 +148,7 @@ impl Stream {
             request_model: None,
             path_names_model: false,
             injected: false,
+            request_guard: None,
             route: None,
             route_type: RouteType::Completions,
             request_bytes: 0,
@@ -244,6 +255,15 @@ impl Stream {
             let e = convert::ConvertError::new("the request has no body", None);
             return self.refuse_conversion(host, &converting::refusal(dialect, &e));
         }
+        // The client's own format: a Messages request the conversion sends
+        // to a chat endpoint is still read as Messages.
+        let policy = plugin.request_policy.plan(asked);
+        if let (Some(plan), true) = (policy, end_of_stream) {
+            // No body to read: refused like one that is not JSON.
+            if let Verdict::Answer(answer) = plugin.request_policy.apply(plan, b"").verdict {
+                return self.answer(host, &answer);
+            }
+        }
         let client = request::Client {
             authorization: authorization.as_deref(),
             anthropic_version: anthropic_version.as_deref(),
@@ -289,6 +309,7 @@ impl Stream {
                 && route_type == RouteType::Completions
                 && convert.is_none(),
             convert,
+            policy,
             provider_edit: edits_body && provider.required_edit().is_some(),
             sign,
             buffered: 0,
@@ -339,6 +360,39 @@ impl Stream {
         host.send_response(400, &[("content-type", "application/json")], body);
         self.status = Some(400);
         Flow::Pause
+    }
+
+    /// The gateway's own answer (a prompt policy's); nothing goes upstream.
+    fn answer(&mut self, host: &mut impl Host, answer: &prompt::Answer) -> Flow {
+        host.send_response(u32::from(answer.status), &answer.headers, &answer.body);
+        self.status = Some(u32::from(answer.status));
+        self.phase = RequestPhase::Done;
+        Flow::Pause
+    }
+
+    /// The route's prompt policy on the client's body, before anything else
+    /// reads it: `Ok` with the body to go on with and whether it changed,
+    /// `Err` when the gateway answered.
+    fn apply_policy(
+        &mut self,
+        plugin: &Plugin,
+        host: &mut impl Host,
+        plan: Option<prompt::Plan>,
+        body: Vec<u8>,
+    ) -> Result<(Vec<u8>, bool), Flow> {
+        let Some(plan) = plan else {
+            return Ok((body, false));
+        };
+        let applied = plugin.request_policy.apply(plan, &body);
+        self.request_guard = applied.guard;
+        match applied.verdict {
+            Verdict::Forward(None) => Ok((body, false)),
+            Verdict::Forward(Some(edited)) => Ok((edited, true)),
+            Verdict::Answer(answer) => {
+                self.request_model = json_model::read_model(&body);
+                Err(self.answer(host, &answer))
+            }
+        }
     }
 
     /// A model list the Backend answers from its configuration, or a type
@@ -475,6 +529,10 @@ impl Stream {
                 None => return Flow::Continue,
             }
         };
+        let (body, policy_edited) = match self.apply_policy(plugin, host, held.policy, body) {
+            Ok(applied) => applied,
+            Err(flow) => return flow,
+        };
         // The provider, its models and paths are the plugin's (an attempt
         // only resolves the credential).
         let cfg = &plugin.cfg;
@@ -543,8 +601,9 @@ impl Stream {
             edits.push(Edit::IncludeUsage);
         }
         let mut edited = body_edits::apply(&body, &edits);
-        if edited.is_none() && held.convert.is_some() {
-            // The converted body replaces the client's even without edits.
+        if edited.is_none() && (held.convert.is_some() || policy_edited) {
+            // A converted (or policy-edited) body replaces the client's even
+            // without further edits.
             edited = Some(body_edits::Edited {
                 body: body.clone(),
                 usage_injected: false,
@@ -722,6 +781,7 @@ impl Stream {
                 first_byte_ms: self.first_byte_ms,
                 status: self.status,
                 injected: self.injected,
+                request_guard: self.request_guard,
                 outcome: &outcome,
                 route_type: self.route_type,
                 request_bytes: self.request_bytes,
