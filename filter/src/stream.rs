@@ -1,14 +1,15 @@
 //! One upstream request/response, driven by the proxy-wasm callbacks but
 //! written against the small [`Host`] trait so the whole flow — holding the
-//! request until its body is known (model override, model aliases, `include_usage`, a
-//! `stream` that picks the endpoint, a Bedrock guardrail, SigV4 over the final
-//! body), copying bodies within limits, rewriting the stream, counting exactly
+//! request until its body is known (a prompt policy, model override, model
+//! aliases, `include_usage`, a `stream` that picks the endpoint, a Bedrock
+//! guardrail, SigV4 over the final body), copying bodies within limits, rewriting the stream, counting exactly
 //! once — is tested on the host with a fake.
 
 mod accounting;
 mod converting;
 mod host;
 mod plugin;
+mod prompt_stage;
 
 pub use host::{Flow, Host};
 pub use plugin::Plugin;
@@ -360,39 +361,6 @@ impl Stream {
         host.send_response(400, &[("content-type", "application/json")], body);
         self.status = Some(400);
         Flow::Pause
-    }
-
-    /// The gateway's own answer (a prompt policy's); nothing goes upstream.
-    fn answer(&mut self, host: &mut impl Host, answer: &prompt::Answer) -> Flow {
-        host.send_response(u32::from(answer.status), &answer.headers, &answer.body);
-        self.status = Some(u32::from(answer.status));
-        self.phase = RequestPhase::Done;
-        Flow::Pause
-    }
-
-    /// The route's prompt policy on the client's body, before anything else
-    /// reads it: `Ok` with the body to go on with and whether it changed,
-    /// `Err` when the gateway answered.
-    fn apply_policy(
-        &mut self,
-        plugin: &Plugin,
-        host: &mut impl Host,
-        plan: Option<prompt::Plan>,
-        body: Vec<u8>,
-    ) -> Result<(Vec<u8>, bool), Flow> {
-        let Some(plan) = plan else {
-            return Ok((body, false));
-        };
-        let applied = plugin.request_policy.apply(plan, &body);
-        self.request_guard = applied.guard;
-        match applied.verdict {
-            Verdict::Forward(None) => Ok((body, false)),
-            Verdict::Forward(Some(edited)) => Ok((edited, true)),
-            Verdict::Answer(answer) => {
-                self.request_model = json_model::read_model(&body);
-                Err(self.answer(host, &answer))
-            }
-        }
     }
 
     /// A model list the Backend answers from its configuration, or a type
