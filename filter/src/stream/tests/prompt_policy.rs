@@ -198,6 +198,34 @@ fn a_masked_card_never_goes_upstream_and_the_mask_is_counted_and_logged() {
 }
 
 #[test]
+fn a_masked_card_stays_masked_through_a_conversion() {
+    let chat = json!({"model": "m", "messages": [
+        {"role": "system", "content": format!("card {CARD}")},
+        {"role": "user", "content": format!("pay with {CARD}")}]})
+    .to_string();
+    let messages = json!({"model": "m", "max_tokens": 10, "system": CARD,
+        "messages": [{"role": "user", "content": [{"type": "text", "text": CARD}]}]})
+    .to_string();
+    let cases = [
+        (anthropic(), "/anthropic/v1/chat/completions", &chat),
+        (gemini(), "/gemini/v1/chat/completions", &chat),
+        (bedrock(), "/bedrock/chat/completions", &chat),
+        (openai(), "/openai/v1/messages", &messages),
+    ];
+    for (p, path, body) in cases {
+        let p = guarded(p, GuardAction::Mask);
+        let (_, f) = send(&p, path, body);
+        let upstream = sent(&f).to_string();
+        assert!(!upstream.contains("4111"), "{path}: {upstream}");
+        assert_eq!(
+            upstream.matches("<CREDIT_CARD>").count(),
+            2,
+            "{path}: {upstream}"
+        );
+    }
+}
+
+#[test]
 fn a_rejected_prompt_is_answered_in_the_clients_shape_and_nothing_goes_upstream() {
     let openai_error = json!({"error": {"message": "No card numbers, please.",
         "type": "permission_error", "param": null, "code": "prompt_rejected"}});
