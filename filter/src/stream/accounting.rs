@@ -7,6 +7,7 @@ use crate::access_log;
 use crate::budget::Tokens;
 use crate::metrics::{self, Estimate, Kind, Labels, Missing, Timings};
 use crate::model_names;
+use crate::policy_config::GuardAction;
 use crate::providers;
 use crate::response::Outcome;
 use crate::route_type::RouteType;
@@ -25,6 +26,8 @@ pub(super) struct Seen<'s> {
     pub status: Option<u32>,
     /// `include_usage` was added to the request.
     pub injected: bool,
+    /// What a request guard did to the prompt.
+    pub request_guard: Option<GuardAction>,
     pub outcome: &'s Outcome,
     pub route_type: RouteType,
     /// Bytes of the client's request body.
@@ -99,7 +102,14 @@ pub(super) fn record(plugin: &Plugin, host: &mut impl Host, seen: &Seen<'_>) -> 
         first_byte_ms: seen.first_byte_ms.and_then(since_start),
     };
     let missing = missing(plugin, seen);
-    for stat in metrics::stats(&labels, seen.status, outcome, timings, missing) {
+    for stat in metrics::stats(
+        &labels,
+        seen.status,
+        outcome,
+        timings,
+        missing,
+        seen.request_guard,
+    ) {
         match stat.kind {
             Kind::Counter => host.add_counter(&stat.name, stat.value),
             Kind::Histogram => host.record_histogram(&stat.name, stat.value),
@@ -120,6 +130,7 @@ pub(super) fn record(plugin: &Plugin, host: &mut impl Host, seen: &Seen<'_>) -> 
         },
         include_usage_injected: seen.injected,
         missing,
+        request_guard: seen.request_guard,
     };
     for (name, value) in access_log::fields(&record) {
         host.set_filter_state(&name, value.as_bytes());

@@ -3,6 +3,7 @@
 
 use crate::config::FilterConfig;
 use crate::metrics;
+use crate::prompt::RequestPolicy;
 use crate::providers;
 use crate::usage::UsageFormat;
 
@@ -19,6 +20,8 @@ pub struct Plugin {
     /// A priority-group member: Envoy buffers every request body for
     /// failover, so every body is bound by the limit.
     pub(super) failover: bool,
+    /// The policy's prompt guards, enrichment and defaults, compiled.
+    pub(super) request_policy: RequestPolicy,
 }
 
 impl Plugin {
@@ -37,7 +40,9 @@ impl Plugin {
         // the provider's own chat path is known to accept `stream_options`.
         let inject_usage =
             cfg.path_full.is_none() && format == UsageFormat::OpenAiChat && accepts_stream_options;
+        let request_policy = RequestPolicy::new(&cfg.policy);
         Plugin {
+            request_policy,
             cfg,
             backend_label,
             provider_name_label,

@@ -9,6 +9,7 @@ mod held_body;
 mod injected;
 mod model_names;
 mod native_apis;
+mod prompt_policy;
 mod route_types;
 
 use super::*;
