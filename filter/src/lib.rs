@@ -26,6 +26,7 @@ pub mod model_names;
 pub mod plugin_config;
 pub mod policy_config;
 pub mod providers;
+pub mod reply_guard;
 pub mod request;
 pub mod response;
 pub mod rewrite;
