@@ -25,6 +25,10 @@ pub const USAGE_MISSING: &str = "llmgate_usage_missing";
 pub const TOKENS_ESTIMATED: &str = "llmgate_tokens_estimated";
 /// Counter: error events inside streams that started with a 2xx.
 pub const STREAM_ERRORS: &str = "llmgate_stream_errors";
+/// Counter: prompts and replies a prompt guard acted on, by `direction`
+/// (`request`, `response`) and `action` (`mask`, `reject`); see
+/// [`prompt_guard`].
+pub const PROMPT_GUARD: &str = "llmgate_prompt_guard";
 /// Histogram (OpenTelemetry `gen_ai.client.token.usage`): tokens per request,
 /// `token_type` = `input` or `output`.
 pub const TOKEN_USAGE: &str = "gen_ai_client_token_usage";
@@ -121,6 +125,11 @@ pub fn route_label(route_name: Option<&str>) -> String {
         .and_then(|rest| rest.rsplit_once("/match/").map(|(rule, _)| rule))
         .unwrap_or(name);
     sanitize_label(rule)
+}
+
+/// The [`PROMPT_GUARD`] counter of a route and backend (sanitised labels).
+pub fn prompt_guard(route: &str, backend: &str, direction: &str, action: &str) -> String {
+    format!("{PROMPT_GUARD};route={route};backend={backend};direction={direction};action={action}")
 }
 
 /// `2xx`…`5xx`; `other` for nonsense codes; `none` when no response headers

@@ -4,6 +4,7 @@
 use crate::config::FilterConfig;
 use crate::metrics;
 use crate::providers;
+use crate::reply_guard::ReplyGuard;
 use crate::usage::UsageFormat;
 
 /// A plugin's configuration plus what is derived from it once.
@@ -19,6 +20,8 @@ pub struct Plugin {
     /// A priority-group member: Envoy buffers every request body for
     /// failover, so every body is bound by the limit.
     pub(super) failover: bool,
+    /// The policy's regex response guards, compiled.
+    pub(super) reply_guard: Option<ReplyGuard>,
 }
 
 impl Plugin {
@@ -37,6 +40,13 @@ impl Plugin {
         // the provider's own chat path is known to accept `stream_options`.
         let inject_usage =
             cfg.path_full.is_none() && format == UsageFormat::OpenAiChat && accepts_stream_options;
+        let reply_guard = ReplyGuard::new(&cfg.policy);
+        if let Some(error) = reply_guard.as_ref().and_then(ReplyGuard::error) {
+            log::error!(
+                "response guard of {}: {error}; its replies are refused",
+                cfg.backend
+            );
+        }
         Plugin {
             cfg,
             backend_label,
@@ -44,6 +54,7 @@ impl Plugin {
             format,
             inject_usage,
             failover: false,
+            reply_guard,
         }
     }
 

@@ -8,6 +8,7 @@ mod held_body;
 mod injected;
 mod model_names;
 mod native_apis;
+mod reply_guard;
 mod route_types;
 
 use super::*;
