@@ -64,9 +64,26 @@ pub(super) struct Inspected {
     /// Complete texts, masked at once.
     pub whole: Vec<Span>,
     pub ends: Ends,
-    /// The event's top-level members a stream's closing event copies
-    /// (its id, model, item…): raw `"key":value` pairs joined by commas.
-    pub template: Vec<u8>,
+}
+
+/// The top-level members of a stream's event that its closing event copies
+/// (its id, model, item…), as raw `"key":value` pairs joined by commas.
+fn template(format: Format, data: &[u8]) -> Vec<u8> {
+    let skips = template_skips(format);
+    let mut template = Vec::new();
+    for (key, value) in object(data, &(0..data.len())).unwrap_or_default() {
+        let name = data.get(key).unwrap_or_default();
+        if skips.iter().any(|s| crate::json_model::key_is(name, s)) {
+            continue;
+        }
+        if !template.is_empty() {
+            template.push(b',');
+        }
+        template.extend_from_slice(name);
+        template.push(b':');
+        template.extend_from_slice(data.get(value).unwrap_or_default());
+    }
+    template
 }
 
 /// Members left out of a template: the text carriers, usage, padding.
@@ -91,23 +108,6 @@ pub(super) fn inspect(format: Format, data: &[u8]) -> Option<Inspected> {
         Format::Gemini => gemini(data, &top, &mut seen),
         // Converse streams are AWS event streams, not SSE.
         Format::Converse => {}
-    }
-    if !seen.texts.is_empty() {
-        let skips = template_skips(format);
-        let mut template = Vec::new();
-        for (key, value) in &top {
-            let name = data.get(key.clone()).unwrap_or_default();
-            if skips.iter().any(|s| crate::json_model::key_is(name, s)) {
-                continue;
-            }
-            if !template.is_empty() {
-                template.push(b',');
-            }
-            template.extend_from_slice(name);
-            template.push(b':');
-            template.extend_from_slice(data.get(value.clone()).unwrap_or_default());
-        }
-        seen.template = template;
     }
     Some(seen)
 }
@@ -301,11 +301,12 @@ fn gemini(data: &[u8], top: &[(Span, Span)], seen: &mut Inspected) {
 }
 
 /// A whole SSE event carrying `text` (a JSON string literal) for stream
-/// `key`, in the shape of the stream's own deltas; `template` is from the
-/// stream's last event with text ([`Inspected::template`]).
-pub(super) fn closing_event(format: Format, key: Key, template: &[u8], text: &[u8]) -> Vec<u8> {
+/// `key`, in the shape of the stream's own deltas; `last` is the data of
+/// the stream's last event with text.
+pub(super) fn closing_event(format: Format, key: Key, last: &[u8], text: &[u8]) -> Vec<u8> {
+    let template = template(format, last);
     let mut data = b"{".to_vec();
-    data.extend_from_slice(template);
+    data.extend_from_slice(&template);
     if !template.is_empty() {
         data.push(b',');
     }
@@ -560,8 +561,7 @@ mod tests {
             ),
         ];
         for (format, last, key, want) in cases {
-            let seen = inspect(*format, last.as_bytes()).unwrap();
-            let event = closing_event(*format, *key, &seen.template, b"\"held\"");
+            let event = closing_event(*format, *key, last.as_bytes(), b"\"held\"");
             assert_eq!(String::from_utf8(event).unwrap(), *want, "{format:?}");
         }
     }

@@ -4,17 +4,21 @@
 //! ([`mask_reply`]), a stream event by event ([`SseMasker`]) with a match
 //! split across events or Envoy's chunks still masked whole.
 //!
+//! Bedrock's native ConverseStream (an AWS event stream) is masked message
+//! by message ([`EventStreamMasker`]).
+//!
 //! Only the text the model generated is masked (message content, refusals,
-//! Gemini's thoughts); tool-call arguments, ids and usage go as they are.
-//! Bedrock's native ConverseStream (an AWS event stream) is not masked: it
-//! passes as it comes. Webhook response guards are a separate step (a
+//! Gemini's thoughts, Bedrock's reasoning); tool-call arguments, ids and
+//! usage go as they are. Webhook response guards are a separate step (a
 //! callout), not done here.
 
+mod event_stream;
 mod events;
 mod json;
 mod pending;
 mod sse;
 
+pub use event_stream::EventStreamMasker;
 pub use json::{mask_reply, Masked, Unreadable};
 pub use sse::SseMasker;
 

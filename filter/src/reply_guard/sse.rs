@@ -58,8 +58,9 @@ struct Texts {
 struct TextStream {
     key: Key,
     pending: Pending,
-    /// From the stream's last event with text ([`events::Inspected::template`]).
-    template: Vec<u8>,
+    /// The data of the stream's last event with text: the model of its
+    /// closing event ([`events::closing_event`]).
+    last: Vec<u8>,
 }
 
 impl SseMasker {
@@ -224,7 +225,8 @@ impl Texts {
             let Some(stream) = self.stream(text.key) else {
                 continue;
             };
-            stream.template.clone_from(&seen.template);
+            stream.last.clear();
+            stream.last.extend_from_slice(event.data);
             let mut released = stream.pending.push(patterns, &piece);
             let later = seen.texts.get(n + 1..).unwrap_or_default();
             if seen.ends.covers(text.key) && !later.iter().any(|t| t.key == text.key) {
@@ -259,7 +261,7 @@ impl Texts {
             self.streams.push(TextStream {
                 key,
                 pending: Pending::default(),
-                template: Vec::new(),
+                last: Vec::new(),
             });
         }
         self.streams.iter_mut().find(|s| s.key == key)
@@ -281,7 +283,7 @@ impl Texts {
                 out.extend(events::closing_event(
                     format,
                     stream.key,
-                    &stream.template,
+                    &stream.last,
                     &text,
                 ));
             }

@@ -9,7 +9,7 @@
 use super::{Flow, Host};
 use crate::convert;
 use crate::guard_patterns::Patterns;
-use crate::reply_guard::{mask_reply, Format, ReplyGuard, SseMasker};
+use crate::reply_guard::{mask_reply, EventStreamMasker, Format, ReplyGuard, SseMasker};
 use crate::response::Framing;
 
 /// Reads the provider's bytes of a callback (`true`: the last) and returns
@@ -38,6 +38,8 @@ enum Kind {
     /// already masked.
     Whole,
     Stream(SseMasker),
+    /// Bedrock's ConverseStream.
+    Events(EventStreamMasker),
     /// Answered 502 instead: the error body, until it is sent.
     Refused {
         body: Option<Vec<u8>>,
@@ -56,7 +58,7 @@ enum Unchecked {
 impl Masking {
     /// At the response headers of a reply the gateway does not convert
     /// (and that has a body); `None` when it goes unmasked: no guard, an
-    /// error reply, no generated text in it, or a Bedrock event stream.
+    /// error reply, or no generated text in it.
     pub(super) fn start(
         guard: Option<&ReplyGuard>,
         host: &mut impl Host,
@@ -67,7 +69,8 @@ impl Masking {
         cap: usize,
     ) -> Option<(Masking, Flow)> {
         let (patterns, format) = (guard?.patterns(), format?);
-        if !matches!(status, Some(200..=299)) || framing == Framing::AwsEventStream {
+        let events = framing == Framing::AwsEventStream;
+        if !matches!(status, Some(200..=299)) || (events && format != Format::Converse) {
             return None;
         }
         let mut masking = Masking {
@@ -81,6 +84,11 @@ impl Masking {
             (Some(_), false, Framing::Sse) => {
                 host.remove_response_header("content-length");
                 masking.kind = Kind::Stream(SseMasker::new(format));
+                Flow::Continue
+            }
+            (Some(_), false, Framing::AwsEventStream) => {
+                host.remove_response_header("content-length");
+                masking.kind = Kind::Events(EventStreamMasker::new());
                 Flow::Continue
             }
             (Some(_), false, _) => {
@@ -156,7 +164,7 @@ impl Masking {
                 self.end_hold(patterns, host, body_size, read);
                 Flow::Continue
             }
-            Kind::Stream(_) | Kind::Refused { .. } => {
+            Kind::Stream(_) | Kind::Events(_) | Kind::Refused { .. } => {
                 let chunk = fetch(host, body_size);
                 let client = read(&chunk, end_of_stream);
                 let out = self.stream(patterns, client.as_deref().unwrap_or(&chunk), end_of_stream);
@@ -223,8 +231,16 @@ impl Masking {
                 self.masks = masker.masks();
                 out
             }
+            (Kind::Events(masker), Some(patterns)) => {
+                let mut out = masker.feed(patterns, bytes);
+                if end_of_stream {
+                    out.extend(masker.end(patterns));
+                }
+                self.masks = masker.masks();
+                out
+            }
             (Kind::Refused { body }, _) => body.take().unwrap_or_default(),
-            (Kind::Stream(_), None) => Vec::new(),
+            (Kind::Stream(_) | Kind::Events(_), None) => Vec::new(),
             (Kind::Hold { .. } | Kind::Whole, _) => bytes.to_vec(),
         }
     }

@@ -393,3 +393,68 @@ fn a_messages_client_of_a_chat_provider_reads_anthropic_events_masked() {
         assert!(conversion::total_tokens(&f) > 0);
     }
 }
+
+#[test]
+fn a_native_bedrock_converse_stream_is_masked_message_by_message() {
+    use crate::event_stream::{encode, EventStreamReader, Message};
+    let bedrock = || {
+        plugin(
+            ProviderConfig::Bedrock {
+                model: "m".into(),
+                region: "us-west-2".into(),
+                guardrail: None,
+            },
+            TokenSource::Value {
+                value: "bedrock-api-key".into(),
+            },
+        )
+    };
+    let mut native = encode::event("messageStart", r#"{"role":"assistant"}"#);
+    for text in ["Card 5555 55", "55 5555 4444."] {
+        let payload = format!(r#"{{"contentBlockIndex":0,"delta":{{"text":"{text}"}}}}"#);
+        native.extend(encode::event("contentBlockDelta", &payload));
+    }
+    native.extend(encode::event(
+        "contentBlockStop",
+        r#"{"contentBlockIndex":0}"#,
+    ));
+    native.extend(encode::event("messageStop", r#"{"stopReason":"end_turn"}"#));
+    native.extend(encode::event(
+        "metadata",
+        r#"{"usage":{"inputTokens":3,"outputTokens":9,"totalTokens":12}}"#,
+    ));
+    let run = |p: &Plugin, split: usize| {
+        let mut f = fake(&[(":path", "/model/x/converse-stream")]);
+        let mut s = Stream::new();
+        s.on_request_headers(p, &mut f, true);
+        let ct = [("content-type", "application/vnd.amazon.eventstream")];
+        let (a, b) = native.split_at(split);
+        let (_, got) = deliver(&mut s, p, &mut f, "200", &ct, &[a, b]);
+        (f, got)
+    };
+    let (plain, _) = run(&bedrock(), 0);
+    assert_eq!(plain.client_got, native);
+    let p = guarded(bedrock());
+    for split in 0..=native.len() {
+        let (f, got) = run(&p, split);
+        assert!(got
+            .iter()
+            .all(|c| !String::from_utf8_lossy(c).contains("5555")));
+        let mut text = String::new();
+        let mut reader = EventStreamReader::new();
+        reader.feed(&f.client_got, &mut |m: Message<'_>| {
+            if m.event_type() == Some("contentBlockDelta") {
+                let v: serde_json::Value = serde_json::from_slice(m.payload).unwrap();
+                text.push_str(v["delta"]["text"].as_str().unwrap());
+            }
+        });
+        assert_eq!(reader.failed(), None);
+        assert_eq!(text, "Card <CREDIT_CARD>.", "split at {split}");
+        assert_eq!(
+            usage_counters(&f),
+            usage_counters(&plain),
+            "split at {split}"
+        );
+        assert_eq!(f.counters.get(MASKED_REPLIES), Some(&1));
+    }
+}
