@@ -650,7 +650,7 @@ impl Stream {
             self.finish(plugin, host);
             return Flow::Continue;
         }
-        let format = reply_guard::Format::of(self.route_type, plugin.format);
+        let format = reply_guard::reply_format(self.route_type, plugin.format, &content_type);
         // Held under the Backend's request limit too: Envoy's buffer on
         // the route is sized from it.
         let cap = usize::try_from(self.cfg(plugin).max_request_bytes)

@@ -61,6 +61,25 @@ impl Format {
     }
 }
 
+/// The format of a reply to `route_type` with this `content-type`, when
+/// it carries generated text to mask ([`Format::of`]). A `Detect` route
+/// forwards whatever API the client calls: there a reply that is neither
+/// JSON nor a stream (audio, a file) has no text, and goes as it is.
+pub fn reply_format(
+    route_type: RouteType,
+    provider: UsageFormat,
+    content_type: &str,
+) -> Option<Format> {
+    let format = Format::of(route_type, provider)?;
+    let media = content_type.split(';').next().unwrap_or_default().trim();
+    let media = media.to_ascii_lowercase();
+    let textual = media == "application/json"
+        || media.ends_with("+json")
+        || media == "text/event-stream"
+        || media == "application/vnd.amazon.eventstream";
+    (route_type != RouteType::Detect || textual).then_some(format)
+}
+
 /// A plugin's regex response guards, compiled once: one set of patterns
 /// (the guards' masks never overlap in effect: each match is masked once,
 /// the earliest and longest first).
@@ -194,6 +213,19 @@ mod tests {
         ];
         for (route_type, provider, want) in cases {
             assert_eq!(Format::of(route_type, provider), want, "{route_type:?}");
+        }
+        // (route type, content type, masked?)
+        let cases = [
+            (Completions, "text/plain", true),
+            (Detect, "application/json; charset=utf-8", true),
+            (Detect, "application/problem+json", true),
+            (Detect, "text/event-stream", true),
+            (Detect, "audio/mpeg", false),
+            (Detect, "", false),
+        ];
+        for (route_type, content_type, masked) in cases {
+            let format = reply_format(route_type, UsageFormat::OpenAiChat, content_type);
+            assert_eq!(format.is_some(), masked, "{route_type:?} {content_type}");
         }
     }
 }
