@@ -7,7 +7,8 @@
 //!
 //! Whatever the pieces, the text let through adds up to the whole text
 //! masked at once: the one character kept before the tail lets `\b` see
-//! what the tail follows.
+//! what the tail follows. (Not for a match longer than its pattern's bound,
+//! [`crate::guard_patterns::UNBOUNDED_MATCH_CAP`]: it is masked in parts.)
 
 use crate::guard_patterns::{splice, Found, Patterns};
 
@@ -50,6 +51,12 @@ impl Pending {
             if f.end == self.buf.len() || (f.start < cut && f.end > cut) {
                 cut = cut.min(f.start);
             }
+        }
+        // Only a match longer than its pattern's bound (`+`, `*`) holds
+        // more: it goes, masked as far as it is seen, rather than the
+        // stream piling up here.
+        if self.buf.len() - cut > 2 * patterns.max_len() {
+            cut = self.buf.len();
         }
         let released = self.release(&found, cut);
         // Keep the last released character as context for the held text.
@@ -224,5 +231,22 @@ mod tests {
         let digits = "1".repeat(300);
         pending.push(&p, &digits);
         assert!(pending.buf.len() <= p.max_len(), "{}", pending.buf.len());
+        // A pattern without a bound matching the whole stream.
+        let letters = Patterns::new(
+            &[NamedPattern {
+                pattern: "[a-z]+".into(),
+                name: None,
+            }],
+            &[],
+        )
+        .unwrap();
+        let mut pending = Pending::default();
+        let mut out = String::new();
+        for _ in 0..1000 {
+            out.push_str(&pending.push(&letters, "abcd").text);
+            assert!(pending.buf.len() <= 3 * letters.max_len(), "{}", pending.buf.len());
+        }
+        out.push_str(&pending.flush(&letters).text);
+        assert!(!out.contains('a'), "{out}");
     }
 }
