@@ -244,7 +244,11 @@ mod tests {
         let mut out = String::new();
         for _ in 0..1000 {
             out.push_str(&pending.push(&letters, "abcd").text);
-            assert!(pending.buf.len() <= 3 * letters.max_len(), "{}", pending.buf.len());
+            assert!(
+                pending.buf.len() <= 3 * letters.max_len(),
+                "{}",
+                pending.buf.len()
+            );
         }
         out.push_str(&pending.flush(&letters).text);
         assert!(!out.contains('a'), "{out}");
