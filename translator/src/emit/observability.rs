@@ -18,6 +18,8 @@ pub const FILTER_LABELS: &[&str] = &[
     "token_type",
     "status_class",
     "reason",
+    "direction",
+    "action",
 ];
 
 /// Token-count buckets for `gen_ai_client_token_usage` (OpenTelemetry's
