@@ -2,8 +2,9 @@
 //! written against the small [`Host`] trait so the whole flow — holding the
 //! request until its body is known (model override, model aliases, `include_usage`, a
 //! `stream` that picks the endpoint, a Bedrock guardrail, SigV4 over the final
-//! body), copying bodies within limits, rewriting the stream, counting exactly
-//! once — is tested on the host with a fake.
+//! body), copying bodies within limits, rewriting the stream, masking the
+//! reply for a response guard (`masking`), counting exactly once — is tested
+//! on the host with a fake.
 
 mod accounting;
 mod converting;
