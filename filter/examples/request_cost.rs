@@ -10,6 +10,9 @@
 //! - a route's prompt policy on a 4 KiB chat prompt: a regex guard with the
 //!   four builtins and one pattern of its own (nothing found; and masking),
 //!   and enrichment with defaults.
+//! - masking a streamed OpenAI chat reply with a response guard (the four
+//!   builtins), per event, one event per Envoy chunk, next to only reading
+//!   its usage.
 //!
 //! ```sh
 //! cargo run --release -p llmgate-filter --example request_cost -- 20000
@@ -20,11 +23,13 @@ use std::time::Instant;
 
 use llmgate_filter::body_edits::{self, Edit};
 use llmgate_filter::convert::{self, ChatConversion, Target};
+use llmgate_filter::guard_patterns::Patterns;
 use llmgate_filter::policy_config::{
     AiPolicy, Builtin, FieldDefault, Guard, GuardAction, NamedPattern, PromptMessage, RegexGuard,
     Rejection,
 };
 use llmgate_filter::prompt::{RequestPolicy, Verdict};
+use llmgate_filter::reply_guard::{Format, SseMasker};
 use llmgate_filter::response::{Framing, ResponseReader};
 use llmgate_filter::route_type::RouteType;
 use llmgate_filter::sigv4::{self, Credentials, SignableRequest};
@@ -140,6 +145,93 @@ fn main() {
     });
     conversions(n);
     prompt_policy(n);
+    reply_masking(n);
+}
+
+/// An OpenAI chat stream as gpt-4o sends it: `deltas` events of a word or
+/// two each, then the finish and usage events.
+fn chat_stream(deltas: usize) -> Vec<Vec<u8>> {
+    const WORDS: [&str; 8] = [
+        " The", " answer", " is", " in", " the", " report,", " page", " 42.",
+    ];
+    let event = |delta: &str, finish: &str, usage: &str| {
+        format!(
+            "data: {{\"id\":\"chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT\",\"object\":\"chat.completion.chunk\",\"created\":1741569952,\"model\":\"gpt-4o-2024-08-06\",\"service_tier\":\"default\",\"system_fingerprint\":\"fp_f9f4fb6dbf\",\"choices\":[{delta}],\"usage\":{usage},\"obfuscation\":\"v8nQ\"}}\n\n{finish}"
+        )
+        .into_bytes()
+    };
+    let mut out: Vec<Vec<u8>> = WORDS
+        .iter()
+        .cycle()
+        .take(deltas)
+        .map(|word| {
+            let word = serde_json::to_string(word).unwrap_or_default();
+            event(
+                &format!("{{\"index\":0,\"delta\":{{\"content\":{word}}},\"logprobs\":null,\"finish_reason\":null}}"),
+                "",
+                "null",
+            )
+        })
+        .collect();
+    out.push(event(
+        "{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"stop\"}",
+        "",
+        "null",
+    ));
+    out.push(event(
+        "",
+        "data: [DONE]\n\n",
+        "{\"prompt_tokens\":28,\"completion_tokens\":19,\"total_tokens\":47}",
+    ));
+    out
+}
+
+fn reply_masking(n: usize) {
+    let Ok(patterns) = Patterns::new(
+        &[],
+        &[
+            Builtin::Ssn,
+            Builtin::CreditCard,
+            Builtin::PhoneNumber,
+            Builtin::Email,
+        ],
+    ) else {
+        println!("the builtins do not compile");
+        return;
+    };
+    let deltas = 1000;
+    let events = chat_stream(deltas);
+    let bytes: usize = events.iter().map(Vec::len).sum();
+    println!(
+        "OpenAI chat stream: {} events, {} bytes, one event per chunk",
+        events.len(),
+        bytes
+    );
+    let runs = (n / 20).max(1);
+    let per_event = |label: &str, op: &mut dyn FnMut() -> u64| {
+        let start = Instant::now();
+        let mut sink = 0u64;
+        for _ in 0..runs {
+            sink = sink.wrapping_add(op());
+        }
+        let ns = start.elapsed().as_nanos() as f64 / (runs * events.len()) as f64;
+        println!("{label:<48} {ns:>10.0} ns/op   (checksum {sink})");
+    };
+    per_event("read usage only, per event", &mut || {
+        let mut reader = ResponseReader::new(UsageFormat::OpenAiChat, true, false);
+        for event in black_box(&events) {
+            reader.feed(event);
+        }
+        reader.finish().usage.map_or(0, |u| u.total)
+    });
+    per_event("mask with 4 builtins, per event", &mut || {
+        let mut masker = SseMasker::new(Format::Chat);
+        let mut sent = 0;
+        for event in black_box(&events) {
+            sent += masker.feed(&patterns, event).len();
+        }
+        (sent + masker.end(&patterns).len()) as u64
+    });
 }
 
 /// An OpenAI chat request of about 2 KiB with a system prompt.

@@ -28,6 +28,7 @@ pub mod plugin_config;
 pub mod policy_config;
 pub mod prompt;
 pub mod providers;
+pub mod reply_guard;
 pub mod request;
 pub mod response;
 pub mod rewrite;

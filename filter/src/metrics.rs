@@ -30,8 +30,9 @@ pub const STREAM_ERRORS: &str = "llmgate_stream_errors";
 /// Counter: requests a local token budget refused with 429, by `budget`
 /// (each exhausted budget counts the request).
 pub const TOKEN_BUDGET_REJECTED: &str = "llmgate_token_budget_rejected";
-/// Counter: prompts a guard acted on, by `direction` (`request`) and
-/// `action` (`reject`, `mask`).
+/// Counter: prompts and replies a prompt guard acted on, by `direction`
+/// (`request`, `response`) and `action` (`mask`, `reject`); see
+/// [`prompt_guard`].
 pub const PROMPT_GUARD: &str = "llmgate_prompt_guard";
 /// Histogram (OpenTelemetry `gen_ai.client.token.usage`): tokens per request,
 /// `token_type` = `input` or `output`.
@@ -138,6 +139,15 @@ pub fn budget_rejected(route: &str, backend: &str, budget_id: &str) -> String {
     format!(
         "{TOKEN_BUDGET_REJECTED};route={route};backend={backend};budget={}",
         sanitize_label(budget_id)
+    )
+}
+
+/// The [`PROMPT_GUARD`] counter, with the upstream labels of a request (the
+/// same for both directions, so one metric has one label set).
+pub fn prompt_guard(labels: &Labels<'_>, direction: &str, action: &str) -> String {
+    format!(
+        "{PROMPT_GUARD};{};direction={direction};action={action}",
+        labels.upstream()
     )
 }
 
@@ -334,11 +344,7 @@ pub fn stats(
     }
     if let Some(action) = request_guard {
         out.push(counter(
-            format!(
-                "{PROMPT_GUARD};{};direction=request;action={}",
-                labels.upstream(),
-                guard_action(action)
-            ),
+            prompt_guard(labels, "request", guard_action(action)),
             1,
         ));
     }

@@ -32,6 +32,8 @@ pub(super) struct Seen<'s> {
     pub route_type: RouteType,
     /// Bytes of the client's request body.
     pub request_bytes: u64,
+    /// A response guard masked something in the reply.
+    pub reply_masked: bool,
 }
 
 /// Why a successful generation came without usage, and its estimate; `None`
@@ -114,6 +116,10 @@ pub(super) fn record(plugin: &Plugin, host: &mut impl Host, seen: &Seen<'_>) -> 
             Kind::Counter => host.add_counter(&stat.name, stat.value),
             Kind::Histogram => host.record_histogram(&stat.name, stat.value),
         }
+    }
+    if seen.reply_masked {
+        let name = metrics::prompt_guard(&labels, "response", "mask");
+        host.add_counter(&name, 1);
     }
     let record = access_log::Record {
         route,
