@@ -22,7 +22,7 @@ if [ ! -x bench/.venv/bin/litellm ]; then
 fi
 
 make build envoy
-cargo build --release -p llmgate-filter --example usage_scan
+cargo build --release -p llmgate-filter --example usage_scan --example request_cost
 
 mkdir -p bench/.work
 python3 bench/fixtures.py bench/.work/fixtures >/dev/null
@@ -42,5 +42,8 @@ cg naive-json 500 naive-json
 target/release/examples/usage_scan bench/.work/fixtures/chat.json bench/.work/fixtures/stream.sse 2000 \
   > bench/.work/usage_scan.txt
 cat bench/.work/usage_scan.txt
+# Per-request costs of the filter's own work (SigV4, conversions, prompt
+# guards, enrichment, response masking), each beside the SigV4 anchor.
+target/release/examples/request_cost 20000 | tee bench/.work/request_cost.txt
 
 exec python3 bench/bench.py

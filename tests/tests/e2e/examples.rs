@@ -392,9 +392,30 @@ fn the_policies_example_does_what_its_demo_says() {
         "Sure: write to <EMAIL>, card <CREDIT_CARD>."
     );
 
+    // Streamed, the reply is masked too, whatever the deltas' cuts.
+    let streamed = gateway.post(
+        "/guarded/v1/chat/completions",
+        &json,
+        br#"{"model": "gpt-4o-mini", "stream": true, "messages": [{"role": "user", "content": "Where do I write?"}]}"#,
+    );
+    assert_eq!(streamed.status, 200, "{}", streamed.text());
+    let sse = streamed.text();
+    let text: String = sse
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+        .filter_map(|e| {
+            e["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(text, "Sure: write to <EMAIL>, card <CREDIT_CARD>.", "{sse}");
+    assert!(!sse.contains("billing@") && !sse.contains("4111"), "{sse}");
+
     // Enrichment and defaults.
     assert_eq!(send(2, &json).status, 200);
-    let enriched = mock.requests()[1].body_json().unwrap();
+    let enriched = mock.requests()[2].body_json().unwrap();
     assert_eq!(
         enriched["messages"][0],
         serde_json::json!({"role": "system", "content": "Answer in one short sentence."})

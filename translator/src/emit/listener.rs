@@ -142,7 +142,7 @@ fn local_rate_limit() -> Value {
 /// `ratelimit.failure_mode_allowed`.
 fn global_rate_limit(cluster: &str) -> Value {
     json!({
-        "name": "envoy.filters.http.ratelimit",
+        "name": super::route::GLOBAL_RATE_LIMIT_FILTER,
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimit",
             "domain": crate::ratelimit::descriptor::DOMAIN,

@@ -56,11 +56,18 @@ pub fn route(route: Route, listener_port: u16, well_known_port: u16) -> Value {
             if let Some(limit) = forward.request_body_buffer_limit {
                 out.insert("request_body_buffer_limit".into(), json!(limit));
             }
+            let mut per_filter = Map::new();
             if let Some(limit) = forward.request_rate_limit {
-                out.insert(
-                    "typed_per_filter_config".into(),
-                    json!({ LOCAL_RATE_LIMIT_FILTER: local_rate_limit(limit) }),
+                per_filter.insert(LOCAL_RATE_LIMIT_FILTER.into(), local_rate_limit(limit));
+            }
+            if !forward.global_budgets.is_empty() {
+                per_filter.insert(
+                    GLOBAL_RATE_LIMIT_FILTER.into(),
+                    global_rate_limits(&forward.global_budgets),
                 );
+            }
+            if !per_filter.is_empty() {
+                out.insert("typed_per_filter_config".into(), Value::Object(per_filter));
             }
             out.insert("route".into(), forward_action(forward));
         }
@@ -235,6 +242,24 @@ fn redirect_action(r: &Redirect, listener_port: u16, well_known_port: u16) -> Va
     Value::Object(out)
 }
 
+/// Envoy's `ratelimit` filter, which asks the control plane about global
+/// token budgets.
+pub const GLOBAL_RATE_LIMIT_FILTER: &str = "envoy.filters.http.ratelimit";
+
+/// The filter's own per-route rate limits, not the route's `rate_limits`:
+/// only these evaluate a `hits_addend` format (measured on 1.40: the
+/// route's send none), and they replace the route's.
+fn global_rate_limits(budgets: &[GlobalTokenBudget]) -> Value {
+    let limits: Vec<Value> = budgets
+        .iter()
+        .flat_map(|b| [global_budget(b, false), global_budget(b, true)])
+        .collect();
+    json!({
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimitPerRoute",
+        "rate_limits": limits
+    })
+}
+
 /// One of a global budget's two rate limits: before the request (admit:
 /// is anything left?) and, when the stream is done, the charge of the tokens
 /// the llmgate filter counted (`hits_addend` from its filter state; the
@@ -324,14 +349,6 @@ fn forward_action(forward: ForwardAction) -> Value {
     }
     if let Some(timeout) = forward.timeout {
         route.insert("timeout".into(), Value::String(timeout));
-    }
-    if !forward.global_budgets.is_empty() {
-        let limits = forward
-            .global_budgets
-            .iter()
-            .flat_map(|b| [global_budget(b, false), global_budget(b, true)])
-            .collect();
-        route.insert("rate_limits".into(), Value::Array(limits));
     }
     match forward.retry {
         Retry::None => {}

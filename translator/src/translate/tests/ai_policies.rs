@@ -368,8 +368,14 @@ fn a_global_budget_is_asked_of_the_rate_limit_service_before_and_charged_after()
             generic("llmgate_phase", phase),
         ])
     };
+    let per_route =
+        &route_for(&routes, "/chat")["typed_per_filter_config"]["envoy.filters.http.ratelimit"];
     assert_eq!(
-        route_for(&routes, "/chat")["route"]["rate_limits"],
+        per_route["@type"],
+        "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimitPerRoute"
+    );
+    assert_eq!(
+        per_route["rate_limits"],
         json!([
             {"actions": actions("admit")},
             {
@@ -379,8 +385,8 @@ fn a_global_budget_is_asked_of_the_rate_limit_service_before_and_charged_after()
             }
         ])
     );
-    assert!(route_for(&routes, "/plain")["route"]
-        .get("rate_limits")
+    assert!(route_for(&routes, "/plain")
+        .get("typed_per_filter_config")
         .is_none());
     // The filter publishes the tokens (its policy has the budget).
     assert!(policy_of(&out.bootstrap, "/chat").token_budgets[0].global);
