@@ -338,7 +338,10 @@ const POLICIES_ANSWER: &str = "Sure: write to billing@example.com, card 4111 111
 #[test]
 fn the_policies_example_does_what_its_demo_says() {
     let script = std::fs::read_to_string(workspace_root().join("envoy/run-demo.sh")).unwrap();
-    assert!(script.contains(POLICIES_ANSWER), "the demo's mock answer changed");
+    assert!(
+        script.contains(POLICIES_ANSWER),
+        "the demo's mock answer changed"
+    );
     let mock = MockProvider::start_blocking(MockConfig {
         answer: POLICIES_ANSWER.into(),
         ..MockConfig::default()
@@ -367,7 +370,9 @@ fn the_policies_example_does_what_its_demo_says() {
     let refused = send(0, &json);
     assert_eq!(refused.status, 403, "{}", refused.text());
     assert!(
-        refused.text().contains("Card numbers must not be sent to the model."),
+        refused
+            .text()
+            .contains("Card numbers must not be sent to the model."),
         "{}",
         refused.text()
     );

@@ -66,7 +66,11 @@ fn a_token_budget_lets_requests_in_until_spent_then_429_then_refills() {
     assert_exhausted(&refused);
     let wait = retry_after(&refused);
     assert!((1..=3).contains(&wait), "retry-after {wait}");
-    assert_eq!(mock.requests().len(), 2, "the refused request went upstream");
+    assert_eq!(
+        mock.requests().len(),
+        2,
+        "the refused request went upstream"
+    );
     assert_eq!(
         gateway.metric(
             "llmgate_token_budget_rejected",
@@ -152,7 +156,10 @@ impl Replica {
 
     fn try_ask(&self) -> Option<Reply> {
         llmgate_e2e::harness::try_post(
-            &format!("http://127.0.0.1:{}/llm/v1/chat/completions", self.gateway_port),
+            &format!(
+                "http://127.0.0.1:{}/llm/v1/chat/completions",
+                self.gateway_port
+            ),
             &[],
             BODY,
         )
