@@ -12,6 +12,7 @@
 pub enum Requirement {
     Model,
     Guardrail,
+    PromptGuard,
 }
 
 /// `code` of the error, for clients that branch on it.
@@ -43,6 +44,7 @@ pub fn error_body(problem: &str, requirement: Requirement) -> Vec<u8> {
     let needs = match requirement {
         Requirement::Model => "this route sets the request's `model`",
         Requirement::Guardrail => "this route adds a Bedrock `guardrailConfig`",
+        Requirement::PromptGuard => "this route's prompt guards read the request's messages",
     };
     crate::convert::openai_error(
         &format!("{problem}; {needs}, which needs a JSON object"),

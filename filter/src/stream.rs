@@ -8,6 +8,7 @@
 mod accounting;
 mod budget;
 mod converting;
+mod guarding;
 mod host;
 mod plugin;
 
@@ -52,6 +53,8 @@ enum RequestPhase {
     Copying(CappedCopy),
     /// Headers and body held back until the whole body can be rewritten.
     Holding(Held),
+    /// The whole request held while a prompt guard service is asked.
+    Guarding(Box<guarding::Guarding>),
     Done,
 }
 
@@ -70,6 +73,8 @@ struct Held {
     sign: bool,
     /// A request to convert to the provider's API, in the client's dialect.
     convert: Option<Dialect>,
+    /// The policy's callout guards check the prompt, read in this format.
+    guards: Option<crate::callout::texts::Format>,
     buffered: usize,
     /// The request's `content-length`, when it has a valid one.
     declared_length: Option<u64>,
@@ -83,7 +88,11 @@ impl Held {
     /// send the wrong model, skip the guardrail or leave it unsigned. The
     /// rest are improvements a too-big body may go without.
     fn required(&self) -> bool {
-        self.model.is_some() || self.provider_edit || self.sign || self.convert.is_some()
+        self.model.is_some()
+            || self.provider_edit
+            || self.sign
+            || self.convert.is_some()
+            || self.guards.is_some()
     }
 
     /// The edit that needs the body to be a JSON object, if any.
@@ -126,6 +135,8 @@ pub struct Stream {
     resolved: Option<FilterConfig>,
     /// The request is subject to token budgets: the buckets to charge.
     budgets: Option<budget::Admitted>,
+    /// Moderation keys Envoy injected, by the index of their guard.
+    guard_keys: Vec<(usize, String)>,
 }
 
 impl Default for Stream {
@@ -152,6 +163,7 @@ impl Stream {
             converting: None,
             resolved: None,
             budgets: None,
+            guard_keys: Vec::new(),
         }
     }
 
@@ -176,6 +188,13 @@ impl Stream {
             cfg
         });
         for name in injected::headers(token) {
+            host.remove_request_header(name);
+        }
+        // The guards' keys are for the guards' calls only.
+        for (index, name) in crate::callout::key_headers(&plugin.cfg.policy.request_guards) {
+            if let Some(key) = host.request_header(name) {
+                self.guard_keys.push((index, key));
+            }
             host.remove_request_header(name);
         }
         let flow = self.plan_request(
@@ -228,6 +247,10 @@ impl Stream {
                 return flow;
             }
         }
+        let guards = match guarding::scope(&plugin.cfg.policy.request_guards, asked) {
+            Ok(guards) => guards,
+            Err(unread) => return self.refuse_unguardable(host, unread),
+        };
         let authorization = host.request_header("authorization");
         let anthropic_version = host.request_header(providers::anthropic::VERSION_HEADER);
         let selects_stream = request::selects_stream_endpoint(cfg, route_rewrote_path, route_type);
@@ -299,6 +322,7 @@ impl Stream {
                 && route_type == RouteType::Completions
                 && convert.is_none(),
             convert,
+            guards,
             provider_edit: edits_body && provider.required_edit().is_some(),
             sign,
             buffered: 0,
@@ -342,7 +366,24 @@ impl Stream {
         Flow::Pause
     }
 
-    /// 400 in OpenAI's shape: the request cannot become the provider's.
+    /// 400: the route's prompt guards cannot read this type of request, and
+    /// it may not go unguarded.
+    fn refuse_unguardable(&mut self, host: &mut impl Host, route_type: &str) -> Flow {
+        let body = crate::convert::openai_error(
+            &format!(
+                "llmgate: this route's prompt guards cannot read {route_type} requests; use chat \
+                 completions or Messages"
+            ),
+            "invalid_request_error",
+            None,
+            Some("unguardable_request"),
+        );
+        host.send_response(400, &[("content-type", "application/json")], &body);
+        self.status = Some(400);
+        self.phase = RequestPhase::Done;
+        Flow::Pause
+    }
+
     /// 400: the request cannot become the provider's; `body` is in the
     /// client's dialect.
     fn refuse_conversion(&mut self, host: &mut impl Host, body: &[u8]) -> Flow {
@@ -450,6 +491,8 @@ impl Stream {
                     Flow::Pause
                 }
             }
+            // The whole body is in already.
+            RequestPhase::Guarding(_) => Flow::Pause,
             RequestPhase::Done => Flow::Continue,
         }
     }
@@ -459,6 +502,7 @@ impl Stream {
         match self.phase {
             RequestPhase::Copying(_) => self.end_request(),
             RequestPhase::Holding(_) => return self.end_request_holding(plugin, host),
+            RequestPhase::Guarding(_) => return Flow::Pause,
             RequestPhase::Done => {}
         }
         Flow::Continue
@@ -485,6 +529,23 @@ impl Stream {
                 None => return Flow::Continue,
             }
         };
+        match held.guards {
+            Some(format) => self.start_guards(plugin, host, held, body, format),
+            None => self.finish_holding(plugin, host, held, body, false),
+        }
+    }
+
+    /// The held request's edits on its whole `body` (`masked`: a guard
+    /// changed it, so it replaces the client's even without edits).
+    /// `Pause` when the gateway answered the client itself.
+    fn finish_holding(
+        &mut self,
+        plugin: &Plugin,
+        host: &mut impl Host,
+        held: Held,
+        body: Vec<u8>,
+        masked: bool,
+    ) -> Flow {
         // The provider, its models and paths are the plugin's (an attempt
         // only resolves the credential).
         let cfg = &plugin.cfg;
@@ -553,8 +614,9 @@ impl Stream {
             edits.push(Edit::IncludeUsage);
         }
         let mut edited = body_edits::apply(&body, &edits);
-        if edited.is_none() && held.convert.is_some() {
-            // The converted body replaces the client's even without edits.
+        if edited.is_none() && (held.convert.is_some() || masked) {
+            // The converted or masked body replaces the client's even
+            // without edits.
             edited = Some(body_edits::Edited {
                 body: body.clone(),
                 usage_injected: false,

@@ -63,6 +63,14 @@ impl Outcome {
     }
 }
 
+/// The request headers moderation keys arrive in, by guard index.
+pub fn key_headers(guards: &[Guard]) -> impl Iterator<Item = (usize, &str)> {
+    guards.iter().enumerate().filter_map(|(i, g)| match g {
+        Guard::Moderation(m) => m.key_header.as_deref().map(|h| (i, h)),
+        _ => None,
+    })
+}
+
 /// An HTTP call for Envoy to make.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Call {
