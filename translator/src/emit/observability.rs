@@ -19,6 +19,8 @@ pub const FILTER_LABELS: &[&str] = &[
     "status_class",
     "reason",
     "budget",
+    "guard",
+    "outcome",
 ];
 
 /// Token-count buckets for `gen_ai_client_token_usage` (OpenTelemetry's
