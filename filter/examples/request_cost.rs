@@ -6,7 +6,13 @@
 //! - reading usage from a Bedrock ConverseStream reply (AWS event-stream
 //!   framing with both CRCs checked) in 16 KiB pieces;
 //! - converting an OpenAI chat request of about 2 KiB for Anthropic, Gemini
-//!   and Bedrock, a reply back, and a converted stream per event.
+//!   and Bedrock, a reply back, and a converted stream per event;
+//! - a route's prompt policy on a 4 KiB chat prompt: a regex guard with the
+//!   four builtins and one pattern of its own (nothing found; and masking),
+//!   and enrichment with defaults.
+//! - masking a streamed OpenAI chat reply with a response guard (the four
+//!   builtins), per event, one event per Envoy chunk, next to only reading
+//!   its usage.
 //!
 //! ```sh
 //! cargo run --release -p llmgate-filter --example request_cost -- 20000
@@ -17,7 +23,15 @@ use std::time::Instant;
 
 use llmgate_filter::body_edits::{self, Edit};
 use llmgate_filter::convert::{self, ChatConversion, Target};
+use llmgate_filter::guard_patterns::Patterns;
+use llmgate_filter::policy_config::{
+    AiPolicy, Builtin, FieldDefault, Guard, GuardAction, NamedPattern, PromptMessage, RegexGuard,
+    Rejection,
+};
+use llmgate_filter::prompt::{RequestPolicy, Verdict};
+use llmgate_filter::reply_guard::{Format, SseMasker};
 use llmgate_filter::response::{Framing, ResponseReader};
+use llmgate_filter::route_type::RouteType;
 use llmgate_filter::sigv4::{self, Credentials, SignableRequest};
 use llmgate_filter::usage::UsageFormat;
 
@@ -130,6 +144,94 @@ fn main() {
         reader.finish().usage.map_or(0, |u| u.total)
     });
     conversions(n);
+    prompt_policy(n);
+    reply_masking(n);
+}
+
+/// An OpenAI chat stream as gpt-4o sends it: `deltas` events of a word or
+/// two each, then the finish and usage events.
+fn chat_stream(deltas: usize) -> Vec<Vec<u8>> {
+    const WORDS: [&str; 8] = [
+        " The", " answer", " is", " in", " the", " report,", " page", " 42.",
+    ];
+    let event = |delta: &str, finish: &str, usage: &str| {
+        format!(
+            "data: {{\"id\":\"chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT\",\"object\":\"chat.completion.chunk\",\"created\":1741569952,\"model\":\"gpt-4o-2024-08-06\",\"service_tier\":\"default\",\"system_fingerprint\":\"fp_f9f4fb6dbf\",\"choices\":[{delta}],\"usage\":{usage},\"obfuscation\":\"v8nQ\"}}\n\n{finish}"
+        )
+        .into_bytes()
+    };
+    let mut out: Vec<Vec<u8>> = WORDS
+        .iter()
+        .cycle()
+        .take(deltas)
+        .map(|word| {
+            let word = serde_json::to_string(word).unwrap_or_default();
+            event(
+                &format!("{{\"index\":0,\"delta\":{{\"content\":{word}}},\"logprobs\":null,\"finish_reason\":null}}"),
+                "",
+                "null",
+            )
+        })
+        .collect();
+    out.push(event(
+        "{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"stop\"}",
+        "",
+        "null",
+    ));
+    out.push(event(
+        "",
+        "data: [DONE]\n\n",
+        "{\"prompt_tokens\":28,\"completion_tokens\":19,\"total_tokens\":47}",
+    ));
+    out
+}
+
+fn reply_masking(n: usize) {
+    let Ok(patterns) = Patterns::new(
+        &[],
+        &[
+            Builtin::Ssn,
+            Builtin::CreditCard,
+            Builtin::PhoneNumber,
+            Builtin::Email,
+        ],
+    ) else {
+        println!("the builtins do not compile");
+        return;
+    };
+    let deltas = 1000;
+    let events = chat_stream(deltas);
+    let bytes: usize = events.iter().map(Vec::len).sum();
+    println!(
+        "OpenAI chat stream: {} events, {} bytes, one event per chunk",
+        events.len(),
+        bytes
+    );
+    let runs = (n / 20).max(1);
+    let per_event = |label: &str, op: &mut dyn FnMut() -> u64| {
+        let start = Instant::now();
+        let mut sink = 0u64;
+        for _ in 0..runs {
+            sink = sink.wrapping_add(op());
+        }
+        let ns = start.elapsed().as_nanos() as f64 / (runs * events.len()) as f64;
+        println!("{label:<48} {ns:>10.0} ns/op   (checksum {sink})");
+    };
+    per_event("read usage only, per event", &mut || {
+        let mut reader = ResponseReader::new(UsageFormat::OpenAiChat, true, false);
+        for event in black_box(&events) {
+            reader.feed(event);
+        }
+        reader.finish().usage.map_or(0, |u| u.total)
+    });
+    per_event("mask with 4 builtins, per event", &mut || {
+        let mut masker = SseMasker::new(Format::Chat);
+        let mut sent = 0;
+        for event in black_box(&events) {
+            sent += masker.feed(&patterns, event).len();
+        }
+        (sent + masker.end(&patterns).len()) as u64
+    });
 }
 
 /// An OpenAI chat request of about 2 KiB with a system prompt.
@@ -212,4 +314,107 @@ fn conversions(n: usize) {
         let label = format!("convert stream ← {name}, per event ({deltas} events)");
         println!("{label:<48} {ns:>10.0} ns/op   (checksum {sink})");
     }
+}
+
+/// A chat request whose user prompt is about 4 KiB of prose with the
+/// numbers prose has (dates, order numbers, amounts, times).
+fn prompt_body(extra: &str) -> Vec<u8> {
+    let sentence = "On 2024-01-15 order 48213 for 3 items (total $129.50) shipped from \
+                    warehouse 7 at 10:45; summarise what happened next in one sentence. ";
+    let mut text = String::new();
+    while text.len() < 4096 - extra.len() {
+        text.push_str(sentence);
+    }
+    text.push_str(extra);
+    format!(
+        r#"{{"model":"m","messages":[{{"role":"system","content":"Be brief."}},{{"role":"user","content":"{text}"}}],"max_tokens":512,"stream":true}}"#
+    )
+    .into_bytes()
+}
+
+fn prompt_policy(n: usize) {
+    let guard = |action| {
+        Guard::Regex(RegexGuard {
+            matches: vec![NamedPattern {
+                pattern: r"(?i)\bproject\s+falcon\b".into(),
+                name: Some("CODENAME".into()),
+            }],
+            builtins: vec![
+                Builtin::Ssn,
+                Builtin::CreditCard,
+                Builtin::PhoneNumber,
+                Builtin::Email,
+            ],
+            action,
+            rejection: Rejection {
+                status: 403,
+                message: "rejected".into(),
+            },
+        })
+    };
+    let clean = prompt_body("");
+    let with_pii = prompt_body(" Card 4111 1111 1111 1111, mail jane@example.com.");
+    println!(
+        "prompt policy: chat bodies of {} / {} bytes",
+        clean.len(),
+        with_pii.len()
+    );
+    let policies = [
+        (
+            "guard (4 builtins + 1 pattern), reject: passes",
+            guard(GuardAction::Reject),
+            &clean,
+        ),
+        (
+            "guard (4 builtins + 1 pattern), mask: 2 masked",
+            guard(GuardAction::Mask),
+            &with_pii,
+        ),
+    ];
+    for (label, guard, body) in policies {
+        let policy = RequestPolicy::new(&AiPolicy {
+            request_guards: vec![guard],
+            ..AiPolicy::default()
+        });
+        let Some(plan) = policy.plan(RouteType::Completions) else {
+            println!("no plan for chat");
+            return;
+        };
+        per_op(label, n, || {
+            match policy.apply(plan, black_box(body)).verdict {
+                Verdict::Forward(Some(edited)) => edited.len() as u64,
+                Verdict::Forward(None) => 1,
+                Verdict::Answer(answer) => u64::from(answer.status),
+            }
+        });
+    }
+    let enrich = RequestPolicy::new(&AiPolicy {
+        prepend: vec![PromptMessage {
+            role: "SYSTEM".into(),
+            content: "Answer in French.".into(),
+        }],
+        defaults: vec![
+            FieldDefault {
+                field: "temperature".into(),
+                value: 0.2.into(),
+                override_: false,
+            },
+            FieldDefault {
+                field: "max_tokens".into(),
+                value: 256.into(),
+                override_: true,
+            },
+        ],
+        ..AiPolicy::default()
+    });
+    let Some(plan) = enrich.plan(RouteType::Completions) else {
+        println!("no plan for chat");
+        return;
+    };
+    per_op("enrichment (1 system) + 2 defaults", n, || {
+        match enrich.apply(plan, black_box(&clean)).verdict {
+            Verdict::Forward(Some(edited)) => edited.len() as u64,
+            _ => 0,
+        }
+    });
 }

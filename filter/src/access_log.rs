@@ -11,7 +11,8 @@
 //! model is no field at all (`null` in the log), where the metrics say
 //! `unknown`: the rule is in [`crate::model_names`].
 
-use crate::metrics::{Estimate, Missing};
+use crate::metrics::{self, Estimate, Missing};
+use crate::policy_config::GuardAction;
 use crate::response::Outcome;
 
 /// Filter-state names are `<PREFIX><field>`.
@@ -40,6 +41,7 @@ pub const FIELDS: &[&str] = &[
     "estimated_output_tokens",
     "stream_errors",
     "include_usage_injected",
+    "request_guard",
 ];
 
 pub struct Record<'a> {
@@ -55,6 +57,8 @@ pub struct Record<'a> {
     pub include_usage_injected: bool,
     /// A generation without provider-reported usage, and its estimate.
     pub missing: Option<(Missing, Estimate)>,
+    /// What a request guard did (`reject`, `mask`); never what it matched.
+    pub request_guard: Option<GuardAction>,
 }
 
 fn cut(s: &str) -> String {
@@ -115,6 +119,9 @@ pub fn fields(r: &Record<'_>) -> Vec<(String, String)> {
         "include_usage_injected",
         r.include_usage_injected.to_string(),
     ));
+    if let Some(action) = r.request_guard {
+        out.push(("request_guard", metrics::guard_action(action).to_owned()));
+    }
     out.into_iter()
         .map(|(k, v)| (format!("{PREFIX}{k}"), v))
         .collect()
@@ -145,6 +152,7 @@ mod tests {
                 ttft_ms: None,
                 include_usage_injected: false,
                 missing: None,
+                request_guard: None,
             };
             let got = fields(&record);
             for field in ["llmgate.request_model", "llmgate.response_model"] {
@@ -182,6 +190,7 @@ mod tests {
             ttft_ms: Some(12),
             include_usage_injected: true,
             missing: None,
+            request_guard: Some(GuardAction::Mask),
         };
         let got = fields(&record);
         for (name, _) in &got {
@@ -201,6 +210,7 @@ mod tests {
         assert_eq!(get("usage"), Some("reported"));
         assert_eq!(get("ttft_ms"), Some("12"));
         assert_eq!(get("request_model").map(str::len), Some(256));
+        assert_eq!(get("request_guard"), Some("mask"));
 
         let empty = Outcome {
             unparsed: true,

@@ -35,6 +35,8 @@ pub enum HeaderValue<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message<'a> {
     pub headers: Vec<(&'a str, HeaderValue<'a>)>,
+    /// The headers as framed, for [`frame`].
+    pub raw_headers: &'a [u8],
     pub payload: &'a [u8],
 }
 
@@ -242,8 +244,28 @@ fn decode(bytes: &[u8]) -> Result<Message<'_>, Failure> {
         .ok_or(Failure::BadLength)?;
     Ok(Message {
         headers: parse_headers(headers).ok_or(Failure::BadHeaders)?,
+        raw_headers: headers,
         payload,
     })
+}
+
+/// One message with these headers (as framed) and payload, its lengths and
+/// both CRCs computed; `None` when it would be over [`MAX_MESSAGE`].
+pub fn frame(raw_headers: &[u8], payload: &[u8]) -> Option<Vec<u8>> {
+    let total = PRELUDE + raw_headers.len() + payload.len() + TRAILER;
+    if total > MAX_MESSAGE {
+        return None;
+    }
+    let mut out = Vec::with_capacity(total);
+    out.extend_from_slice(&u32::try_from(total).ok()?.to_be_bytes());
+    out.extend_from_slice(&u32::try_from(raw_headers.len()).ok()?.to_be_bytes());
+    let prelude_crc = crc32fast::hash(&out);
+    out.extend_from_slice(&prelude_crc.to_be_bytes());
+    out.extend_from_slice(raw_headers);
+    out.extend_from_slice(payload);
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_be_bytes());
+    Some(out)
 }
 
 fn parse_headers(mut bytes: &[u8]) -> Option<Vec<(&str, HeaderValue<'_>)>> {
@@ -466,6 +488,25 @@ mod tests {
             let bytewise: Vec<&[u8]> = bytes.chunks(1).collect();
             assert_eq!(read(&bytewise), (want, None, false), "{name} bytewise");
         }
+    }
+
+    #[test]
+    fn a_message_framed_again_is_the_same_bytes() {
+        for (name, bytes, _) in cases() {
+            let mut again = Vec::new();
+            EventStreamReader::new().feed(&bytes, &mut |m: Message<'_>| {
+                again.extend(frame(m.raw_headers, m.payload).unwrap());
+            });
+            assert_eq!(again, bytes, "{name}");
+        }
+        // A new payload: the lengths and both CRCs follow.
+        let mut read_back = Vec::new();
+        let framed = frame(b"", b"{}").unwrap();
+        EventStreamReader::new().feed(&framed, &mut |m: Message<'_>| {
+            read_back.push(m.payload.to_vec());
+        });
+        assert_eq!(read_back, [b"{}".to_vec()]);
+        assert!(frame(b"", &vec![0; MAX_MESSAGE]).is_none());
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! patterns with [`Patterns::new`] to refuse a bad one in the policy's status;
 //! the filter compiles them once per configuration.
 
-use regex::Regex;
+use regex::{Regex, RegexSet, RegexSetBuilder};
 
 use crate::policy_config::{Builtin, NamedPattern};
 
@@ -28,11 +28,33 @@ struct Pattern {
     regex: Regex,
     mask: String,
     check: Option<Check>,
+    /// The longest match in bytes, capped at [`UNBOUNDED_MATCH_CAP`].
+    max_len: usize,
+    /// Every byte a match can contain.
+    alphabet: Alphabet,
+    /// Every byte a match can begin with.
+    first: Alphabet,
+}
+
+/// A set of bytes a pattern's matches are made of (or begin with): ASCII
+/// exactly, anything else as one flag. A match never contains a byte
+/// outside its pattern's alphabet, nor begins with one outside its first
+/// bytes, which bounds where an unfinished match can begin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Alphabet {
+    ascii: u128,
+    non_ascii: bool,
 }
 
 #[derive(Debug, Clone)]
 pub struct Patterns {
     patterns: Vec<Pattern>,
+    /// All the patterns at once: one pass over a text says which (if any)
+    /// can match, where each pattern alone would take a pass of its own
+    /// (most prompts match none; measured 3× faster for kgateway's four
+    /// builtins and one pattern). `None` when the union is too large to
+    /// compile, or for a single pattern: then each pattern is run.
+    any: Option<RegexSet>,
     max_len: usize,
 }
 
@@ -66,6 +88,7 @@ impl Patterns {
     pub fn new(matches: &[NamedPattern], builtins: &[Builtin]) -> Result<Self, PatternError> {
         let mut patterns = Vec::new();
         let mut max_len = 1;
+        let mut sources: Vec<&str> = Vec::new();
         for (index, named) in matches.iter().enumerate() {
             let error = |message: String| PatternError { index, message };
             let regex = regex::RegexBuilder::new(&named.pattern)
@@ -76,7 +99,9 @@ impl Patterns {
             if regex.is_match("") {
                 return Err(error("the pattern matches the empty text".into()));
             }
-            max_len = max_len.max(bound(&named.pattern));
+            let (len, alphabet, first) = shape(&named.pattern);
+            max_len = max_len.max(len);
+            sources.push(&named.pattern);
             patterns.push(Pattern {
                 regex,
                 mask: match &named.name {
@@ -84,6 +109,9 @@ impl Patterns {
                     _ => UNNAMED_MASK.to_owned(),
                 },
                 check: None,
+                max_len: len,
+                alphabet,
+                first,
             });
         }
         for builtin in builtins {
@@ -92,14 +120,50 @@ impl Patterns {
                 index: matches.len(),
                 message: e.to_string(),
             })?;
-            max_len = max_len.max(bound(source));
+            let (len, alphabet, first) = shape(source);
+            max_len = max_len.max(len);
+            sources.push(source);
             patterns.push(Pattern {
                 regex,
                 mask: format!("<{}>", builtin.name()),
                 check,
+                max_len: len,
+                alphabet,
+                first,
             });
         }
-        Ok(Patterns { patterns, max_len })
+        // One pattern is its own best search (with its literal prefilter).
+        let any = (sources.len() > 1)
+            .then(|| {
+                RegexSetBuilder::new(&sources)
+                    .size_limit(SIZE_LIMIT.saturating_mul(sources.len()))
+                    .build()
+                    .ok()
+            })
+            .flatten();
+        Ok(Patterns {
+            patterns,
+            any,
+            max_len,
+        })
+    }
+
+    /// The patterns that may match in `text` (a builtin's check may still
+    /// refuse the match), in order.
+    fn candidates<'p>(&'p self, text: &str) -> Box<dyn Iterator<Item = &'p Pattern> + 'p> {
+        match &self.any {
+            Some(set) => {
+                let which = set.matches(text);
+                Box::new(
+                    self.patterns
+                        .iter()
+                        .enumerate()
+                        .filter(move |(i, _)| which.matched(*i))
+                        .map(|(_, p)| p),
+                )
+            }
+            None => Box::new(self.patterns.iter()),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -115,9 +179,25 @@ impl Patterns {
     /// Every match, leftmost first; where two overlap the earlier start
     /// wins, then the longer.
     pub fn find<'p>(&'p self, text: &str) -> Vec<Found<'p>> {
+        self.find_at(text, 0)
+    }
+
+    /// [`Self::find`] for matches starting at `start` or later; the text
+    /// before `start` is context only (what `\b` and `^` look at).
+    pub fn find_at<'p>(&'p self, text: &str, start: usize) -> Vec<Found<'p>> {
         let mut found: Vec<Found<'p>> = Vec::new();
-        for pattern in &self.patterns {
-            for m in pattern.regex.find_iter(text) {
+        for pattern in self.candidates(text) {
+            let mut at = start;
+            while let Some(m) = pattern.regex.find_at(text, at) {
+                // Past an empty match by one character, as `find_iter` does.
+                at = if m.is_empty() {
+                    match text.get(m.end()..).and_then(|rest| rest.chars().next()) {
+                        Some(c) => m.end() + c.len_utf8(),
+                        None => break,
+                    }
+                } else {
+                    m.end()
+                };
                 if m.is_empty() || pattern.check.is_some_and(|check| !check(m.as_str())) {
                     continue;
                 }
@@ -138,8 +218,47 @@ impl Patterns {
         kept
     }
 
+    /// Where the tail of `text` begins that could still be the start of a
+    /// match once more text follows (`text.len()` when none could): for
+    /// each pattern, the trailing run of bytes of its alphabet (at most its
+    /// longest match less one), from the first byte a match can begin with.
+    /// A stream holds this tail back.
+    pub fn open_from(&self, text: &str) -> usize {
+        let bytes = text.as_bytes();
+        let mut from = bytes.len();
+        for pattern in &self.patterns {
+            let longest = pattern.max_len.saturating_sub(1);
+            let run = bytes
+                .iter()
+                .rev()
+                .take(longest)
+                .take_while(|b| pattern.alphabet.contains(**b))
+                .count();
+            let run_start = bytes.len() - run;
+            let start = bytes
+                .get(run_start..)
+                .unwrap_or_default()
+                .iter()
+                .position(|b| pattern.first.contains(*b))
+                .map_or(bytes.len(), |i| run_start + i);
+            from = from.min(start);
+        }
+        // A run of non-ASCII bytes may stop inside a character.
+        while !text.is_char_boundary(from) {
+            from -= 1;
+        }
+        from
+    }
+
+    /// Whether anything matches; stops at the first match (a rejecting
+    /// guard needs no more).
     pub fn is_match(&self, text: &str) -> bool {
-        !self.find(text).is_empty()
+        self.candidates(text).any(|pattern| {
+            pattern
+                .regex
+                .find_iter(text)
+                .any(|m| !m.is_empty() && pattern.check.is_none_or(|check| check(m.as_str())))
+        })
     }
 
     /// `text` with every match replaced by its mask; `None` when nothing
@@ -166,13 +285,117 @@ pub fn splice(text: &str, found: &[Found<'_>]) -> String {
     out
 }
 
-/// The longest match of `source` in bytes, capped.
-fn bound(source: &str) -> usize {
-    regex_syntax::Parser::new()
-        .parse(source)
-        .ok()
-        .and_then(|hir| hir.properties().maximum_len())
-        .map_or(UNBOUNDED_MATCH_CAP, |n| n.min(UNBOUNDED_MATCH_CAP))
+/// The longest match of `source` in bytes (capped), its alphabet and its
+/// first bytes.
+fn shape(source: &str) -> (usize, Alphabet, Alphabet) {
+    let Ok(hir) = regex_syntax::Parser::new().parse(source) else {
+        return (UNBOUNDED_MATCH_CAP, Alphabet::ALL, Alphabet::ALL);
+    };
+    let len = hir
+        .properties()
+        .maximum_len()
+        .map_or(UNBOUNDED_MATCH_CAP, |n| n.min(UNBOUNDED_MATCH_CAP));
+    let mut first = Alphabet::NONE;
+    first.add_first(&hir);
+    (len, Alphabet::of(&hir), first)
+}
+
+impl Alphabet {
+    const ALL: Alphabet = Alphabet {
+        ascii: u128::MAX,
+        non_ascii: true,
+    };
+    const NONE: Alphabet = Alphabet {
+        ascii: 0,
+        non_ascii: false,
+    };
+
+    fn contains(self, byte: u8) -> bool {
+        if byte < 0x80 {
+            self.ascii & (1u128 << byte) != 0
+        } else {
+            self.non_ascii
+        }
+    }
+
+    fn add_range(&mut self, start: u32, end: u32) {
+        for b in start..=end.min(0x7f) {
+            self.ascii |= 1u128 << b;
+        }
+        if end > 0x7f {
+            self.non_ascii = true;
+        }
+    }
+
+    fn add_class(&mut self, class: &regex_syntax::hir::Class) {
+        use regex_syntax::hir::Class;
+        match class {
+            Class::Unicode(class) => {
+                for r in class.ranges() {
+                    self.add_range(u32::from(r.start()), u32::from(r.end()));
+                }
+            }
+            Class::Bytes(class) => {
+                for r in class.ranges() {
+                    self.add_range(u32::from(r.start()), u32::from(r.end()));
+                }
+            }
+        }
+    }
+
+    /// Every byte a literal or class of `hir` can consume (look-arounds
+    /// consume none).
+    fn of(hir: &regex_syntax::hir::Hir) -> Alphabet {
+        use regex_syntax::hir::HirKind;
+        let mut alphabet = Alphabet::NONE;
+        let mut stack = vec![hir];
+        while let Some(hir) = stack.pop() {
+            match hir.kind() {
+                HirKind::Empty | HirKind::Look(_) => {}
+                HirKind::Literal(literal) => {
+                    for b in literal.0.iter() {
+                        alphabet.add_range(u32::from(*b), u32::from(*b));
+                    }
+                }
+                HirKind::Class(class) => alphabet.add_class(class),
+                HirKind::Repetition(rep) => stack.push(&rep.sub),
+                HirKind::Capture(cap) => stack.push(&cap.sub),
+                HirKind::Concat(subs) | HirKind::Alternation(subs) => stack.extend(subs.iter()),
+            }
+        }
+        alphabet
+    }
+
+    /// Adds every byte a match of `hir` can begin with. Recursive, as deep
+    /// as the pattern nests (`regex_syntax` bounds that).
+    fn add_first(&mut self, hir: &regex_syntax::hir::Hir) {
+        use regex_syntax::hir::HirKind;
+        match hir.kind() {
+            HirKind::Empty | HirKind::Look(_) => {}
+            HirKind::Literal(literal) => {
+                if let Some(b) = literal.0.first() {
+                    self.add_range(u32::from(*b), u32::from(*b));
+                }
+            }
+            HirKind::Class(class) => self.add_class(class),
+            HirKind::Repetition(rep) => self.add_first(&rep.sub),
+            HirKind::Capture(cap) => self.add_first(&cap.sub),
+            HirKind::Concat(subs) => {
+                // Up to the first part that cannot match empty text.
+                for sub in subs {
+                    self.add_first(sub);
+                    if sub.properties().minimum_len() != Some(0) {
+                        break;
+                    }
+                }
+            }
+            HirKind::Alternation(subs) => {
+                for sub in subs {
+                    self.add_first(sub);
+                }
+            }
+        }
+    }
 }
 
 // Each builtin is ASCII-only (`(?-u)` where classes would otherwise take any
@@ -399,6 +622,77 @@ mod tests {
     }
 
     #[test]
+    fn the_open_tail_is_what_a_match_could_still_grow_from() {
+        let card = builtin(Builtin::CreditCard);
+        let email = builtin(Builtin::Email);
+        let named = |p: &str| {
+            Patterns::new(
+                &[NamedPattern {
+                    pattern: p.into(),
+                    name: None,
+                }],
+                &[],
+            )
+            .unwrap()
+        };
+        // (patterns, text, the open tail)
+        let (ones, open_ones) = ("1".repeat(60), "1".repeat(36));
+        let cases: Vec<(Patterns, &str, &str)> = vec![
+            (card.clone(), "pay with", ""),
+            (card.clone(), "card 4111 1111", "4111 1111"),
+            (card.clone(), "card 4111-", "4111-"),
+            (card.clone(), "card 4111 ", "4111 "),
+            (card.clone(), "4111, and ", ""),
+            (card.clone(), "card 4111,", ""),
+            // Never more than the longest match less one.
+            (card.clone(), &ones, &open_ones),
+            (email.clone(), "write to jane.d", "jane.d"),
+            (email.clone(), "write to jane.doe@", "jane.doe@"),
+            (email.clone(), "done.\n", ""),
+            (email.clone(), "é", ""),
+            (named("[a-z]+é"), "xé", "xé"),
+            (named("abc"), "xxab", "ab"),
+            (named("(?i)abc"), "xxAB", "AB"),
+            // Only from a byte a match can begin with.
+            (named("a[a-z]c"), "zzzzzz", ""),
+            (named("a[a-z]c"), "zzaz", "az"),
+            (named("a[a-z]c"), "azz", ""),
+            (named(r"\bx?[0-9]"), "ab x", "x"),
+            // `.` may be four bytes long.
+            (named("a.c"), "zazzz", "azzz"),
+        ];
+        for (patterns, text, want) in cases {
+            let from = patterns.open_from(text);
+            assert_eq!(&text[from..], want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn matches_from_an_offset_see_the_text_before_it() {
+        let card = builtin(Builtin::CreditCard);
+        let text = "x4111111111111111 4111111111111111";
+        // `\b` sees the `x`: the first number is part of a word.
+        let found: Vec<(usize, usize)> = card
+            .find_at(text, 1)
+            .iter()
+            .map(|f| (f.start, f.end))
+            .collect();
+        assert_eq!(found, [(18, 34)]);
+        let found = card.find_at("4111111111111111", 0);
+        assert_eq!(found.len(), 1);
+        // A pattern that also matches empty text at some places skips those.
+        let word = Patterns::new(
+            &[NamedPattern {
+                pattern: r"\bab".into(),
+                name: None,
+            }],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(word.mask("ab ab").as_deref(), Some("<MASKED> <MASKED>"));
+    }
+
+    #[test]
     fn bad_patterns_are_refused_naming_the_entry() {
         let named = |p: &str| NamedPattern {
             pattern: p.into(),
@@ -444,5 +738,41 @@ mod tests {
         )
         .unwrap();
         assert!(all.max_len() <= UNBOUNDED_MATCH_CAP, "{}", all.max_len());
+    }
+
+    #[test]
+    fn the_union_only_skips_patterns_that_cannot_match() {
+        let all = Patterns::new(
+            &[NamedPattern {
+                pattern: r"(?i)\bproject\s+falcon\b".into(),
+                name: Some("CODENAME".into()),
+            }],
+            &[
+                Builtin::Ssn,
+                Builtin::CreditCard,
+                Builtin::PhoneNumber,
+                Builtin::Email,
+            ],
+        )
+        .unwrap();
+        assert!(all.any.is_some());
+        let each = Patterns {
+            any: None,
+            ..all.clone()
+        };
+        let texts = [
+            "nothing at all",
+            "Project Falcon, card 4111 1111 1111 1111, ssn 123-45-6789",
+            "call (555) 123-4567 or +44 20 7946 0958, mail a@b.io",
+            "4111 1111 1111 1112 fails Luhn; 000-12-3456 is no SSN",
+            "order 48213 on 2024-01-15 at 10:45",
+        ];
+        for text in texts {
+            assert_eq!(all.find(text), each.find(text), "{text}");
+            assert_eq!(all.is_match(text), each.is_match(text), "{text}");
+            assert_eq!(all.mask(text), each.mask(text), "{text}");
+        }
+        assert!(!all.is_match(texts[3]) && !all.is_match(texts[4]));
+        assert!(all.is_match(texts[1]));
     }
 }

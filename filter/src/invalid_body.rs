@@ -1,5 +1,6 @@
 //! The answer when a body edit the configuration requires (a forced `model`,
-//! a Bedrock guardrail) cannot be made because the body is not a JSON object.
+//! a Bedrock guardrail, a prompt policy) cannot be made because the body is
+//! not a JSON object.
 //! Forwarding it unedited would let the client's own model (or no guardrail)
 //! through to an upstream that may well accept NaN, a byte order mark or
 //! trailing bytes; so the gateway answers 400 itself, in the OpenAI error
@@ -13,6 +14,8 @@ pub enum Requirement {
     Model,
     Guardrail,
     PromptGuard,
+    /// Prompt guards read it, enrichment and defaults edit it.
+    PromptPolicy,
 }
 
 /// `code` of the error, for clients that branch on it.
@@ -45,6 +48,7 @@ pub fn error_body(problem: &str, requirement: Requirement) -> Vec<u8> {
         Requirement::Model => "this route sets the request's `model`",
         Requirement::Guardrail => "this route adds a Bedrock `guardrailConfig`",
         Requirement::PromptGuard => "this route's prompt guards read the request's messages",
+        Requirement::PromptPolicy => "this route applies a prompt policy to the request",
     };
     crate::convert::openai_error(
         &format!("{problem}; {needs}, which needs a JSON object"),
@@ -98,6 +102,7 @@ mod tests {
         for (requirement, names) in [
             (Requirement::Model, "`model`"),
             (Requirement::Guardrail, "`guardrailConfig`"),
+            (Requirement::PromptPolicy, "prompt policy"),
         ] {
             let body = error_body("the body is \"odd\"", requirement);
             let v: serde_json::Value = serde_json::from_slice(&body).unwrap();

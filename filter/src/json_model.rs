@@ -33,6 +33,36 @@ pub fn members(body: &[u8]) -> Option<Vec<Member>> {
     scan(body).map(|top| top.members)
 }
 
+/// Every element of a JSON array, as byte spans of the body; `None` when
+/// the body is not a valid JSON array.
+pub fn elements(body: &[u8]) -> Option<Vec<Range<usize>>> {
+    std::str::from_utf8(body).ok()?;
+    let mut i = skip_ws(body, 0);
+    if body.get(i) != Some(&b'[') {
+        return None;
+    }
+    let mut elements = Vec::new();
+    i = skip_ws(body, i + 1);
+    if body.get(i) == Some(&b']') {
+        i += 1;
+    } else {
+        loop {
+            let end = skip_value(body, i)?;
+            elements.push(i..end);
+            i = skip_ws(body, end);
+            match body.get(i) {
+                Some(b',') => i = skip_ws(body, i + 1),
+                Some(b']') => {
+                    i += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    (skip_ws(body, i) == body.len()).then_some(elements)
+}
+
 /// Index just after the opening `{` of a valid JSON object.
 pub fn after_open(body: &[u8]) -> Option<usize> {
     scan(body).map(|top| top.after_open)
@@ -604,6 +634,27 @@ mod tests {
                 want.map(str::as_bytes),
                 "{body}"
             );
+        }
+    }
+
+    #[test]
+    fn lists_array_elements() {
+        let cases: &[(&str, Option<&[&str]>)] = &[
+            ("[]", Some(&[])),
+            (" [ ] ", Some(&[])),
+            (
+                r#"[1, "a" ,{"b":[2]}]"#,
+                Some(&["1", r#""a""#, r#"{"b":[2]}"#]),
+            ),
+            ("[1,]", None),
+            ("[1 2]", None),
+            ("[1] x", None),
+            ("{}", None),
+        ];
+        for (body, want) in cases {
+            let got = super::elements(body.as_bytes())
+                .map(|spans| spans.into_iter().map(|s| &body[s]).collect::<Vec<_>>());
+            assert_eq!(got.as_deref(), *want, "{body}");
         }
     }
 

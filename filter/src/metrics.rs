@@ -9,6 +9,7 @@
 //! Every label value passes through [`sanitize_label`], so `;` and `=` can never
 //! appear inside a value and break the tag regexes.
 
+use crate::policy_config::GuardAction;
 use crate::response::Outcome;
 use std::collections::{HashMap, HashSet};
 
@@ -33,6 +34,10 @@ pub const TOKEN_BUDGET_REJECTED: &str = "llmgate_token_budget_rejected";
 /// `moderation`) and `outcome` (`pass`, `mask`, `reject`, `error`,
 /// `timeout`).
 pub const GUARD_CALLOUT: &str = "llmgate_guard_callout";
+/// Counter: prompts and replies a prompt guard acted on, by `direction`
+/// (`request`, `response`) and `action` (`mask`, `reject`); see
+/// [`prompt_guard`].
+pub const PROMPT_GUARD: &str = "llmgate_prompt_guard";
 /// Histogram (OpenTelemetry `gen_ai.client.token.usage`): tokens per request,
 /// `token_type` = `input` or `output`.
 pub const TOKEN_USAGE: &str = "gen_ai_client_token_usage";
@@ -145,6 +150,15 @@ pub fn budget_rejected(route: &str, backend: &str, budget_id: &str) -> String {
 /// backend (sanitised).
 pub fn guard_callout(route: &str, backend: &str, guard: &str, outcome: &str) -> String {
     format!("{GUARD_CALLOUT};route={route};backend={backend};guard={guard};outcome={outcome}")
+}
+
+/// The [`PROMPT_GUARD`] counter, with the upstream labels of a request (the
+/// same for both directions, so one metric has one label set).
+pub fn prompt_guard(labels: &Labels<'_>, direction: &str, action: &str) -> String {
+    format!(
+        "{PROMPT_GUARD};{};direction={direction};action={action}",
+        labels.upstream()
+    )
 }
 
 /// `2xx`…`5xx`; `other` for nonsense codes; `none` when no response headers
@@ -265,6 +279,14 @@ pub struct Timings {
     pub first_byte_ms: Option<u64>,
 }
 
+/// The `action` label (and access-log value) of what a guard did.
+pub fn guard_action(action: GuardAction) -> &'static str {
+    match action {
+        GuardAction::Reject => "reject",
+        GuardAction::Mask => "mask",
+    }
+}
+
 /// The stat updates for one finished response.
 pub fn stats(
     labels: &Labels<'_>,
@@ -272,6 +294,7 @@ pub fn stats(
     outcome: &Outcome,
     timings: Timings,
     missing: Option<(Missing, Estimate)>,
+    request_guard: Option<GuardAction>,
 ) -> Vec<Stat> {
     let all = labels.all();
     let class = status_class(status);
@@ -328,6 +351,12 @@ pub fn stats(
                 amount,
             ));
         }
+    }
+    if let Some(action) = request_guard {
+        out.push(counter(
+            prompt_guard(labels, "request", guard_action(action)),
+            1,
+        ));
     }
     if outcome.stream_errors > 0 {
         out.push(counter(
@@ -526,7 +555,7 @@ mod tests {
         ];
         for (status, outcome, timings, want) in cases {
             assert_eq!(
-                stats(&labels, status, outcome, timings, None),
+                stats(&labels, status, outcome, timings, None, None),
                 want,
                 "{status:?}"
             );
@@ -539,7 +568,7 @@ mod tests {
         let missing = Some((Missing::NotRequested, estimate));
         let none = Outcome::default();
         assert_eq!(
-            stats(&labels, Some(200), &none, Timings::default(), missing),
+            stats(&labels, Some(200), &none, Timings::default(), missing, None),
             vec![
                 c(format!("llmgate_requests;{all};status_class=2xx"), 1),
                 c(
@@ -556,6 +585,29 @@ mod tests {
                 ),
             ]
         );
+        // A guard's action: counted by direction and action, whatever the
+        // status (a rejection is the gateway's own 4xx).
+        for (status, action, label) in [
+            (Some(403), GuardAction::Reject, "reject"),
+            (Some(200), GuardAction::Mask, "mask"),
+        ] {
+            let got = stats(
+                &labels,
+                status,
+                &none,
+                Timings::default(),
+                None,
+                Some(action),
+            );
+            assert_eq!(
+                got.last(),
+                Some(&c(
+                    format!("llmgate_prompt_guard;{up};direction=request;action={label}"),
+                    1
+                )),
+                "{label}"
+            );
+        }
         let cases = [(0, 0), (1, 1), (4, 1), (5, 2), (400, 100)];
         for (bytes, want) in cases {
             assert_eq!(estimate_tokens(bytes), want, "{bytes}");

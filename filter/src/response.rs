@@ -234,6 +234,22 @@ impl ResponseReader {
         }
     }
 
+    /// Reads a chunk as it passes (`end`: the body ends with it); `Some`
+    /// with what the client gets instead when rewriting.
+    pub fn pass(&mut self, chunk: &[u8], end: bool) -> Option<Vec<u8>> {
+        if self.rewrites() {
+            let mut out = self.feed(chunk).unwrap_or_default();
+            if end {
+                out.extend(self.end().unwrap_or_default());
+            }
+            return Some(out);
+        }
+        if !chunk.is_empty() && self.wants(chunk.len()) {
+            self.feed(chunk);
+        }
+        None
+    }
+
     /// End of the body: reads a final event that had no blank line and, when
     /// rewriting, returns the bytes still held back. Idempotent.
     pub fn end(&mut self) -> Option<Vec<u8>> {

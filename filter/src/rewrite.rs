@@ -195,7 +195,7 @@ fn null_usage_member(data: &[u8]) -> Option<Range<usize>> {
 }
 
 /// Where the JSON of the (single) `data:` line starts in a raw event.
-fn data_offset(raw: &[u8]) -> Option<usize> {
+pub(crate) fn data_offset(raw: &[u8]) -> Option<usize> {
     let mut line_start = 0;
     loop {
         let line = raw.get(line_start..)?;

@@ -1,16 +1,19 @@
 //! One upstream request/response, driven by the proxy-wasm callbacks but
 //! written against the small [`Host`] trait so the whole flow — holding the
-//! request until its body is known (model override, model aliases, `include_usage`, a
-//! `stream` that picks the endpoint, a Bedrock guardrail, SigV4 over the final
-//! body), copying bodies within limits, rewriting the stream, counting exactly
-//! once — is tested on the host with a fake.
+//! request until its body is known (a prompt policy, model override, model
+//! aliases, `include_usage`, a `stream` that picks the endpoint, a Bedrock
+//! guardrail, SigV4 over the final body), copying bodies within limits,
+//! rewriting the stream, masking the reply for a response guard (`masking`),
+//! counting exactly once — is tested on the host with a fake.
 
 mod accounting;
 mod budget;
 mod converting;
 mod guarding;
 mod host;
+mod masking;
 mod plugin;
+mod prompt_stage;
 
 pub use host::{Flow, Host, SharedWriteError};
 pub use plugin::Plugin;
@@ -25,11 +28,15 @@ use crate::invalid_body::{self, Requirement};
 use crate::json_model;
 use crate::metrics;
 use crate::model_names;
+use crate::policy_config::GuardAction;
+use crate::prompt::{self, Verdict};
 use crate::providers;
+use crate::reply_guard::{self, ReplyGuard};
 use crate::request::{self, HeaderOp};
-use crate::response::{is_event_stream, ResponseReader};
+use crate::response::{is_event_stream, ResponseReader, MAX_JSON_BODY};
 use crate::route_type::{self, RouteType};
 use converting::{Converting, Dialect};
+use masking::Masking;
 
 /// Largest request body copied to read its `model` for the metrics label.
 /// Beyond it the label falls back to `unknown`.
@@ -75,6 +82,8 @@ struct Held {
     convert: Option<Dialect>,
     /// The policy's callout guards check the prompt, read in this format.
     guards: Option<crate::callout::texts::Format>,
+    /// The route's prompt policy, applied to the client's body first.
+    policy: Option<prompt::Plan>,
     buffered: usize,
     /// The request's `content-length`, when it has a valid one.
     declared_length: Option<u64>,
@@ -93,6 +102,7 @@ impl Held {
             || self.sign
             || self.convert.is_some()
             || self.guards.is_some()
+            || self.policy.is_some()
     }
 
     /// The edit that needs the body to be a JSON object, if any.
@@ -117,6 +127,8 @@ pub struct Stream {
     path_names_model: bool,
     /// `include_usage` was added to the request.
     injected: bool,
+    /// What a request guard did to the prompt.
+    request_guard: Option<GuardAction>,
     route: Option<String>,
     /// What the request asks for, from its path.
     route_type: RouteType,
@@ -129,6 +141,8 @@ pub struct Stream {
     counted: bool,
     /// The request was converted to the provider's API: so is the reply.
     converting: Option<Converting>,
+    /// A response guard masks the reply.
+    masking: Option<Masking>,
     /// The plugin's configuration with the credential Envoy injected for
     /// this attempt ([`injected`]); `None` when the configuration has none
     /// to inject.
@@ -152,6 +166,7 @@ impl Stream {
             request_model: None,
             path_names_model: false,
             injected: false,
+            request_guard: None,
             route: None,
             route_type: RouteType::Completions,
             request_bytes: 0,
@@ -161,6 +176,7 @@ impl Stream {
             response: None,
             counted: false,
             converting: None,
+            masking: None,
             resolved: None,
             budgets: None,
             guard_keys: Vec::new(),
@@ -277,6 +293,15 @@ impl Stream {
             let e = convert::ConvertError::new("the request has no body", None);
             return self.refuse_conversion(host, &converting::refusal(dialect, &e));
         }
+        // The client's own format: a Messages request the conversion sends
+        // to a chat endpoint is still read as Messages.
+        let policy = plugin.request_policy.plan(asked);
+        if let (Some(plan), true) = (policy, end_of_stream) {
+            // No body to read: refused like one that is not JSON.
+            if let Verdict::Answer(answer) = plugin.request_policy.apply(plan, b"").verdict {
+                return self.answer(host, &answer);
+            }
+        }
         let client = request::Client {
             authorization: authorization.as_deref(),
             anthropic_version: anthropic_version.as_deref(),
@@ -323,6 +348,7 @@ impl Stream {
                 && convert.is_none(),
             convert,
             guards,
+            policy,
             provider_edit: edits_body && provider.required_edit().is_some(),
             sign,
             buffered: 0,
@@ -546,6 +572,10 @@ impl Stream {
         body: Vec<u8>,
         masked: bool,
     ) -> Flow {
+        let (body, policy_edited) = match self.apply_policy(plugin, host, held.policy, body) {
+            Ok(applied) => applied,
+            Err(flow) => return flow,
+        };
         // The provider, its models and paths are the plugin's (an attempt
         // only resolves the credential).
         let cfg = &plugin.cfg;
@@ -614,9 +644,9 @@ impl Stream {
             edits.push(Edit::IncludeUsage);
         }
         let mut edited = body_edits::apply(&body, &edits);
-        if edited.is_none() && (held.convert.is_some() || masked) {
-            // The converted or masked body replaces the client's even
-            // without edits.
+        if edited.is_none() && (held.convert.is_some() || policy_edited || masked) {
+            // A converted, masked or policy-edited body replaces the
+            // client's even without further edits.
             edited = Some(body_edits::Edited {
                 body: body.clone(),
                 usage_injected: false,
@@ -672,16 +702,21 @@ impl Stream {
         let content_type = host.response_header("content-type").unwrap_or_default();
         let framing = crate::response::Framing::of(&content_type);
         let encoding = host.response_header("content-encoding");
+        let guard = plugin.reply_guard.as_ref();
         if let Some(converting) = &mut self.converting {
             let format = self.route_type.usage_format(plugin.format);
             self.response = format.map(|f| ResponseReader::with_framing(f, framing, false));
             let flow = converting.on_response_headers(host, self.status, framing, end_of_stream);
             if end_of_stream {
                 self.finish(plugin, host);
+            } else {
+                let (streamed, client) = (converting.streams(), converting.client_format());
+                self.masking = Masking::for_conversion(guard, host, self.status, streamed, client);
             }
             return flow;
         }
-        if is_content_coded(encoding.as_deref()) {
+        let encoded = is_content_coded(encoding.as_deref());
+        if encoded {
             // The request asked for no coding, yet here is one: the bytes are
             // passed on as they are, never cut or spliced, and not counted.
             self.response = Some(ResponseReader::encoded(framing));
@@ -709,12 +744,26 @@ impl Stream {
         }
         if end_of_stream {
             self.finish(plugin, host);
+            return Flow::Continue;
         }
-        Flow::Continue
+        let format = reply_guard::reply_format(self.route_type, plugin.format, &content_type);
+        // Held under the Backend's request limit too: Envoy's buffer on
+        // the route is sized from it.
+        let cap = usize::try_from(self.cfg(plugin).max_request_bytes)
+            .unwrap_or(usize::MAX)
+            .min(MAX_JSON_BODY);
+        match Masking::start(guard, host, self.status, framing, encoded, format, cap) {
+            Some((masking, flow)) => {
+                self.masking = Some(masking);
+                flow
+            }
+            None => Flow::Continue,
+        }
     }
 
-    /// Always `Continue`: the client gets every byte as it arrives (when
-    /// rewriting, every complete event of it).
+    /// `Continue`: the client gets every byte as it arrives (when
+    /// rewriting or masking, every complete event of it) — but for a whole
+    /// reply a response guard holds until its end (`Pause`).
     pub fn on_response_body(
         &mut self,
         plugin: &Plugin,
@@ -725,13 +774,34 @@ impl Stream {
         if body_size > 0 && self.first_byte_ms.is_none() {
             self.first_byte_ms = Some(host.now_ms());
         }
+        let patterns = plugin.reply_guard.as_ref().and_then(ReplyGuard::patterns);
+        let response = &mut self.response;
         if let Some(converting) = &mut self.converting {
-            let response = &mut self.response;
-            let flow = converting.on_response_body(host, body_size, end_of_stream, &mut |native| {
-                if let Some(reader) = response.as_mut() {
-                    reader.feed(native);
-                }
-            });
+            let masking = self.masking.as_mut().map(|m| (m, patterns));
+            let flow = converting.on_response_body(
+                host,
+                body_size,
+                end_of_stream,
+                &mut |native| {
+                    if let Some(reader) = response.as_mut() {
+                        reader.feed(native);
+                    }
+                },
+                masking,
+            );
+            if end_of_stream {
+                self.finish(plugin, host);
+            }
+            return flow;
+        }
+        if let Some(masking) = &mut self.masking {
+            let flow = masking.on_body(
+                patterns,
+                host,
+                body_size,
+                end_of_stream,
+                &mut |chunk, end| response.as_mut().and_then(|reader| reader.pass(chunk, end)),
+            );
             if end_of_stream {
                 self.finish(plugin, host);
             }
@@ -744,10 +814,7 @@ impl Stream {
                 } else {
                     Vec::new()
                 };
-                let mut out = reader.feed(&chunk).unwrap_or_default();
-                if end_of_stream {
-                    out.extend(reader.end().unwrap_or_default());
-                }
+                let out = reader.pass(&chunk, end_of_stream).unwrap_or_default();
                 if out != chunk {
                     host.replace_response_body(body_size, &out);
                 }
@@ -764,6 +831,13 @@ impl Stream {
     }
 
     pub fn on_response_trailers(&mut self, plugin: &Plugin, host: &mut impl Host) -> Flow {
+        if let Some(masking) = &mut self.masking {
+            let patterns = plugin.reply_guard.as_ref().and_then(ReplyGuard::patterns);
+            let response = &mut self.response;
+            masking.on_trailers(patterns, host, &mut |chunk, end| {
+                response.as_mut().and_then(|reader| reader.pass(chunk, end))
+            });
+        }
         self.finish(plugin, host);
         Flow::Continue
     }
@@ -794,9 +868,11 @@ impl Stream {
                 first_byte_ms: self.first_byte_ms,
                 status: self.status,
                 injected: self.injected,
+                request_guard: self.request_guard,
                 outcome: &outcome,
                 route_type: self.route_type,
                 request_bytes: self.request_bytes,
+                reply_masked: self.masking.as_ref().is_some_and(|m| m.masks() > 0),
             },
         );
         self.charge_budgets(plugin, host, used);

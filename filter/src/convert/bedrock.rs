@@ -226,7 +226,7 @@ fn error_message(body: &Value) -> Option<String> {
 }
 
 /// Bedrock's exception name for an HTTP status.
-fn status_code(status: u16) -> Option<&'static str> {
+pub(crate) fn status_code(status: u16) -> Option<&'static str> {
     Some(match status {
         400 => "ValidationException",
         403 => "AccessDeniedException",

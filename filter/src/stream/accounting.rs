@@ -7,6 +7,7 @@ use crate::access_log;
 use crate::budget::Tokens;
 use crate::metrics::{self, Estimate, Kind, Labels, Missing, Timings};
 use crate::model_names;
+use crate::policy_config::GuardAction;
 use crate::providers;
 use crate::response::Outcome;
 use crate::route_type::RouteType;
@@ -25,10 +26,14 @@ pub(super) struct Seen<'s> {
     pub status: Option<u32>,
     /// `include_usage` was added to the request.
     pub injected: bool,
+    /// What a request guard did to the prompt.
+    pub request_guard: Option<GuardAction>,
     pub outcome: &'s Outcome,
     pub route_type: RouteType,
     /// Bytes of the client's request body.
     pub request_bytes: u64,
+    /// A response guard masked something in the reply.
+    pub reply_masked: bool,
 }
 
 /// Why a successful generation came without usage, and its estimate; `None`
@@ -99,11 +104,22 @@ pub(super) fn record(plugin: &Plugin, host: &mut impl Host, seen: &Seen<'_>) -> 
         first_byte_ms: seen.first_byte_ms.and_then(since_start),
     };
     let missing = missing(plugin, seen);
-    for stat in metrics::stats(&labels, seen.status, outcome, timings, missing) {
+    for stat in metrics::stats(
+        &labels,
+        seen.status,
+        outcome,
+        timings,
+        missing,
+        seen.request_guard,
+    ) {
         match stat.kind {
             Kind::Counter => host.add_counter(&stat.name, stat.value),
             Kind::Histogram => host.record_histogram(&stat.name, stat.value),
         }
+    }
+    if seen.reply_masked {
+        let name = metrics::prompt_guard(&labels, "response", "mask");
+        host.add_counter(&name, 1);
     }
     let record = access_log::Record {
         route,
@@ -120,6 +136,7 @@ pub(super) fn record(plugin: &Plugin, host: &mut impl Host, seen: &Seen<'_>) -> 
         },
         include_usage_injected: seen.injected,
         missing,
+        request_guard: seen.request_guard,
     };
     for (name, value) in access_log::fields(&record) {
         host.set_filter_state(&name, value.as_bytes());

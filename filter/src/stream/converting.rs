@@ -11,9 +11,12 @@
 //! The usage reader still reads the provider's own bytes (the caller hands
 //! them over through `read`); only what the client sees is converted.
 
+use super::masking::Masking;
 use super::{Flow, Host};
 use crate::convert::messages::{self, FromMessages};
 use crate::convert::{self, ChatConversion, ConvertError, NativeRequest, StreamConversion, Target};
+use crate::guard_patterns::Patterns;
+use crate::reply_guard::Format;
 use crate::response::Framing;
 
 /// The API the client speaks.
@@ -172,6 +175,19 @@ pub(super) fn refusal(client: Dialect, e: &ConvertError) -> Vec<u8> {
 }
 
 impl Converting {
+    /// The reply is converted as a stream.
+    pub(super) fn streams(&self) -> bool {
+        matches!(self.reply, Reply::Stream(_))
+    }
+
+    /// The format the client reads the reply in.
+    pub(super) fn client_format(&self) -> Format {
+        match self.client {
+            Dialect::Chat => Format::Chat,
+            Dialect::Messages => Format::Messages,
+        }
+    }
+
     /// `Pause` holds the headers until the whole reply is in.
     pub(super) fn on_response_headers(
         &mut self,
@@ -207,13 +223,15 @@ impl Converting {
 
     /// Converts what arrived; `read` gets the provider's bytes of this
     /// callback first. For a whole reply Envoy hands over everything so far
-    /// each time, so it is read once, at the end.
+    /// each time, so it is read once, at the end. A response guard's
+    /// `masking` masks the converted reply, as the client reads it.
     pub(super) fn on_response_body(
         &mut self,
         host: &mut impl Host,
         body_size: usize,
         end_of_stream: bool,
         read: &mut dyn FnMut(&[u8]),
+        masking: Option<(&mut Masking, Option<&Patterns>)>,
     ) -> Flow {
         match &mut self.reply {
             Reply::Pending => Flow::Continue,
@@ -228,6 +246,9 @@ impl Converting {
                 if end_of_stream {
                     out.extend(chain.end());
                 }
+                if let Some((masking, patterns)) = masking {
+                    out = masking.stream(patterns, &out, end_of_stream);
+                }
                 host.replace_response_body(body_size, &out);
                 Flow::Continue
             }
@@ -240,7 +261,14 @@ impl Converting {
                 read(&native);
                 let out = if (200..300).contains(&status) {
                     match self.success(&native) {
-                        Ok(out) => out,
+                        Ok(out) => match masking.map(|(m, patterns)| m.whole(patterns, &out)) {
+                            None | Some(Ok(None)) => out,
+                            Some(Ok(Some(masked))) => masked,
+                            Some(Err(error)) => {
+                                host.set_response_header(":status", &UNREADABLE_REPLY.to_string());
+                                error
+                            }
+                        },
                         Err(e) => {
                             host.set_response_header(":status", &UNREADABLE_REPLY.to_string());
                             self.unreadable(&e)

@@ -2,9 +2,15 @@
 //! of the policy, in order, is asked about the client's prompt texts while
 //! Envoy holds the request (headers and the whole body); the next is asked
 //! once the previous passed or masked. When all have passed, the rest of the
-//! held request's edits apply ([`Stream::finish_holding`]) and the request
-//! resumes; a refusal answers the client instead. Regex guards are applied
-//! elsewhere and skipped here.
+//! held request's edits apply ([`Stream::finish_holding`]: the prompt stage
+//! with its regex guards, defaults and enrichment, then the provider's
+//! edits) and the request resumes; a refusal answers the client instead.
+//!
+//! So callout guards see the client's own texts before any regex guard, and
+//! never the policy's enrichment: the policy's order holds among callout
+//! guards and among regex guards, not between the two kinds. The texts are
+//! read with their roles by [`crate::callout::texts`] (chat and Messages;
+//! the prompt stage's reader has no roles, which the webhook API wants).
 
 use serde_json::{Map, Value};
 
@@ -12,7 +18,7 @@ use super::{Flow, Held, Host, Plugin, RequestPhase, Stream};
 use crate::callout::{self, texts, Answer, Kind, Verdict};
 use crate::invalid_body::{self, Requirement};
 use crate::metrics;
-use crate::policy_config::Guard;
+use crate::policy_config::{Guard, GuardAction};
 use crate::route_type::RouteType;
 
 /// A request waiting for a guard's answer.
@@ -241,6 +247,12 @@ impl Stream {
         format: texts::Format,
     ) -> Verdict {
         let (outcome, verdict) = callout::judge(guard, answer, sent, format);
+        // The prompt guards' count and log field, as for regex guards.
+        match outcome {
+            callout::Outcome::Mask => self.request_guard = Some(GuardAction::Mask),
+            callout::Outcome::Reject => self.request_guard = Some(GuardAction::Reject),
+            _ => {}
+        }
         let route = self.route.as_deref().unwrap_or(metrics::UNKNOWN_ROUTE);
         host.add_counter(
             &metrics::guard_callout(route, &plugin.backend_label, kind.label(), outcome.label()),
@@ -252,7 +264,7 @@ impl Stream {
             body,
         } = &verdict
         {
-            self.answer(host, *status, content_type, body);
+            self.answer_guard(host, *status, content_type, body);
         }
         verdict
     }
@@ -265,10 +277,10 @@ impl Stream {
             None,
             None,
         );
-        self.answer(host, 500, "application/json", &body);
+        self.answer_guard(host, 500, "application/json", &body);
     }
 
-    fn answer(&mut self, host: &mut impl Host, status: u16, content_type: &str, body: &[u8]) {
+    fn answer_guard(&mut self, host: &mut impl Host, status: u16, content_type: &str, body: &[u8]) {
         host.send_response(u32::from(status), &[("content-type", content_type)], body);
         self.status = Some(u32::from(status));
         self.phase = RequestPhase::Done;

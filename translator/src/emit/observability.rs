@@ -21,6 +21,8 @@ pub const FILTER_LABELS: &[&str] = &[
     "budget",
     "guard",
     "outcome",
+    "direction",
+    "action",
 ];
 
 /// Token-count buckets for `gen_ai_client_token_usage` (OpenTelemetry's

@@ -367,3 +367,30 @@ fn a_late_or_foreign_answer_is_ignored() {
     assert!(!f.resumed);
     assert!(f.local_reply.is_none());
 }
+
+#[test]
+fn regex_guards_apply_after_the_callout_guards_passed() {
+    use crate::policy_config::{Builtin, GuardAction, RegexGuard};
+    let email = Guard::Regex(RegexGuard {
+        matches: vec![],
+        builtins: vec![Builtin::Email],
+        action: GuardAction::Mask,
+        rejection: Rejection {
+            status: 403,
+            message: "no".into(),
+        },
+    });
+    let p = guarded(vec![email, webhook(false)]);
+    let body =
+        br#"{"model":"gpt-4o","messages":[{"role":"user","content":"mail bob@example.com"}]}"#;
+    let (mut s, mut f) = held(&p, "/v1/chat/completions", body);
+    // The webhook sees the client's text, unmasked.
+    assert_eq!(
+        call_body(&f, 0)["body"]["messages"][0]["content"],
+        "mail bob@example.com"
+    );
+    answer(&mut s, &p, &mut f, Some(200), r#"{"action":{}}"#);
+    assert!(f.resumed);
+    let sent: Value = serde_json::from_slice(&f.request_body).unwrap();
+    assert_eq!(sent["messages"][0]["content"], "mail <EMAIL>");
+}

@@ -7,11 +7,11 @@ use super::*;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/conversion");
 
-fn fixture(name: &str) -> Vec<u8> {
+pub(super) fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!("{FIXTURES}/{name}")).unwrap()
 }
 
-fn anthropic() -> Plugin {
+pub(super) fn anthropic() -> Plugin {
     plugin(
         ProviderConfig::Anthropic {
             model: None,
@@ -35,12 +35,13 @@ fn gemini() -> Plugin {
     )
 }
 
-const CHAT: &str = r#"{"model":"claude-haiku-4-5","messages":[{"role":"user","content":"hi"}]}"#;
-const CHAT_STREAM: &str = r#"{"model":"claude-haiku-4-5","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true}}"#;
+pub(super) const CHAT: &str =
+    r#"{"model":"claude-haiku-4-5","messages":[{"role":"user","content":"hi"}]}"#;
+pub(super) const CHAT_STREAM: &str = r#"{"model":"claude-haiku-4-5","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true}}"#;
 
 /// Sends a chat request to `path`; returns the stream and fake with the
 /// request gone upstream.
-fn request(p: &Plugin, path: &str, body: &str) -> (Stream, Fake) {
+pub(super) fn request(p: &Plugin, path: &str, body: &str) -> (Stream, Fake) {
     let len = body.len().to_string();
     let mut f = fake(&[
         (":method", "POST"),
@@ -61,7 +62,14 @@ fn request(p: &Plugin, path: &str, body: &str) -> (Stream, Fake) {
 /// Like Envoy: a paused body callback leaves the bytes buffered, so the next
 /// one sees everything so far; the client gets what a continuing callback
 /// leaves (headers only once they continue).
-fn reply(s: &mut Stream, p: &Plugin, f: &mut Fake, status: &str, ct: &str, chunks: &[&[u8]]) {
+pub(super) fn reply(
+    s: &mut Stream,
+    p: &Plugin,
+    f: &mut Fake,
+    status: &str,
+    ct: &str,
+    chunks: &[&[u8]],
+) {
     f.response_headers.insert(":status".into(), status.into());
     f.response_headers.insert("content-type".into(), ct.into());
     f.response_headers
@@ -93,7 +101,7 @@ fn events(sse: &[u8]) -> Vec<serde_json::Value> {
         .collect()
 }
 
-fn total_tokens(f: &Fake) -> u64 {
+pub(super) fn total_tokens(f: &Fake) -> u64 {
     f.counters
         .iter()
         .filter(|(k, _)| k.starts_with("llmgate_tokens;") && k.ends_with("token_type=total"))
@@ -255,7 +263,7 @@ fn a_request_that_cannot_be_converted_is_refused_and_nothing_goes_upstream() {
 
 // ------------------------------------------------- Anthropic Messages clients
 
-const MESSAGES: &str =
+pub(super) const MESSAGES: &str =
     r#"{"model":"claude-haiku-4-5","max_tokens":64,"messages":[{"role":"user","content":"hi"}]}"#;
 
 fn bedrock_key() -> Plugin {

@@ -10,6 +10,8 @@ mod held_body;
 mod injected;
 mod model_names;
 mod native_apis;
+mod prompt_policy;
+mod reply_guard;
 mod route_types;
 
 use super::*;
