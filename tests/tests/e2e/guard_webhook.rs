@@ -91,7 +91,10 @@ fn answer(mut stream: TcpStream, seen: &Mutex<Vec<(String, Value)>>) -> std::io:
     )
 }
 
-fn serve_guard() -> (u16, Arc<Mutex<Vec<(String, Value)>>>) {
+/// What the guard received: each call's path and body.
+type Seen = Arc<Mutex<Vec<(String, Value)>>>;
+
+fn serve_guard() -> (u16, Seen) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let seen = Arc::new(Mutex::new(Vec::new()));
