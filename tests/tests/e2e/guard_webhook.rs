@@ -181,3 +181,64 @@ fn a_guard_that_cannot_be_reached_fails_closed() {
     assert_eq!(body["error"]["code"], "guard_unavailable", "{body}");
     assert!(mock.requests().is_empty());
 }
+
+const MODERATION_KEY: &str = "sk-moderation-test-9f0e";
+
+#[test]
+fn moderation_through_an_ai_backend_uses_its_key_and_refuses_flagged_prompts() {
+    use llmgate_e2e::mock::FLAGGED_WORD;
+    let chat_mock = MockProvider::start_blocking(MockConfig::new(KEY)).unwrap();
+    let moderation_mock = MockProvider::start_blocking(MockConfig::new(MODERATION_KEY)).unwrap();
+    let documents = yaml_stream(&[
+        &Gateway::http(GATEWAY_PORT),
+        &AiBackend::openai("openai", AuthToken::inline(KEY)),
+        &AiBackend::openai("moderation", AuthToken::inline(MODERATION_KEY))
+            .at("127.0.0.1", moderation_mock.addr().port()),
+        &HttpRoute::prefix("llm", "/llm", "openai"),
+    ]);
+    let manifests = format!(
+        "{documents}---\napiVersion: gateway.kgateway.dev/v1alpha1\nkind: TrafficPolicy\nmetadata: {{name: guard}}\nspec:\n  targetRefs: [{{group: gateway.networking.k8s.io, kind: HTTPRoute, name: llm}}]\n  ai:\n    promptGuard:\n      request: {{openAIModeration: {{backendRef: {{name: moderation}}}}, response: {{statusCode: 422, message: flagged}}}}\n"
+    );
+    let gateway = start_gateway(&manifests, chat_mock.addr().port());
+    let path = "/llm/v1/chat/completions";
+
+    let passed = gateway.post(path, &[], &chat("hello"));
+    assert_eq!(passed.status, 200, "{}", passed.text());
+    let asked = moderation_mock.requests();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0].path_and_query, "/v1/moderations");
+    let authorization = asked[0]
+        .headers
+        .iter()
+        .find(|(n, _)| n == "authorization")
+        .map(|(_, v)| v.as_str());
+    assert_eq!(
+        authorization,
+        Some(format!("Bearer {MODERATION_KEY}").as_str())
+    );
+    let body: Value = serde_json::from_slice(&asked[0].body).unwrap();
+    assert_eq!(
+        body,
+        json!({"model": "omni-moderation-latest", "input": ["hello"]})
+    );
+    // The provider never sees the moderation key, nor its internal header.
+    let upstream = &chat_mock.requests()[0];
+    assert!(
+        !upstream
+            .headers
+            .iter()
+            .any(|(n, v)| v.contains(MODERATION_KEY) || n.starts_with("x-llmgate-")),
+        "{:?}",
+        upstream.headers
+    );
+
+    let flagged = gateway.post(path, &[], &chat(&format!("{FLAGGED_WORD} now")));
+    assert_eq!(flagged.status, 422, "{}", flagged.text());
+    let body: Value = serde_json::from_slice(&flagged.body).unwrap();
+    assert_eq!(body["error"]["message"], "flagged", "{body}");
+    assert_eq!(
+        chat_mock.requests().len(),
+        1,
+        "a flagged prompt went upstream"
+    );
+}
