@@ -13,6 +13,7 @@
 pub enum Requirement {
     Model,
     Guardrail,
+    PromptGuard,
     /// Prompt guards read it, enrichment and defaults edit it.
     PromptPolicy,
 }
@@ -46,6 +47,7 @@ pub fn error_body(problem: &str, requirement: Requirement) -> Vec<u8> {
     let needs = match requirement {
         Requirement::Model => "this route sets the request's `model`",
         Requirement::Guardrail => "this route adds a Bedrock `guardrailConfig`",
+        Requirement::PromptGuard => "this route's prompt guards read the request's messages",
         Requirement::PromptPolicy => "this route applies a prompt policy to the request",
     };
     crate::convert::openai_error(

@@ -13,6 +13,7 @@ pub mod answers;
 pub mod attempt;
 pub mod body_edits;
 pub mod budget;
+pub mod callout;
 pub mod capped;
 pub mod config;
 pub mod convert;

@@ -30,6 +30,10 @@ pub const STREAM_ERRORS: &str = "llmgate_stream_errors";
 /// Counter: requests a local token budget refused with 429, by `budget`
 /// (each exhausted budget counts the request).
 pub const TOKEN_BUDGET_REJECTED: &str = "llmgate_token_budget_rejected";
+/// Counter: calls of a prompt guard service, by `guard` (`webhook`,
+/// `moderation`) and `outcome` (`pass`, `mask`, `reject`, `error`,
+/// `timeout`).
+pub const GUARD_CALLOUT: &str = "llmgate_guard_callout";
 /// Counter: prompts and replies a prompt guard acted on, by `direction`
 /// (`request`, `response`) and `action` (`mask`, `reject`); see
 /// [`prompt_guard`].
@@ -140,6 +144,12 @@ pub fn budget_rejected(route: &str, backend: &str, budget_id: &str) -> String {
         "{TOKEN_BUDGET_REJECTED};route={route};backend={backend};budget={}",
         sanitize_label(budget_id)
     )
+}
+
+/// [`GUARD_CALLOUT`] for a guard's call on a route (sanitised) of a
+/// backend (sanitised).
+pub fn guard_callout(route: &str, backend: &str, guard: &str, outcome: &str) -> String {
+    format!("{GUARD_CALLOUT};route={route};backend={backend};guard={guard};outcome={outcome}")
 }
 
 /// The [`PROMPT_GUARD`] counter, with the upstream labels of a request (the

@@ -91,8 +91,9 @@ struct Root {
 struct Plugins {
     config: PluginConfig,
     plugins: Vec<Plugin>,
-    /// Per provider, the internal headers Envoy injects its keys into (all
-    /// providers' arrive on every attempt).
+    /// Per provider, the internal headers Envoy injects its keys (and its
+    /// moderation guards' keys) into (all providers' arrive on every
+    /// attempt).
     injected_headers: Vec<Vec<String>>,
 }
 
@@ -193,8 +194,11 @@ impl RootContext for Root {
                     .providers()
                     .iter()
                     .map(|p| {
+                        let guard_keys = crate::callout::key_headers(&p.policy.request_guards)
+                            .map(|(_, name)| name);
                         injected::headers(&p.auth.token)
                             .into_iter()
+                            .chain(guard_keys)
                             .map(str::to_owned)
                             .collect()
                     })
@@ -409,14 +413,51 @@ impl Host for EnvoyHost {
             }
         }
     }
+
+    fn dispatch_call(
+        &mut self,
+        cluster: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        timeout_ms: u32,
+    ) -> Option<u32> {
+        // The SDK's call, not a raw one: it registers the token so that the
+        // answer reaches this stream's context. Envoy answers it with Ok,
+        // BadArgument (no such cluster) or InternalFailure only, the
+        // statuses it handles.
+        match hostcalls::dispatch_http_call(
+            cluster,
+            headers.to_vec(),
+            Some(body),
+            Vec::new(),
+            std::time::Duration::from_millis(u64::from(timeout_ms)),
+        ) {
+            Ok(token) => Some(token),
+            Err(status) => {
+                log::warn!("cannot call cluster {cluster}: {status:?}");
+                None
+            }
+        }
+    }
+
+    fn resume_request(&mut self) {
+        // SAFETY: no pointers; the host resumes the active stream.
+        let status = unsafe { proxy_continue_stream(STREAM_TYPE_HTTP_REQUEST) };
+        if status != STATUS_OK {
+            log::warn!("cannot resume the request: status {status}");
+        }
+    }
 }
+
+/// proxy-wasm's `StreamType::HttpRequest`.
+const STREAM_TYPE_HTTP_REQUEST: u32 = 0;
 
 /// proxy-wasm ABI statuses.
 const STATUS_OK: u32 = 0;
 const STATUS_CAS_MISMATCH: u32 = 8;
 
-// The SDK's `send_http_response` panics on any status but Ok, and its
-// shared-data calls on any status they do not expect; a panic would kill the
+// The SDK's `send_http_response` and `resume_http_request` panic on any
+// status but Ok, and its shared-data calls on any status they do not expect; a panic would kill the
 // VM for every request of the worker.
 #[link(wasm_import_module = "env")]
 extern "C" {
@@ -434,6 +475,7 @@ extern "C" {
         value_size: usize,
         cas: u32,
     ) -> u32;
+    fn proxy_continue_stream(stream_type: u32) -> u32;
     fn proxy_send_local_response(
         status_code: u32,
         status_code_details_data: *const u8,
@@ -501,6 +543,28 @@ impl Context for HttpStream {
     fn on_done(&mut self) -> bool {
         self.finish();
         true
+    }
+
+    /// A prompt guard's answer; no `:status` when the call failed or timed
+    /// out.
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        _num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        let status = header(MapType::HttpCallResponseHeaders, ":status")
+            .and_then(|s| s.trim().parse::<u16>().ok());
+        let body = if body_size == 0 {
+            Vec::new()
+        } else {
+            body(BufferType::HttpCallResponseBody, body_size).unwrap_or_default()
+        };
+        self.dispatch(|stream, plugin, host| {
+            stream.on_call_response(plugin, host, token_id, status, body);
+            Flow::Continue
+        });
     }
 }
 

@@ -9,6 +9,7 @@
 mod accounting;
 mod budget;
 mod converting;
+mod guarding;
 mod host;
 mod masking;
 mod plugin;
@@ -59,6 +60,8 @@ enum RequestPhase {
     Copying(CappedCopy),
     /// Headers and body held back until the whole body can be rewritten.
     Holding(Held),
+    /// The whole request held while a prompt guard service is asked.
+    Guarding(Box<guarding::Guarding>),
     Done,
 }
 
@@ -77,6 +80,8 @@ struct Held {
     sign: bool,
     /// A request to convert to the provider's API, in the client's dialect.
     convert: Option<Dialect>,
+    /// The policy's callout guards check the prompt, read in this format.
+    guards: Option<crate::callout::texts::Format>,
     /// The route's prompt policy, applied to the client's body first.
     policy: Option<prompt::Plan>,
     buffered: usize,
@@ -96,6 +101,7 @@ impl Held {
             || self.provider_edit
             || self.sign
             || self.convert.is_some()
+            || self.guards.is_some()
             || self.policy.is_some()
     }
 
@@ -143,6 +149,8 @@ pub struct Stream {
     resolved: Option<FilterConfig>,
     /// The request is subject to token budgets: the buckets to charge.
     budgets: Option<budget::Admitted>,
+    /// Moderation keys Envoy injected, by the index of their guard.
+    guard_keys: Vec<(usize, String)>,
 }
 
 impl Default for Stream {
@@ -171,6 +179,7 @@ impl Stream {
             masking: None,
             resolved: None,
             budgets: None,
+            guard_keys: Vec::new(),
         }
     }
 
@@ -195,6 +204,13 @@ impl Stream {
             cfg
         });
         for name in injected::headers(token) {
+            host.remove_request_header(name);
+        }
+        // The guards' keys are for the guards' calls only.
+        for (index, name) in crate::callout::key_headers(&plugin.cfg.policy.request_guards) {
+            if let Some(key) = host.request_header(name) {
+                self.guard_keys.push((index, key));
+            }
             host.remove_request_header(name);
         }
         let flow = self.plan_request(
@@ -247,6 +263,10 @@ impl Stream {
                 return flow;
             }
         }
+        let guards = match guarding::scope(&plugin.cfg.policy.request_guards, asked) {
+            Ok(guards) => guards,
+            Err(unread) => return self.refuse_unguardable(host, unread),
+        };
         let authorization = host.request_header("authorization");
         let anthropic_version = host.request_header(providers::anthropic::VERSION_HEADER);
         let selects_stream = request::selects_stream_endpoint(cfg, route_rewrote_path, route_type);
@@ -327,6 +347,7 @@ impl Stream {
                 && route_type == RouteType::Completions
                 && convert.is_none(),
             convert,
+            guards,
             policy,
             provider_edit: edits_body && provider.required_edit().is_some(),
             sign,
@@ -371,7 +392,24 @@ impl Stream {
         Flow::Pause
     }
 
-    /// 400 in OpenAI's shape: the request cannot become the provider's.
+    /// 400: the route's prompt guards cannot read this type of request, and
+    /// it may not go unguarded.
+    fn refuse_unguardable(&mut self, host: &mut impl Host, route_type: &str) -> Flow {
+        let body = crate::convert::openai_error(
+            &format!(
+                "llmgate: this route's prompt guards cannot read {route_type} requests; use chat \
+                 completions or Messages"
+            ),
+            "invalid_request_error",
+            None,
+            Some("unguardable_request"),
+        );
+        host.send_response(400, &[("content-type", "application/json")], &body);
+        self.status = Some(400);
+        self.phase = RequestPhase::Done;
+        Flow::Pause
+    }
+
     /// 400: the request cannot become the provider's; `body` is in the
     /// client's dialect.
     fn refuse_conversion(&mut self, host: &mut impl Host, body: &[u8]) -> Flow {
@@ -479,6 +517,8 @@ impl Stream {
                     Flow::Pause
                 }
             }
+            // The whole body is in already.
+            RequestPhase::Guarding(_) => Flow::Pause,
             RequestPhase::Done => Flow::Continue,
         }
     }
@@ -488,6 +528,7 @@ impl Stream {
         match self.phase {
             RequestPhase::Copying(_) => self.end_request(),
             RequestPhase::Holding(_) => return self.end_request_holding(plugin, host),
+            RequestPhase::Guarding(_) => return Flow::Pause,
             RequestPhase::Done => {}
         }
         Flow::Continue
@@ -514,6 +555,23 @@ impl Stream {
                 None => return Flow::Continue,
             }
         };
+        match held.guards {
+            Some(format) => self.start_guards(plugin, host, held, body, format),
+            None => self.finish_holding(plugin, host, held, body, false),
+        }
+    }
+
+    /// The held request's edits on its whole `body` (`masked`: a guard
+    /// changed it, so it replaces the client's even without edits).
+    /// `Pause` when the gateway answered the client itself.
+    fn finish_holding(
+        &mut self,
+        plugin: &Plugin,
+        host: &mut impl Host,
+        held: Held,
+        body: Vec<u8>,
+        masked: bool,
+    ) -> Flow {
         let (body, policy_edited) = match self.apply_policy(plugin, host, held.policy, body) {
             Ok(applied) => applied,
             Err(flow) => return flow,
@@ -586,9 +644,9 @@ impl Stream {
             edits.push(Edit::IncludeUsage);
         }
         let mut edited = body_edits::apply(&body, &edits);
-        if edited.is_none() && (held.convert.is_some() || policy_edited) {
-            // A converted (or policy-edited) body replaces the client's even
-            // without further edits.
+        if edited.is_none() && (held.convert.is_some() || policy_edited || masked) {
+            // A converted, masked or policy-edited body replaces the
+            // client's even without further edits.
             edited = Some(body_edits::Edited {
                 body: body.clone(),
                 usage_injected: false,

@@ -76,6 +76,7 @@ mod gemini;
 mod gzip;
 mod handler;
 mod openai_apis;
+pub use openai_apis::FLAGGED_WORD;
 pub use openai_apis::MODELS as OPENAI_MODELS;
 mod sigv4_header;
 mod tls;

@@ -58,4 +58,16 @@ pub trait Host {
         value: &[u8],
         cas: Option<u32>,
     ) -> Result<(), SharedWriteError>;
+    /// Asks Envoy to POST to `cluster` (headers include the pseudo-headers);
+    /// the answer comes to [`crate::stream::Stream::on_call_response`] with
+    /// the returned token. `None`: Envoy would not make the call.
+    fn dispatch_call(
+        &mut self,
+        cluster: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        timeout_ms: u32,
+    ) -> Option<u32>;
+    /// Lets the request, paused in a callback, go on upstream.
+    fn resume_request(&mut self);
 }

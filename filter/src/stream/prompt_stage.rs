@@ -28,7 +28,8 @@ impl Stream {
             return Ok((body, false));
         };
         let applied = plugin.request_policy.apply(plan, &body);
-        self.request_guard = applied.guard;
+        // A callout guard's mask stands unless a regex guard did more.
+        self.request_guard = applied.guard.or(self.request_guard);
         match applied.verdict {
             Verdict::Forward(None) => Ok((body, false)),
             Verdict::Forward(Some(edited)) => Ok((edited, true)),

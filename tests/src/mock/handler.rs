@@ -256,6 +256,10 @@ fn route(
     match operation {
         Operation::Chat => chat(shared, api, api_version, body),
         Operation::Models => success(api, None, JSON, openai_apis::model_list()),
+        Operation::Moderations => match json().and_then(|json| openai_apis::moderation(&json)) {
+            Ok(answer) => success(api, None, JSON, answer),
+            Err(error) => model_error(api, StatusCode::BAD_REQUEST, error),
+        },
         Operation::Embeddings => match json().and_then(|json| {
             let model = json.get("model").and_then(Value::as_str).map(str::to_owned);
             Ok((model, openai_apis::embeddings(&json)?))

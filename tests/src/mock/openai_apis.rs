@@ -15,6 +15,7 @@ pub(super) enum Operation {
     Embeddings,
     Responses,
     Models,
+    Moderations,
 }
 
 impl Operation {
@@ -25,6 +26,7 @@ impl Operation {
             "embeddings" => Operation::Embeddings,
             "responses" => Operation::Responses,
             "models" => Operation::Models,
+            "moderations" => Operation::Moderations,
             _ => return None,
         })
     }
@@ -386,6 +388,39 @@ pub(super) fn model_list() -> String {
         .collect();
     serde_json::to_string_pretty(&json!({"object": "list", "data": data})).unwrap_or_default()
 }
+
+/// `POST /v1/moderations`: one result per input text, flagged when the text
+/// contains [`FLAGGED_WORD`].
+pub(super) fn moderation(request: &Value) -> Result<String, String> {
+    let texts: Vec<&str> = match &request["input"] {
+        Value::String(text) => vec![text.as_str()],
+        Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
+        _ => {
+            return Err(super::bodies::openai_error(
+                "'input' is a required property",
+                "invalid_request_error",
+                Some("input"),
+                None,
+            ))
+        }
+    };
+    let results: Vec<Value> = texts
+        .iter()
+        .map(|t| {
+            let flagged = t.contains(FLAGGED_WORD);
+            serde_json::json!({"flagged": flagged, "categories": {"violence": flagged}})
+        })
+        .collect();
+    Ok(serde_json::json!({
+        "id": "modr-mock",
+        "model": request["model"].as_str().unwrap_or("omni-moderation-latest"),
+        "results": results,
+    })
+    .to_string())
+}
+
+/// What the mock's moderation flags.
+pub const FLAGGED_WORD: &str = "FLAGME";
 
 #[cfg(test)]
 mod tests {

@@ -15,6 +15,7 @@ mod conformance;
 mod counting;
 mod examples;
 mod failover;
+mod guard_webhook;
 mod https_listeners;
 mod key_secrecy;
 mod mock_native_providers;

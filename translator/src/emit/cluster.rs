@@ -41,7 +41,33 @@ pub fn cluster(cluster: &Cluster, ai: &AiContext<'_>) -> Value {
         } => priority_groups_cluster(name, backend, groups, ai),
         Cluster::Service { name, host, port } => service_cluster(name, host, *port),
         Cluster::Endpoints { name, endpoints } => endpoints_cluster(name, endpoints),
+        Cluster::Guard { name, upstream } => guard_cluster(name, upstream, ai.ca_bundle),
     }
+}
+
+/// A guard's service: the provider's address and TLS, no filters (the
+/// filter adds the key to its call itself).
+fn guard_cluster(name: &str, upstream: &Upstream, ca_bundle: &Path) -> Value {
+    let mut cluster = service_cluster(name, &upstream.host, upstream.port);
+    if let Some(socket) = upstream_transport_socket(upstream, ca_bundle) {
+        set_member(&mut cluster, "transport_socket", socket);
+    }
+    cluster
+}
+
+/// The injectors of the prompt guards' keys, once per header (every
+/// priority-group member carries the same policy).
+fn guard_injectors<'a>(
+    providers: impl IntoIterator<Item = &'a AiProvider>,
+    delivery: SecretDelivery,
+) -> Vec<Value> {
+    let mut seen = std::collections::BTreeSet::new();
+    providers
+        .into_iter()
+        .flat_map(|p| &p.guard_keys)
+        .filter(|(header, _)| seen.insert(header.as_str()))
+        .map(|(header, key)| credentials::injector(header, key, delivery))
+        .collect()
 }
 
 fn envoy_code(code: &FilterCode) -> Value {
@@ -145,7 +171,10 @@ fn ai_cluster(name: &str, provider: &AiProvider, ai: &AiContext<'_>) -> Value {
         "typed_extension_protocol_options": ai_protocol_options(
             &provider.filter.backend,
             serde_json::to_string(&provider.filter).unwrap_or_default(),
-            credentials::injectors([&provider.credential], ai.secrets),
+            credentials::injectors([&provider.credential], ai.secrets)
+                .into_iter()
+                .chain(guard_injectors([provider], ai.secrets))
+                .collect(),
             ai.wasm,
         )
     });
@@ -351,7 +380,13 @@ fn priority_groups_cluster(
             credentials::injectors(
                 groups.members.iter().map(|m| &m.resolved.credential),
                 ai.secrets,
-            ),
+            )
+            .into_iter()
+            .chain(guard_injectors(
+                groups.members.iter().map(|m| &m.resolved),
+                ai.secrets,
+            ))
+            .collect(),
             ai.wasm,
         ),
     });

@@ -72,13 +72,26 @@ pub fn bootstrap(config: Config) -> Value {
 /// The keys a cluster's providers use.
 fn cluster_secrets(cluster: &crate::ir::Cluster) -> Vec<&crate::ir::SdsSecret> {
     match cluster {
-        crate::ir::Cluster::Ai { provider, .. } => provider.credential.secrets(),
+        crate::ir::Cluster::Ai { provider, .. } => provider
+            .credential
+            .secrets()
+            .into_iter()
+            .chain(provider.guard_keys.iter().map(|(_, key)| key))
+            .collect(),
         crate::ir::Cluster::PriorityGroups { groups, .. } => groups
             .members
             .iter()
-            .flat_map(|m| m.resolved.credential.secrets())
+            .flat_map(|m| {
+                m.resolved
+                    .credential
+                    .secrets()
+                    .into_iter()
+                    .chain(m.resolved.guard_keys.iter().map(|(_, key)| key))
+            })
             .collect(),
-        crate::ir::Cluster::Service { .. } | crate::ir::Cluster::Endpoints { .. } => Vec::new(),
+        crate::ir::Cluster::Service { .. }
+        | crate::ir::Cluster::Endpoints { .. }
+        | crate::ir::Cluster::Guard { .. } => Vec::new(),
     }
 }
 

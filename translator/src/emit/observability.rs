@@ -19,6 +19,8 @@ pub const FILTER_LABELS: &[&str] = &[
     "status_class",
     "reason",
     "budget",
+    "guard",
+    "outcome",
     "direction",
     "action",
 ];

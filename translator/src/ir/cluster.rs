@@ -2,7 +2,7 @@
 
 use llmgate_filter::config::FilterConfig;
 
-use super::Credential;
+use super::{Credential, SdsSecret};
 use crate::problem::Problem;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +30,9 @@ pub enum Cluster {
         name: String,
         endpoints: Vec<(String, u16)>,
     },
+    /// A service a prompt guard calls that is no Service: an AI Backend's
+    /// provider without the filter (OpenAI's moderation endpoint).
+    Guard { name: String, upstream: Upstream },
 }
 
 impl Cluster {
@@ -38,7 +41,8 @@ impl Cluster {
             Cluster::Ai { name, .. }
             | Cluster::PriorityGroups { name, .. }
             | Cluster::Service { name, .. }
-            | Cluster::Endpoints { name, .. } => name,
+            | Cluster::Endpoints { name, .. }
+            | Cluster::Guard { name, .. } => name,
         }
     }
 }
@@ -60,6 +64,9 @@ pub struct AiProvider {
     /// (never the key itself).
     pub filter: FilterConfig,
     pub credential: Credential,
+    /// Keys of the policy's prompt guards (moderation), injected into these
+    /// internal headers for the filter to use on its calls: `(header, key)`.
+    pub guard_keys: Vec<(String, SdsSecret)>,
     /// Served, but to be reported on every translation (e.g. certificate
     /// verification turned off).
     pub warnings: Vec<Problem>,

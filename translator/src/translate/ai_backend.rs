@@ -160,6 +160,7 @@ fn resolve_in_section(
         },
         filter,
         credential,
+        guard_keys: Vec::new(),
         warnings,
     })
 }
@@ -429,7 +430,10 @@ fn resolve_token(
 }
 
 /// `stringData` wins over `data`, as the API server merges them.
-fn secret_value(secret: &k8s_openapi::api::core::v1::Secret, key: &str) -> Option<String> {
+pub(super) fn secret_value(
+    secret: &k8s_openapi::api::core::v1::Secret,
+    key: &str,
+) -> Option<String> {
     if let Some(v) = secret.string_data.as_ref().and_then(|d| d.get(key)) {
         return Some(v.trim().to_string());
     }

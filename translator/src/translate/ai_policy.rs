@@ -26,6 +26,7 @@ use crate::traffic_policy::{
     RegexGuard, RegexMatch, RequestGuard, ResponseGuard, RouteTypeName, TrafficPolicy,
 };
 
+use super::guard_callouts::{self, Lookup, Needs};
 use super::routes::envoy_duration;
 
 /// What a policy gives the rules it applies to.
@@ -35,6 +36,9 @@ pub struct Applied {
     pub routes: Vec<RouteRule>,
     pub policy: AiPolicy,
     pub request_limit: Option<RequestRateLimit>,
+    /// The clusters and keys the policy's webhook and moderation guards
+    /// call with.
+    pub guard_needs: Needs,
 }
 
 impl Applied {
@@ -75,8 +79,12 @@ const RESPONSE_MESSAGE: &str = "The response was rejected due to inappropriate c
 const DEFAULT_STATUS: u16 = 403;
 
 /// `global_budgets`: the control plane serves the rate-limit service they
-/// need.
-pub fn applied(policy: &Object<TrafficPolicy>, global_budgets: bool) -> Result<Applied, Refusal> {
+/// need; `lookup` finds the services guards call.
+pub fn applied(
+    policy: &Object<TrafficPolicy>,
+    global_budgets: bool,
+    lookup: &Lookup<'_>,
+) -> Result<Applied, Refusal> {
     let spec = &policy.value.spec;
     let mut out = Applied::default();
     if let Some(ai) = &spec.ai {
@@ -92,7 +100,8 @@ pub fn applied(policy: &Object<TrafficPolicy>, global_budgets: bool) -> Result<A
         if let Some(guard) = &ai.prompt_guard {
             for (i, g) in guard.request.iter().flat_map(|g| g.as_slice()).enumerate() {
                 let field = format!("spec.ai.promptGuard.request[{i}]");
-                out.policy.request_guards.push(request_guard(g, &field)?);
+                let guard = request_guard(g, &field, i, policy, lookup, &mut out.guard_needs)?;
+                out.policy.request_guards.push(guard);
             }
             for (i, g) in guard.response.iter().flat_map(|g| g.as_slice()).enumerate() {
                 let field = format!("spec.ai.promptGuard.response[{i}]");
@@ -179,7 +188,14 @@ fn route_type(name: RouteTypeName) -> Option<RouteType> {
     })
 }
 
-fn request_guard(g: &RequestGuard, field: &str) -> Result<filter::Guard, Refusal> {
+fn request_guard(
+    g: &RequestGuard,
+    field: &str,
+    index: usize,
+    policy: &Object<TrafficPolicy>,
+    lookup: &Lookup<'_>,
+    needs: &mut Needs,
+) -> Result<filter::Guard, Refusal> {
     let moderation = g.moderation.is_some() || g.open_ai_moderation.is_some();
     let kinds = [g.regex.is_some(), g.webhook.is_some(), moderation];
     exactly_one(&kinds, field, "regex, webhook or openAIModeration")?;
@@ -191,16 +207,19 @@ fn request_guard(g: &RequestGuard, field: &str) -> Result<filter::Guard, Refusal
     if let Some(regex) = &g.regex {
         return regex_guard(regex, rejection, &format!("{field}.regex"));
     }
-    let which = if g.webhook.is_some() {
-        "webhook"
-    } else {
-        "openAIModeration"
+    if let Some(webhook) = &g.webhook {
+        let field = format!("{field}.webhook");
+        return guard_callouts::webhook(webhook, rejection, policy, &field, lookup, needs);
+    }
+    let (moderation, field) = match (&g.open_ai_moderation, &g.moderation) {
+        (Some(m), _) => (m, format!("{field}.openAIModeration")),
+        (None, Some(m)) => (
+            &m.open_ai_moderation,
+            format!("{field}.moderation.openAIModeration"),
+        ),
+        (None, None) => return Err((field.into(), "a guard needs one kind".into())),
     };
-    Err((
-        format!("{field}.{which}"),
-        "not supported yet (llmgate guards prompts with regex); nothing of this policy is applied"
-            .into(),
-    ))
+    guard_callouts::moderation(moderation, rejection, policy, &field, index, lookup, needs)
 }
 
 fn response_guard(g: &ResponseGuard, field: &str) -> Result<filter::Guard, Refusal> {
@@ -227,8 +246,8 @@ fn response_guard(g: &ResponseGuard, field: &str) -> Result<filter::Guard, Refus
         }
         None => Err((
             format!("{field}.webhook"),
-            "not supported yet (llmgate guards replies with regex); nothing of this policy is \
-             applied"
+            "webhook response guards are not supported yet (llmgate guards replies with regex; \
+             webhooks guard prompts); nothing of this policy is applied"
                 .into(),
         )),
     }

@@ -156,6 +156,91 @@ impl<'a> Resolver<'a> {
         }
     }
 
+    /// The cluster of a Service a TrafficPolicy in `policy_namespace` names
+    /// (a prompt guard's webhook), built but not added; other namespaces
+    /// need a ReferenceGrant from TrafficPolicies.
+    pub fn policy_service(&self, policy_namespace: &str, r: &Ref<'_>) -> Result<Cluster, RefIssue> {
+        let group = match r.group.unwrap_or("") {
+            "core" => "",
+            g => g,
+        };
+        let kind = r.kind.unwrap_or("Service");
+        if !group.is_empty() || kind != "Service" {
+            return Err(RefIssue {
+                reason: reason::INVALID_KIND,
+                message: format!("{kind} is not a kind a prompt guard can call (Service)"),
+            });
+        }
+        let namespace = r.namespace.unwrap_or(policy_namespace);
+        self.policy_permits(policy_namespace, "", "Service", namespace, r.name)?;
+        let port = r
+            .port
+            .and_then(|p| u16::try_from(p).ok())
+            .filter(|p| *p > 0)
+            .ok_or_else(|| RefIssue {
+                reason: reason::BACKEND_NOT_FOUND,
+                message: format!("Service {namespace}/{}: a port is required", r.name),
+            })?;
+        let cluster = super::names::service_cluster(namespace, r.name, port);
+        self.service_cluster(&cluster, namespace, r.name, port)
+    }
+
+    /// The AI cluster of Backend `namespace/name` that a TrafficPolicy in
+    /// `policy_namespace` names (a moderation guard's), if it is ready.
+    pub fn policy_backend(
+        &self,
+        policy_namespace: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<&Cluster, RefIssue> {
+        self.policy_permits(policy_namespace, BACKEND_GROUP, "Backend", namespace, name)?;
+        let not_found = |message| RefIssue {
+            reason: reason::BACKEND_NOT_FOUND,
+            message,
+        };
+        match self.backends.get(&(namespace, name)) {
+            Some(Ok(cluster)) => self
+                .clusters
+                .get(&cluster.name)
+                .ok_or_else(|| not_found(format!("Backend {namespace}/{name} has no cluster"))),
+            Some(Err(why)) => Err(not_found(format!(
+                "Backend {namespace}/{name} is not ready ({})",
+                why.split("; routes to this backend").next().unwrap_or(why)
+            ))),
+            None => Err(not_found(format!("Backend {namespace}/{name} not found"))),
+        }
+    }
+
+    fn policy_permits(
+        &self,
+        policy_namespace: &str,
+        group: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<(), RefIssue> {
+        let permitted = self.grants.permits(
+            &grants::From {
+                group: BACKEND_GROUP,
+                kind: "TrafficPolicy",
+                namespace: policy_namespace,
+            },
+            &grants::To {
+                group,
+                kind,
+                namespace,
+                name,
+            },
+        );
+        if permitted {
+            return Ok(());
+        }
+        Err(RefIssue {
+            reason: reason::REF_NOT_PERMITTED,
+            message: format!("{kind} {namespace}/{name} is in another namespace and no ReferenceGrant there allows TrafficPolicies from {policy_namespace}"),
+        })
+    }
+
     /// Kind, ReferenceGrant and AI Backend checks; a Service's cluster is
     /// left to the caller.
     fn find<'r>(&self, route_namespace: &'r str, r: &Ref<'r>) -> Result<Found<'r>, RefIssue> {

@@ -11,6 +11,7 @@ pub mod backends;
 pub mod filters;
 pub mod gateways;
 pub mod grants;
+pub mod guard_callouts;
 pub mod hostnames;
 pub mod names;
 pub mod parents;
@@ -129,8 +130,14 @@ pub fn resolve(snapshot: &Snapshot, options: &Options) -> Resolution {
     let mut placed: HashMap<(usize, usize), Vhosts> = HashMap::new();
     let mut uses_unavailable = false;
     let mut policy_ancestors = backend_tls_status::Ancestors::default();
-    let mut traffic_policies =
-        traffic_policies::TrafficPolicies::new(snapshot, options.rate_limit_service.is_some());
+    let mut traffic_policies = traffic_policies::TrafficPolicies::new(
+        snapshot,
+        options.rate_limit_service.is_some(),
+        &guard_callouts::Lookup {
+            resolver: &resolver,
+            snapshot,
+        },
+    );
     for route in &snapshot.http_routes {
         let attached = parents::attach(
             route,

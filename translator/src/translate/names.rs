@@ -41,6 +41,20 @@ pub fn service_cluster(namespace: &str, name: &str, port: u16) -> String {
     format!("service_{}_{}_{port}", escape(namespace), escape(name))
 }
 
+/// The cluster of a prompt guard's `host` (a webhook's `{host, port}`).
+pub fn guard_host_cluster(host: &str, port: u16) -> String {
+    format!("guard_host_{}_{port}", escape(host))
+}
+
+/// The cluster of a moderation guard's AI Backend (its provider, without
+/// the filter).
+pub fn guard_backend_cluster(namespace: &str, name: &str) -> String {
+    format!("guard_backend_{}_{}", escape(namespace), escape(name))
+}
+
+/// The cluster of OpenAI's API for moderation guards with their own key.
+pub const GUARD_OPENAI_CLUSTER: &str = "guard_openai";
+
 /// The Envoy route of one match of an HTTPRoute rule.
 pub fn route(namespace: &str, name: &str, rule: usize, match_index: usize) -> String {
     format!(

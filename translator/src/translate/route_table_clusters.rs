@@ -25,6 +25,7 @@ pub fn copy_for(
         return Some(name);
     }
     let mut copy = clusters.get(base)?.clone();
+    let keys = &applied.guard_needs.keys;
     match &mut copy {
         Cluster::Ai {
             name: copy_name,
@@ -33,6 +34,7 @@ pub fn copy_for(
             copy_name.clone_from(&name);
             provider.filter.routes.clone_from(&applied.routes);
             provider.filter.policy.clone_from(&applied.policy);
+            provider.guard_keys.clone_from(keys);
         }
         Cluster::PriorityGroups {
             name: copy_name,
@@ -43,11 +45,18 @@ pub fn copy_for(
             for member in &mut groups.members {
                 member.resolved.filter.routes.clone_from(&applied.routes);
                 member.resolved.filter.policy.clone_from(&applied.policy);
+                member.resolved.guard_keys.clone_from(keys);
             }
         }
-        Cluster::Service { .. } | Cluster::Endpoints { .. } => return None,
+        Cluster::Service { .. } | Cluster::Endpoints { .. } | Cluster::Guard { .. } => return None,
     }
     clusters.insert(name.clone(), copy);
+    // The guards' services, once each (policies may share one).
+    for cluster in &applied.guard_needs.clusters {
+        clusters
+            .entry(cluster.name().to_owned())
+            .or_insert_with(|| cluster.clone());
+    }
     Some(name)
 }
 

@@ -493,6 +493,7 @@ spec:
 
 mod ai_policies;
 mod gateway_status;
+mod guard_callouts;
 mod priority_groups;
 mod providers;
 mod request_hygiene;

@@ -66,14 +66,18 @@ pub struct TrafficPolicies<'a> {
 }
 
 impl<'a> TrafficPolicies<'a> {
-    /// `global_budgets`: see [`ai_policy::applied`].
-    pub fn new(snapshot: &'a Snapshot, global_budgets: bool) -> Self {
+    /// `global_budgets`, `lookup`: see [`ai_policy::applied`].
+    pub fn new(
+        snapshot: &'a Snapshot,
+        global_budgets: bool,
+        lookup: &super::guard_callouts::Lookup<'_>,
+    ) -> Self {
         let policies = snapshot
             .traffic_policies
             .iter()
             .map(|policy| Checked {
                 policy,
-                applied: ai_policy::applied(policy, global_budgets),
+                applied: ai_policy::applied(policy, global_budgets, lookup),
             })
             .collect();
         TrafficPolicies {

@@ -4,6 +4,7 @@
 mod accounting;
 mod body_limit;
 mod budget;
+mod callout_guards;
 mod conversion;
 mod held_body;
 mod injected;
@@ -49,6 +50,21 @@ struct Fake {
     rival_writes: VecDeque<Vec<u8>>,
     /// Envoy refuses every write to shared data.
     shared_writes_fail: bool,
+    /// The calls the filter asked Envoy to make, in order.
+    calls: Vec<SentCall>,
+    /// Envoy refuses to make calls (an unknown cluster).
+    calls_fail: bool,
+    /// The paused request was resumed (once at most).
+    resumed: bool,
+}
+
+/// A call as Envoy would make it.
+#[derive(Debug, Clone)]
+struct SentCall {
+    cluster: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    timeout_ms: u32,
 }
 
 impl Host for Fake {
@@ -141,6 +157,32 @@ impl Host for Fake {
         }
         self.store_shared(key, value.to_vec());
         Ok(())
+    }
+    fn dispatch_call(
+        &mut self,
+        cluster: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        timeout_ms: u32,
+    ) -> Option<u32> {
+        if self.calls_fail {
+            return None;
+        }
+        self.calls.push(SentCall {
+            cluster: cluster.into(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .collect(),
+            body: body.to_vec(),
+            timeout_ms,
+        });
+        Some(u32::try_from(self.calls.len()).unwrap() + 100)
+    }
+    fn resume_request(&mut self) {
+        assert!(!self.resumed, "resumed twice");
+        assert!(self.local_reply.is_none(), "resumed an answered request");
+        self.resumed = true;
     }
 }
 

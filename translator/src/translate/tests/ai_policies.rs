@@ -257,7 +257,7 @@ fn each_mistake_is_refused_naming_its_field() {
         (
             "  ai:\n    promptGuard:\n      request: {openAIModeration: {model: omni-moderation-latest}}\n",
             "spec.ai.promptGuard.request[0].openAIModeration",
-            "not supported yet",
+            "needs exactly one of backendRef (an AI Backend with an openai provider) or authToken",
         ),
         (
             "  ai:\n    promptEnrichment: {prepend: [{role: tool, content: x}]}\n",

@@ -222,12 +222,12 @@ fn the_most_specific_policy_gives_each_rule_its_table() {
         Case {
             name: "an unsupported field: nothing applied, the next policy in line applies",
             policies: vec![
-                policy("guard", "", &rule("chat"), "{routes: {'*': Passthrough}, promptGuard: {request: {webhook: {host: {host: guard, port: 80}}}}}"),
+                policy("guard", "", &rule("chat"), "{routes: {'*': Passthrough}, promptGuard: {response: {webhook: {host: {host: guard, port: 80}}}}}"),
                 policy("route", "", ROUTE, "{routes: {/x: Detect}}"),
             ],
             tables: &[("/chat", "/x=Detect"), ("/files", "/x=Detect")],
             statuses: &[
-                ("guard", "False", "Invalid", "spec.ai.promptGuard.request[0].webhook: not supported yet (llmgate guards prompts with regex); nothing of this policy is applied"),
+                ("guard", "False", "Invalid", "spec.ai.promptGuard.response[0].webhook: webhook response guards are not supported yet (llmgate guards replies with regex; webhooks guard prompts); nothing of this policy is applied"),
                 ("route", "True", "Accepted", "spec.targetRefs[0]: applies to HTTPRoute ai/r"),
             ],
         },
