@@ -13,12 +13,14 @@
 //! it before anything goes upstream, and it appears in no answer or log.
 
 pub mod moderation;
+pub mod reply_texts;
 pub mod texts;
 pub mod webhook;
 
 use crate::convert;
 use crate::policy_config::{Callout, Guard, Rejection};
 use texts::Format;
+pub use webhook::Side;
 
 /// `code` of a prompt a guard service refused.
 pub const REJECTED_CODE: &str = "prompt_rejected";
@@ -80,11 +82,13 @@ pub struct Call {
     pub timeout_ms: u32,
 }
 
-/// The guard's call about `prompt` (`(role, text)` pairs); `None` for a
-/// guard that asks nobody. `header` reads the client's request headers;
-/// `key` is the moderation key Envoy injected.
+/// The guard's call about `prompt` (`(role, text)` pairs; the reply's, on
+/// the reply `side`); `None` for a guard that asks nobody. `header` reads
+/// the client's request headers; `key` is the moderation key Envoy
+/// injected.
 pub fn call(
     guard: &Guard,
+    side: Side,
     prompt: &[(String, String)],
     header: impl Fn(&str) -> Option<String>,
     key: Option<&str>,
@@ -100,7 +104,7 @@ pub fn call(
     match guard {
         Guard::Regex(_) => None,
         Guard::Webhook(w) => {
-            let mut headers = base(&w.callout, webhook::REQUEST_PATH);
+            let mut headers = base(&w.callout, side.path());
             for name in &w.forward_headers {
                 if let Some(value) = header(name) {
                     headers.push((name.clone(), value));
@@ -115,7 +119,7 @@ pub fn call(
                 Call {
                     cluster: w.callout.cluster.clone(),
                     headers,
-                    body: webhook::request_body(&messages),
+                    body: webhook::request_body(side, &messages),
                     timeout_ms: w.callout.timeout_ms,
                 },
             ))
@@ -148,13 +152,14 @@ pub struct Answer {
     pub elapsed_ms: u64,
 }
 
-/// What becomes of the request.
+/// What becomes of the request (or the reply).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     Pass,
-    /// The new prompt texts, one per text sent.
+    /// The new texts, one per text sent.
     Mask(Vec<String>),
-    /// Answer the client with this; nothing goes upstream.
+    /// Answer the client with this; nothing goes upstream (or the reply
+    /// is dropped).
     Refuse {
         status: u16,
         content_type: &'static str,
@@ -162,9 +167,15 @@ pub enum Verdict {
     },
 }
 
-/// Judges the answer to a guard's call about `sent` texts, for a client
-/// speaking `format`.
-pub fn judge(guard: &Guard, answer: &Answer, sent: usize, format: Format) -> (Outcome, Verdict) {
+/// Judges the answer to a guard's call about `sent` texts of `side`, for a
+/// client speaking `format`.
+pub fn judge(
+    guard: &Guard,
+    side: Side,
+    answer: &Answer,
+    sent: usize,
+    format: Format,
+) -> (Outcome, Verdict) {
     let (callout, rejection) = match guard {
         Guard::Webhook(w) => (&w.callout, &w.rejection),
         Guard::Moderation(m) => (&m.callout, &m.rejection),
@@ -177,13 +188,13 @@ pub fn judge(guard: &Guard, answer: &Answer, sent: usize, format: Format) -> (Ou
         } else {
             Outcome::Error
         };
-        return (outcome, failed(callout, format));
+        return (outcome, failed(callout, side, format));
     };
     if status != 200 {
-        return (Outcome::Error, failed(callout, format));
+        return (Outcome::Error, failed(callout, side, format));
     }
     let judged = match guard {
-        Guard::Webhook(_) => webhook::parse(&answer.body, sent).map(|action| match action {
+        Guard::Webhook(_) => webhook::parse(side, &answer.body, sent).map(|action| match action {
             webhook::Action::Pass => (Outcome::Pass, Verdict::Pass),
             webhook::Action::Mask(texts) => (Outcome::Mask, Verdict::Mask(texts)),
             webhook::Action::Reject { status, body } => (
@@ -200,23 +211,29 @@ pub fn judge(guard: &Guard, answer: &Answer, sent: usize, format: Format) -> (Ou
         }),
         Guard::Regex(_) => Ok((Outcome::Pass, Verdict::Pass)),
     };
-    judged.unwrap_or_else(|_| (Outcome::Error, failed(callout, format)))
+    judged.unwrap_or_else(|_| (Outcome::Error, failed(callout, side, format)))
 }
 
-/// Unguarded on, or 503.
-fn failed(callout: &Callout, format: Format) -> Verdict {
+/// Unguarded on, or 503 for a prompt (the client may retry it), 502 for a
+/// reply (the provider answered; the gateway could not pass it on).
+fn failed(callout: &Callout, side: Side, format: Format) -> Verdict {
     if callout.fail_open {
         return Verdict::Pass;
     }
-    Verdict::Refuse {
-        status: 503,
-        content_type: "application/json",
-        body: error(
-            format,
+    let (status, message) = match side {
+        Side::Prompt => (
             503,
             "llmgate: the prompt guard could not be asked; try again later",
-            UNAVAILABLE_CODE,
         ),
+        Side::Reply => (
+            502,
+            "llmgate: the response guard could not be asked about the reply; try again later",
+        ),
+    };
+    Verdict::Refuse {
+        status,
+        content_type: "application/json",
+        body: error(format, status, message, UNAVAILABLE_CODE),
     }
 }
 

@@ -56,7 +56,14 @@ fn pairs(call: &Call) -> Vec<(&str, &str)> {
 
 #[test]
 fn a_webhook_call_posts_the_messages_with_the_forwarded_headers() {
-    let (kind, call) = call(&webhook(false), &prompt(), header, Some("ignored")).unwrap();
+    let (kind, call) = call(
+        &webhook(false),
+        Side::Prompt,
+        &prompt(),
+        header,
+        Some("ignored"),
+    )
+    .unwrap();
     assert_eq!(kind, Kind::Webhook);
     assert_eq!(call.cluster, "guard-cluster");
     assert_eq!(call.timeout_ms, 2000);
@@ -82,7 +89,14 @@ fn a_webhook_call_posts_the_messages_with_the_forwarded_headers() {
 
 #[test]
 fn a_moderation_call_carries_the_key_as_a_bearer_token() {
-    let (kind, with_key) = call(&moderation(false), &prompt(), header, Some("sk-mod")).unwrap();
+    let (kind, with_key) = call(
+        &moderation(false),
+        Side::Prompt,
+        &prompt(),
+        header,
+        Some("sk-mod"),
+    )
+    .unwrap();
     assert_eq!(kind, Kind::Moderation);
     assert_eq!(
         pairs(&with_key),
@@ -101,7 +115,7 @@ fn a_moderation_call_carries_the_key_as_a_bearer_token() {
     );
     // No key, no header (the endpoint answers 401: a failed call).
     for key in [None, Some("")] {
-        let (_, call) = call(&moderation(false), &prompt(), header, key).unwrap();
+        let (_, call) = call(&moderation(false), Side::Prompt, &prompt(), header, key).unwrap();
         assert!(!call.headers.iter().any(|(n, _)| n == "authorization"));
     }
 }
@@ -220,7 +234,7 @@ fn judges_webhook_answers() {
         (true, answer(Some(500), "", 5), Outcome::Error, None),
     ];
     for (fail_open, answer, outcome, refusal) in cases {
-        let (got, verdict) = judge(&webhook(fail_open), &answer, 2, Format::Chat);
+        let (got, verdict) = judge(&webhook(fail_open), Side::Prompt, &answer, 2, Format::Chat);
         assert_eq!(got, outcome, "{answer:?}");
         assert_eq!(refused(&verdict), refusal, "{answer:?}");
         if outcome == Outcome::Mask {
@@ -259,6 +273,7 @@ fn judges_moderation_answers() {
     for (body, outcome, refusal) in cases {
         let (got, verdict) = judge(
             &moderation(false),
+            Side::Prompt,
             &answer(Some(200), body, 5),
             2,
             Format::Chat,
@@ -272,6 +287,7 @@ fn judges_moderation_answers() {
 fn anthropic_clients_get_anthropic_errors() {
     let (_, verdict) = judge(
         &moderation(false),
+        Side::Prompt,
         &answer(Some(200), r#"{"results":[{"flagged":true}]}"#, 5),
         1,
         Format::Messages,
@@ -285,4 +301,84 @@ fn anthropic_clients_get_anthropic_errors() {
         body,
         json!({"type": "error", "error": {"type": "permission_error", "message": "Not on this gateway"}})
     );
+}
+
+#[test]
+fn reply_checks_go_to_response() {
+    let reply = vec![("assistant".to_owned(), "It is 4.".to_owned())];
+    let (kind, call) = call(&webhook(false), Side::Reply, &reply, |_| None, None).unwrap();
+    assert_eq!(kind, Kind::Webhook);
+    assert!(call
+        .headers
+        .contains(&(":path".to_owned(), "/response".to_owned())));
+    let body: Value = serde_json::from_slice(&call.body).unwrap();
+    assert_eq!(
+        body,
+        json!({"body": {"choices": [{"message": {"role": "assistant", "content": "It is 4."}}]}})
+    );
+}
+
+#[test]
+fn judges_reply_answers() {
+    let unavailable = Some((
+        502,
+        "application/json",
+        r#""guard_unavailable": "llmgate: the response guard could not be asked about the reply; try again later""#
+            .to_owned(),
+    ));
+    let cases = [
+        (
+            false,
+            answer(Some(200), r#"{"action":{}}"#, 5),
+            Outcome::Pass,
+            None,
+        ),
+        (
+            false,
+            answer(
+                Some(200),
+                r#"{"action":{"body":{"choices":[{"message":{"role":"assistant","content":"<X>"}}]}}}"#,
+                5,
+            ),
+            Outcome::Mask,
+            None,
+        ),
+        (
+            false,
+            answer(
+                Some(200),
+                r#"{"action":{"body":"withheld","status_code":403}}"#,
+                5,
+            ),
+            Outcome::Reject,
+            Some((403, "text/plain", "withheld".to_owned())),
+        ),
+        // A prompt mask does not mask a reply.
+        (
+            false,
+            answer(
+                Some(200),
+                r#"{"action":{"body":{"messages":[{"role":"assistant","content":"<X>"}]}}}"#,
+                5,
+            ),
+            Outcome::Error,
+            unavailable.clone(),
+        ),
+        (
+            false,
+            answer(None, "", 2000),
+            Outcome::Timeout,
+            unavailable.clone(),
+        ),
+        (true, answer(None, "", 2000), Outcome::Timeout, None),
+        (false, answer(Some(500), "", 5), Outcome::Error, unavailable),
+    ];
+    for (fail_open, answer, outcome, refusal) in cases {
+        let (got, verdict) = judge(&webhook(fail_open), Side::Reply, &answer, 1, Format::Chat);
+        assert_eq!(got, outcome, "{answer:?}");
+        assert_eq!(refused(&verdict), refusal, "{answer:?}");
+        if outcome == Outcome::Mask {
+            assert_eq!(verdict, Verdict::Mask(vec!["<X>".into()]));
+        }
+    }
 }

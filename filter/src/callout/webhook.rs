@@ -1,6 +1,7 @@
 //! The Guardrail Webhook API (kgateway's, from Solo.io's
-//! `gloo-ai-gateway-guardrail-webhook-openapi.yaml`, version 0.1.0), request
-//! side:
+//! `gloo-ai-gateway-guardrail-webhook-openapi.yaml`, version 0.1.0).
+//!
+//! Request side:
 //!
 //! - `POST /request` with `{"body": {"messages": [{"role", "content"}, …]}}`
 //!   (`GuardrailsPromptRequest`, `content-type: application/json`).
@@ -17,6 +18,17 @@
 //! - Any other status (the API's own `422` included), or an answer that is
 //!   none of these, is a failed call: the guard's `failureMode` decides.
 //!
+//! Response side:
+//!
+//! - `POST /response` with `{"body": {"choices": [{"message": {"role",
+//!   "content"}}, …]}}` (`GuardrailsResponseRequest`), one choice per text
+//!   of the reply.
+//! - The answer (`GuardrailsResponseResponse`) is a `PassAction` or a
+//!   `MaskAction` whose `body` is `{"choices": [...]}`, as many as were
+//!   sent. The schema lists no `RejectAction` here, yet a webhook that
+//!   answers one (same shape as above) is obeyed: the reply never reaches
+//!   the client, who gets the webhook's status and body instead.
+//!
 //! One message is sent per prompt text, with the role of the message it is
 //! part of: a message of several text parts is several messages, so a mask
 //! maps back onto the texts one to one.
@@ -26,6 +38,24 @@ use serde_json::{json, Value};
 
 /// The request path of prompt checks.
 pub const REQUEST_PATH: &str = "/request";
+/// The request path of reply checks.
+pub const RESPONSE_PATH: &str = "/response";
+
+/// What is checked: the prompt or the reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Prompt,
+    Reply,
+}
+
+impl Side {
+    pub fn path(self) -> &'static str {
+        match self {
+            Side::Prompt => REQUEST_PATH,
+            Side::Reply => RESPONSE_PATH,
+        }
+    }
+}
 
 /// One prompt text as the webhook sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,15 +64,18 @@ pub struct Message<'a> {
     pub content: &'a str,
 }
 
-/// `GuardrailsPromptRequest`.
-pub fn request_body(messages: &[Message<'_>]) -> Vec<u8> {
-    let messages: Vec<Value> = messages
+/// `GuardrailsPromptRequest` or `GuardrailsResponseRequest`.
+pub fn request_body(side: Side, messages: &[Message<'_>]) -> Vec<u8> {
+    let messages = messages
         .iter()
-        .map(|m| json!({"role": m.role, "content": m.content}))
-        .collect();
-    json!({"body": {"messages": messages}})
-        .to_string()
-        .into_bytes()
+        .map(|m| json!({"role": m.role, "content": m.content}));
+    let body = match side {
+        Side::Prompt => json!({"messages": messages.collect::<Vec<_>>()}),
+        Side::Reply => json!({"choices": messages
+            .map(|message| json!({"message": message}))
+            .collect::<Vec<_>>()}),
+    };
+    json!({ "body": body }).to_string().into_bytes()
 }
 
 /// What the webhook decided.
@@ -72,14 +105,24 @@ struct PromptMessages {
 }
 
 #[derive(Deserialize)]
+struct ResponseChoices {
+    choices: Vec<ChoiceOut>,
+}
+
+#[derive(Deserialize)]
+struct ChoiceOut {
+    message: MessageOut,
+}
+
+#[derive(Deserialize)]
 struct MessageOut {
     #[allow(dead_code)]
     role: String,
     content: String,
 }
 
-/// Reads a `200` answer to a request of `sent` messages.
-pub fn parse(body: &[u8], sent: usize) -> Result<Action, Unusable> {
+/// Reads a `200` answer to a request of `sent` messages (or choices).
+pub fn parse(side: Side, body: &[u8], sent: usize) -> Result<Action, Unusable> {
     let response: PromptResponse = serde_json::from_slice(body)
         .map_err(|e| Unusable(format!("not a GuardrailsPromptResponse: {e}")))?;
     let Value::Object(action) = response.action else {
@@ -100,17 +143,27 @@ pub fn parse(body: &[u8], sent: usize) -> Result<Action, Unusable> {
     match action.get("body") {
         None | Some(Value::Null) => Ok(Action::Pass),
         Some(body) => {
-            let masked: PromptMessages = serde_json::from_value(body.clone())
-                .map_err(|e| Unusable(format!("a mask's `body` is not PromptMessages: {e}")))?;
-            if masked.messages.len() != sent {
+            let texts: Vec<String> = match side {
+                Side::Prompt => serde_json::from_value::<PromptMessages>(body.clone())
+                    .map_err(|e| Unusable(format!("a mask's `body` is not PromptMessages: {e}")))?
+                    .messages
+                    .into_iter()
+                    .map(|m| m.content)
+                    .collect(),
+                Side::Reply => serde_json::from_value::<ResponseChoices>(body.clone())
+                    .map_err(|e| Unusable(format!("a mask's `body` is not ResponseChoices: {e}")))?
+                    .choices
+                    .into_iter()
+                    .map(|c| c.message.content)
+                    .collect(),
+            };
+            if texts.len() != sent {
                 return Err(Unusable(format!(
-                    "a mask has {} messages for the {sent} sent",
-                    masked.messages.len()
+                    "a mask has {} texts for the {sent} sent",
+                    texts.len()
                 )));
             }
-            Ok(Action::Mask(
-                masked.messages.into_iter().map(|m| m.content).collect(),
-            ))
+            Ok(Action::Mask(texts))
         }
     }
 }
@@ -121,16 +174,19 @@ mod tests {
 
     #[test]
     fn request_is_prompt_messages() {
-        let body = request_body(&[
-            Message {
-                role: "system",
-                content: "Be brief.",
-            },
-            Message {
-                role: "user",
-                content: "Hi \"there\"",
-            },
-        ]);
+        let body = request_body(
+            Side::Prompt,
+            &[
+                Message {
+                    role: "system",
+                    content: "Be brief.",
+                },
+                Message {
+                    role: "user",
+                    content: "Hi \"there\"",
+                },
+            ],
+        );
         let got: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(
             got,
@@ -171,7 +227,7 @@ mod tests {
             (
                 r#"{"action":{"body":{"messages":[]}}}"#,
                 1,
-                unusable("a mask has 0 messages for the 1 sent"),
+                unusable("a mask has 0 texts for the 1 sent"),
             ),
             (
                 r#"{"action":{"body":{"messages":[{"role":"user"}]}}}"#,
@@ -197,7 +253,82 @@ mod tests {
             ),
         ];
         for (body, sent, want) in cases {
-            let got = parse(body.as_bytes(), sent);
+            let got = parse(Side::Prompt, body.as_bytes(), sent);
+            match (&got, &want) {
+                (Ok(got), Ok(want)) => assert_eq!(got, want, "{body}"),
+                (Err(Unusable(why)), Err(part)) => assert!(why.contains(part), "{body}: {why}"),
+                _ => panic!("{body}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn reply_request_is_response_choices() {
+        let body = request_body(
+            Side::Reply,
+            &[
+                Message {
+                    role: "assistant",
+                    content: "It is 4.",
+                },
+                Message {
+                    role: "assistant",
+                    content: "Four.",
+                },
+            ],
+        );
+        let got: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            got,
+            json!({"body": {"choices": [
+                {"message": {"role": "assistant", "content": "It is 4."}},
+                {"message": {"role": "assistant", "content": "Four."}},
+            ]}})
+        );
+    }
+
+    #[test]
+    fn reply_answers() {
+        let cases: [(&str, usize, Result<Action, &str>); 7] = [
+            (r#"{"action":{"reason":"fine"}}"#, 1, Ok(Action::Pass)),
+            (
+                r#"{"action":{"body":{"choices":[{"message":{"role":"assistant","content":"call <PHONE>"}}]}}}"#,
+                1,
+                Ok(Action::Mask(vec!["call <PHONE>".into()])),
+            ),
+            // Deleting a text is an empty content.
+            (
+                r#"{"action":{"body":{"choices":[{"message":{"role":"assistant","content":""}},{"message":{"role":"assistant","content":"b"}}]}}}"#,
+                2,
+                Ok(Action::Mask(vec![String::new(), "b".into()])),
+            ),
+            (
+                r#"{"action":{"body":"not for you","status_code":451}}"#,
+                1,
+                Ok(Action::Reject {
+                    status: 451,
+                    body: "not for you".into(),
+                }),
+            ),
+            (
+                r#"{"action":{"body":{"choices":[]}}}"#,
+                1,
+                Err("a mask has 0 texts for the 1 sent"),
+            ),
+            // The prompt side's shape is not a reply's mask.
+            (
+                r#"{"action":{"body":{"messages":[{"role":"assistant","content":"x"}]}}}"#,
+                1,
+                Err("ResponseChoices"),
+            ),
+            (
+                r#"{"action":{"body":{"choices":[{"role":"assistant","content":"x"}]}}}"#,
+                1,
+                Err("ResponseChoices"),
+            ),
+        ];
+        for (body, sent, want) in cases {
+            let got = parse(Side::Reply, body.as_bytes(), sent);
             match (&got, &want) {
                 (Ok(got), Ok(want)) => assert_eq!(got, want, "{body}"),
                 (Err(Unusable(why)), Err(part)) => assert!(why.contains(part), "{body}: {why}"),

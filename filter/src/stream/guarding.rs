@@ -119,9 +119,13 @@ impl Stream {
                 .iter()
                 .find(|(i, _)| *i == index)
                 .map(|(_, k)| k.as_str());
-            let Some((kind, call)) =
-                callout::call(guard, &prompt, |name| host.request_header(name), key)
-            else {
+            let Some((kind, call)) = callout::call(
+                guard,
+                callout::Side::Prompt,
+                &prompt,
+                |name| host.request_header(name),
+                key,
+            ) else {
                 index += 1;
                 continue;
             };
@@ -246,7 +250,7 @@ impl Stream {
         sent: usize,
         format: texts::Format,
     ) -> Verdict {
-        let (outcome, verdict) = callout::judge(guard, answer, sent, format);
+        let (outcome, verdict) = callout::judge(guard, callout::Side::Prompt, answer, sent, format);
         // The prompt guards' count and log field, as for regex guards.
         match outcome {
             callout::Outcome::Mask => self.request_guard = Some(GuardAction::Mask),
