@@ -447,10 +447,20 @@ impl Host for EnvoyHost {
             log::warn!("cannot resume the request: status {status}");
         }
     }
+
+    fn resume_response(&mut self) {
+        // SAFETY: no pointers; the host resumes the active stream.
+        let status = unsafe { proxy_continue_stream(STREAM_TYPE_HTTP_RESPONSE) };
+        if status != STATUS_OK {
+            log::warn!("cannot resume the reply: status {status}");
+        }
+    }
 }
 
 /// proxy-wasm's `StreamType::HttpRequest`.
 const STREAM_TYPE_HTTP_REQUEST: u32 = 0;
+/// proxy-wasm's `StreamType::HttpResponse`.
+const STREAM_TYPE_HTTP_RESPONSE: u32 = 1;
 
 /// proxy-wasm ABI statuses.
 const STATUS_OK: u32 = 0;
@@ -545,8 +555,8 @@ impl Context for HttpStream {
         true
     }
 
-    /// A prompt guard's answer; no `:status` when the call failed or timed
-    /// out.
+    /// A guard's answer (about the prompt or the reply); no `:status` when
+    /// the call failed or timed out.
     fn on_http_call_response(
         &mut self,
         token_id: u32,

@@ -14,6 +14,7 @@ mod host;
 mod masking;
 mod plugin;
 mod prompt_stage;
+mod reply_callout;
 
 pub use host::{Flow, Host, SharedWriteError};
 pub use plugin::Plugin;
@@ -37,6 +38,7 @@ use crate::response::{is_event_stream, ResponseReader, MAX_JSON_BODY};
 use crate::route_type::{self, RouteType};
 use converting::{Converting, Dialect};
 use masking::Masking;
+use reply_callout::{Ended, ReplyCallout};
 
 /// Largest request body copied to read its `model` for the metrics label.
 /// Beyond it the label falls back to `unknown`.
@@ -143,6 +145,8 @@ pub struct Stream {
     converting: Option<Converting>,
     /// A response guard masks the reply.
     masking: Option<Masking>,
+    /// Webhook response guards check the reply.
+    reply_callout: Option<ReplyCallout>,
     /// The plugin's configuration with the credential Envoy injected for
     /// this attempt ([`injected`]); `None` when the configuration has none
     /// to inject.
@@ -177,6 +181,7 @@ impl Stream {
             counted: false,
             converting: None,
             masking: None,
+            reply_callout: None,
             resolved: None,
             budgets: None,
             guard_keys: Vec::new(),
@@ -752,6 +757,29 @@ impl Stream {
         let cap = usize::try_from(self.cfg(plugin).max_request_bytes)
             .unwrap_or(usize::MAX)
             .min(MAX_JSON_BODY);
+        let guards = &plugin.cfg.policy.response_guards;
+        if matches!(self.status, Some(200..=299)) && reply_callout::has_webhooks(guards) {
+            let readable = framing == crate::response::Framing::Json && !encoded;
+            if let Some((callout, flow)) = ReplyCallout::start(guards, host, readable, format, cap)
+            {
+                let held = flow == Flow::Pause;
+                self.reply_callout = Some(callout);
+                if held {
+                    // Regex guards mask what the webhooks pass, whole.
+                    self.masking = format.and_then(|format| {
+                        Masking::for_conversion(guard, host, self.status, false, format)
+                    });
+                    return Flow::Pause;
+                }
+                if self
+                    .reply_callout
+                    .as_ref()
+                    .is_some_and(ReplyCallout::refused)
+                {
+                    return Flow::Continue;
+                }
+            }
+        }
         match Masking::start(guard, host, self.status, framing, encoded, format, cap) {
             Some((masking, flow)) => {
                 self.masking = Some(masking);
@@ -794,6 +822,19 @@ impl Stream {
             }
             return flow;
         }
+        if self.reply_callout.as_ref().is_some_and(ReplyCallout::holds) {
+            return match self.reply_body(plugin, host, body_size, end_of_stream) {
+                None => Flow::Pause,
+                Some(ended) => self.end_reply(plugin, host, body_size, ended),
+            };
+        }
+        if let Some(callout) = self.reply_callout.as_mut().filter(|c| c.refused()) {
+            callout.passing(host, body_size);
+            if end_of_stream {
+                self.finish(plugin, host);
+            }
+            return Flow::Continue;
+        }
         if let Some(masking) = &mut self.masking {
             let flow = masking.on_body(
                 patterns,
@@ -831,12 +872,87 @@ impl Stream {
     }
 
     pub fn on_response_trailers(&mut self, plugin: &Plugin, host: &mut impl Host) -> Flow {
+        if self.reply_callout.as_ref().is_some_and(ReplyCallout::holds) {
+            let held = self.reply_callout.as_ref().map_or(0, ReplyCallout::held);
+            if let Some(ended) = self.reply_trailers(plugin, host) {
+                if self.end_reply(plugin, host, held, ended) == Flow::Pause {
+                    return Flow::Pause;
+                }
+            }
+            return Flow::Continue;
+        }
         if let Some(masking) = &mut self.masking {
             let patterns = plugin.reply_guard.as_ref().and_then(ReplyGuard::patterns);
             let response = &mut self.response;
             masking.on_trailers(patterns, host, &mut |chunk, end| {
                 response.as_mut().and_then(|reader| reader.pass(chunk, end))
             });
+        }
+        self.finish(plugin, host);
+        Flow::Continue
+    }
+
+    /// A webhook's answer: about the held reply, or the held request.
+    pub fn on_call_response(
+        &mut self,
+        plugin: &Plugin,
+        host: &mut impl Host,
+        token: u32,
+        status: Option<u16>,
+        body: Vec<u8>,
+    ) {
+        let waits = self
+            .reply_callout
+            .as_ref()
+            .is_some_and(|c| c.waits_for(token));
+        if !waits {
+            self.on_prompt_call_response(plugin, host, token, status, body);
+            return;
+        }
+        let body_size = self
+            .reply_callout
+            .as_ref()
+            .map_or(0, ReplyCallout::held_size);
+        if let Some(ended) = self.on_reply_call_response(plugin, host, token, status, body) {
+            if self.end_reply(plugin, host, body_size, ended) == Flow::Continue {
+                host.resume_response();
+            }
+        }
+    }
+
+    /// The webhooks are done with the held reply of `body_size` bytes:
+    /// regex guards mask what they passed, and it goes on.
+    fn end_reply(
+        &mut self,
+        plugin: &Plugin,
+        host: &mut impl Host,
+        body_size: usize,
+        ended: Ended,
+    ) -> Flow {
+        let mut bytes = match ended {
+            Ended::Asking => return Flow::Pause,
+            Ended::Refused => {
+                self.finish(plugin, host);
+                return Flow::Continue;
+            }
+            Ended::Pass { bytes, .. } => bytes,
+        };
+        let patterns = plugin.reply_guard.as_ref().and_then(ReplyGuard::patterns);
+        if let Some(masking) = &mut self.masking {
+            match masking.whole(patterns, &bytes) {
+                Ok(None) => {}
+                Ok(Some(masked)) => bytes = masked,
+                Err(error) => {
+                    host.set_response_header(":status", "502");
+                    host.set_response_header("content-type", "application/json");
+                    self.status = Some(502);
+                    bytes = error;
+                }
+            }
+        }
+        host.replace_response_body(body_size, &bytes);
+        if host.response_header("content-length").is_some() {
+            host.set_response_header("content-length", &bytes.len().to_string());
         }
         self.finish(plugin, host);
         Flow::Continue

@@ -179,9 +179,9 @@ impl Stream {
         self.finish_holding(plugin, host, held, body, masked)
     }
 
-    /// The answer to a guard's call (`status` `None` when the call failed or
-    /// timed out). Resumes the request or answers the client.
-    pub fn on_call_response(
+    /// The answer to a prompt guard's call (`status` `None` when the call
+    /// failed or timed out). Resumes the request or answers the client.
+    pub(super) fn on_prompt_call_response(
         &mut self,
         plugin: &Plugin,
         host: &mut impl Host,

@@ -70,4 +70,6 @@ pub trait Host {
     ) -> Option<u32>;
     /// Lets the request, paused in a callback, go on upstream.
     fn resume_request(&mut self);
+    /// Lets the reply, paused in a callback, go on to the client.
+    fn resume_response(&mut self);
 }

@@ -56,6 +56,8 @@ struct Fake {
     calls_fail: bool,
     /// The paused request was resumed (once at most).
     resumed: bool,
+    /// The paused reply was resumed (once at most).
+    response_resumed: bool,
 }
 
 /// A call as Envoy would make it.
@@ -183,6 +185,10 @@ impl Host for Fake {
         assert!(!self.resumed, "resumed twice");
         assert!(self.local_reply.is_none(), "resumed an answered request");
         self.resumed = true;
+    }
+    fn resume_response(&mut self) {
+        assert!(!self.response_resumed, "resumed the reply twice");
+        self.response_resumed = true;
     }
 }
 
