@@ -11,6 +11,7 @@ mod injected;
 mod model_names;
 mod native_apis;
 mod prompt_policy;
+mod reply_callout;
 mod reply_guard;
 mod route_types;
 
