@@ -298,6 +298,15 @@ impl Stream {
             let e = convert::ConvertError::new("the request has no body", None);
             return self.refuse_conversion(host, &converting::refusal(dialect, &e));
         }
+        if let Some(dialect) = convert {
+            let guards = &cfg.policy.response_guards;
+            let messages = dialect == Dialect::Messages;
+            if let Some(body) = ReplyCallout::refuse_converted(guards, messages) {
+                host.send_response(502, &[("content-type", "application/json")], &body);
+                self.status = Some(502);
+                return Flow::Pause;
+            }
+        }
         // The client's own format: a Messages request the conversion sends
         // to a chat endpoint is still read as Messages.
         let policy = plugin.request_policy.plan(asked);

@@ -99,6 +99,26 @@ impl ReplyCallout {
         Some((callout, Flow::Continue))
     }
 
+    /// A reply the gateway will convert from another provider's API cannot
+    /// be sent to a webhook yet: the request is refused before it goes
+    /// upstream when a webhook fails closed (the body, in the client's
+    /// format); `None` lets it go, its reply unchecked by webhooks.
+    pub(super) fn refuse_converted(guards: &[Guard], messages_client: bool) -> Option<Vec<u8>> {
+        if !has_webhooks(guards) {
+            return None;
+        }
+        let format = if messages_client {
+            Format::Messages
+        } else {
+            Format::Chat
+        };
+        ReplyCallout {
+            format,
+            state: State::Done,
+        }
+        .unchecked(guards)
+    }
+
     /// The error body when any webhook guard fails closed; `None` when all
     /// let an unchecked reply through.
     fn unchecked(&self, guards: &[Guard]) -> Option<Vec<u8>> {

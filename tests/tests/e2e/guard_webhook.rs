@@ -44,6 +44,31 @@ fn decide(request: &Value) -> Value {
     }
 }
 
+/// The guard's rules for replies: "plans" is withheld, an address masked.
+fn decide_reply(request: &Value) -> Value {
+    let choices = request["body"]["choices"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let text = |c: &Value| {
+        c["message"]["content"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    if choices.iter().any(|c| text(c).contains("plans")) {
+        json!({"action": {"body": "reply withheld", "status_code": 451, "reason": "plans"}})
+    } else if choices.iter().any(|c| text(c).contains("billing@")) {
+        let masked: Vec<Value> = choices
+            .iter()
+            .map(|c| json!({"message": {"role": "assistant", "content": text(c).replace("billing@example.com", "<ADDRESS>")}}))
+            .collect();
+        json!({"action": {"body": {"choices": masked}, "reason": "an address"}})
+    } else {
+        json!({"action": {}})
+    }
+}
+
 /// One HTTP/1.1 exchange per connection: what the guard received (path and
 /// body) is recorded.
 fn answer(mut stream: TcpStream, seen: &Mutex<Vec<(String, Value)>>) -> std::io::Result<()> {
@@ -82,7 +107,12 @@ fn answer(mut stream: TcpStream, seen: &Mutex<Vec<(String, Value)>>) -> std::io:
         buf.extend_from_slice(&chunk[..n]);
     }
     let request: Value = serde_json::from_slice(&buf[head_end..]).unwrap_or(Value::Null);
-    let body = decide(&request).to_string();
+    let body = if path == "/response" {
+        decide_reply(&request)
+    } else {
+        decide(&request)
+    }
+    .to_string();
     seen.lock().unwrap().push((path, request));
     write!(
         stream,
@@ -241,4 +271,61 @@ fn moderation_through_an_ai_backend_uses_its_key_and_refuses_flagged_prompts() {
         1,
         "a flagged prompt went upstream"
     );
+}
+
+#[test]
+fn a_reply_webhook_masks_or_withholds_whole_replies() {
+    let (guard_port, seen) = serve_guard();
+    let manifests = |_: ()| {
+        let documents = yaml_stream(&[
+            &Gateway::http(GATEWAY_PORT),
+            &AiBackend::openai("openai", AuthToken::inline(KEY)),
+            &HttpRoute::prefix("llm", "/llm", "openai"),
+        ]);
+        format!(
+            "{documents}---\napiVersion: gateway.kgateway.dev/v1alpha1\nkind: TrafficPolicy\nmetadata: {{name: guard}}\nspec:\n  targetRefs: [{{group: gateway.networking.k8s.io, kind: HTTPRoute, name: llm}}]\n  ai:\n    promptGuard:\n      response: {{webhook: {{host: {{host: 127.0.0.1, port: {guard_port}}}}}}}\n"
+        )
+    };
+    let path = "/llm/v1/chat/completions";
+    let reply_text = |r: &llmgate_e2e::harness::Reply| {
+        let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+        body["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+
+    let masking = MockProvider::start_blocking(MockConfig {
+        answer: "Write to billing@example.com.".into(),
+        ..MockConfig::new(KEY)
+    })
+    .unwrap();
+    let gateway = start_gateway(&manifests(()), masking.addr().port());
+    let masked = gateway.post(path, &[], &chat("where do I write?"));
+    assert_eq!(masked.status, 200, "{}", masked.text());
+    assert_eq!(reply_text(&masked), "Write to <ADDRESS>.");
+    assert_eq!(
+        masked.header("content-length"),
+        Some(&*masked.body.len().to_string())
+    );
+    {
+        let seen = seen.lock().unwrap();
+        let call = seen.iter().find(|(p, _)| p == "/response").expect("asked");
+        assert_eq!(
+            call.1,
+            json!({"body": {"choices": [{"message": {"role": "assistant", "content": "Write to billing@example.com."}}]}})
+        );
+    }
+    drop(gateway);
+
+    let withholding = MockProvider::start_blocking(MockConfig {
+        answer: "Here are the secret plans.".into(),
+        ..MockConfig::new(KEY)
+    })
+    .unwrap();
+    let gateway = start_gateway(&manifests(()), withholding.addr().port());
+    let withheld = gateway.post(path, &[], &chat("show me"));
+    assert_eq!(withheld.status, 451, "{}", withheld.text());
+    assert_eq!(withheld.text(), "reply withheld");
+    assert_eq!(withholding.requests().len(), 1);
 }

@@ -105,7 +105,8 @@ pub fn applied(
             }
             for (i, g) in guard.response.iter().flat_map(|g| g.as_slice()).enumerate() {
                 let field = format!("spec.ai.promptGuard.response[{i}]");
-                out.policy.response_guards.push(response_guard(g, &field)?);
+                let guard = response_guard(g, &field, policy, lookup, &mut out.guard_needs)?;
+                out.policy.response_guards.push(guard);
             }
         }
         if let Some(enrichment) = &ai.prompt_enrichment {
@@ -222,7 +223,13 @@ fn request_guard(
     guard_callouts::moderation(moderation, rejection, policy, &field, index, lookup, needs)
 }
 
-fn response_guard(g: &ResponseGuard, field: &str) -> Result<filter::Guard, Refusal> {
+fn response_guard(
+    g: &ResponseGuard,
+    field: &str,
+    policy: &Object<TrafficPolicy>,
+    lookup: &Lookup<'_>,
+    needs: &mut Needs,
+) -> Result<filter::Guard, Refusal> {
     exactly_one(
         &[g.regex.is_some(), g.webhook.is_some()],
         field,
@@ -244,12 +251,13 @@ fn response_guard(g: &ResponseGuard, field: &str) -> Result<filter::Guard, Refus
             }
             regex_guard(regex, rejection, &format!("{field}.regex"))
         }
-        None => Err((
-            format!("{field}.webhook"),
-            "webhook response guards are not supported yet (llmgate guards replies with regex; \
-             webhooks guard prompts); nothing of this policy is applied"
-                .into(),
-        )),
+        None => match &g.webhook {
+            Some(webhook) => {
+                let field = format!("{field}.webhook");
+                guard_callouts::webhook(webhook, rejection, policy, &field, lookup, needs)
+            }
+            None => Err((field.into(), "a guard needs one of regex or webhook".into())),
+        },
     }
 }
 

@@ -185,3 +185,28 @@ fn a_stream_cannot_be_checked() {
     assert!(f.calls.is_empty());
     assert_eq!(f.client_got, sse.as_bytes(), "fail open: passed unchecked");
 }
+
+#[test]
+fn a_reply_to_be_converted_is_refused_before_it_is_asked_for_when_a_webhook_fails_closed() {
+    // (fail open, the local answer)
+    for (fail_open, refused) in [(false, true), (true, false)] {
+        let guard = guarded(fail_open).cfg.policy;
+        let p = Plugin::new(FilterConfig {
+            policy: guard,
+            ..super::conversion::anthropic().cfg
+        });
+        let mut f = fake(&[(":path", "/v1/chat/completions")]);
+        let mut s = Stream::new();
+        let flow = s.on_request_headers(&p, &mut f, false);
+        match &f.local_reply {
+            Some((status, _, body)) => {
+                assert!(refused, "fail open: refused");
+                assert_eq!(*status, 502);
+                let body: Value = serde_json::from_slice(body).unwrap();
+                assert_eq!(body["error"]["code"], "guard_unavailable", "{body}");
+                assert_eq!(flow, Flow::Pause);
+            }
+            None => assert!(!refused, "fail closed: the request went on"),
+        }
+    }
+}

@@ -262,13 +262,11 @@ fn what_cannot_be_called_is_refused_naming_the_field() {
     let out = translate_text(&format!(
         "{BASE}---\napiVersion: gateway.kgateway.dev/v1alpha1\nkind: TrafficPolicy\nmetadata: {{name: p, namespace: ai}}\nspec:\n  targetRefs: [{{group: gateway.networking.k8s.io, kind: HTTPRoute, name: r}}]\n  ai:\n    promptGuard:\n      response: {{webhook: {{host: {{host: g, port: 80}}}}}}\n"
     ));
+    // A response webhook is served like a request one.
+    assert!(out.problems.is_empty(), "{:?}", out.problems);
+    let policy = filter_config(chat_cluster(&out.bootstrap)).policy;
     assert!(
-        out.problems.iter().any(|p| {
-            p.contains(
-            "spec.ai.promptGuard.response[0].webhook: webhook response guards are not supported yet"
-        )
-        }),
-        "{:?}",
-        out.problems
+        matches!(policy.response_guards.as_slice(), [Guard::Webhook(w)] if w.callout.authority == "g:80"),
+        "{policy:?}"
     );
 }

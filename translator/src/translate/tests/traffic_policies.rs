@@ -222,12 +222,12 @@ fn the_most_specific_policy_gives_each_rule_its_table() {
         Case {
             name: "an unsupported field: nothing applied, the next policy in line applies",
             policies: vec![
-                policy("guard", "", &rule("chat"), "{routes: {'*': Passthrough}, promptGuard: {response: {webhook: {host: {host: guard, port: 80}}}}}"),
+                policy("guard", "", &rule("chat"), "{routes: {'*': Passthrough}, routeType: CHAT}"),
                 policy("route", "", ROUTE, "{routes: {/x: Detect}}"),
             ],
             tables: &[("/chat", "/x=Detect"), ("/files", "/x=Detect")],
             statuses: &[
-                ("guard", "False", "Invalid", "spec.ai.promptGuard.response[0].webhook: webhook response guards are not supported yet (llmgate guards replies with regex; webhooks guard prompts); nothing of this policy is applied"),
+                ("guard", "False", "Invalid", "spec.ai.routeType: kgateway 2.0's routeType is not supported; use spec.ai.routes (e.g. {\"*\": Completions}) — llmgate detects streaming from the request itself"),
                 ("route", "True", "Accepted", "spec.targetRefs[0]: applies to HTTPRoute ai/r"),
             ],
         },
