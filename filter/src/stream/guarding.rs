@@ -66,6 +66,22 @@ fn is_callout(guard: &Guard) -> bool {
 }
 
 impl Stream {
+    /// One call of a guard, in `llmgate_guard_callout` (prompt and reply
+    /// guards alike).
+    pub(super) fn count_callout(
+        &self,
+        plugin: &Plugin,
+        host: &mut impl Host,
+        kind: Kind,
+        outcome: callout::Outcome,
+    ) {
+        let route = self.route.as_deref().unwrap_or(metrics::UNKNOWN_ROUTE);
+        host.add_counter(
+            &metrics::guard_callout(route, &plugin.backend_label, kind.label(), outcome.label()),
+            1,
+        );
+    }
+
     /// Starts asking the guards about a held request's `body`.
     pub(super) fn start_guards(
         &mut self,
@@ -257,11 +273,7 @@ impl Stream {
             callout::Outcome::Reject => self.request_guard = Some(GuardAction::Reject),
             _ => {}
         }
-        let route = self.route.as_deref().unwrap_or(metrics::UNKNOWN_ROUTE);
-        host.add_counter(
-            &metrics::guard_callout(route, &plugin.backend_label, kind.label(), outcome.label()),
-            1,
-        );
+        self.count_callout(plugin, host, kind, outcome);
         if let Verdict::Refuse {
             status,
             content_type,

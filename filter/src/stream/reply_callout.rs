@@ -18,7 +18,6 @@ use serde_json::{Map, Value};
 use super::{Flow, Host, Plugin, Stream};
 use crate::callout::{self, reply_texts, texts, Answer, Kind, Side, Verdict};
 use crate::convert;
-use crate::metrics;
 use crate::policy_config::Guard;
 use crate::reply_guard::Format;
 
@@ -63,6 +62,26 @@ pub(super) enum Ended {
     Pass { bytes: Vec<u8>, masked: bool },
     /// Answered instead (headers and body already set).
     Refused,
+}
+
+/// The error body (in the client's `format`) when any webhook guard fails
+/// closed; `None` when all let an unchecked reply through.
+fn unchecked(guards: &[Guard], format: Format) -> Option<Vec<u8>> {
+    let closed = guards
+        .iter()
+        .any(|g| matches!(g, Guard::Webhook(w) if !w.callout.fail_open));
+    closed.then(|| {
+        let message = "llmgate: the response guard cannot check this reply (a stream, or one it cannot read); ask for a whole, uncompressed reply";
+        match format {
+            Format::Messages => convert::messages::anthropic_error("api_error", message),
+            _ => convert::openai_error(
+                message,
+                "api_error",
+                None,
+                Some(callout::UNAVAILABLE_CODE),
+            ),
+        }
+    })
 }
 
 /// Whether the policy has webhook response guards.
@@ -112,31 +131,11 @@ impl ReplyCallout {
         } else {
             Format::Chat
         };
-        ReplyCallout {
-            format,
-            state: State::Done,
-        }
-        .unchecked(guards)
+        unchecked(guards, format)
     }
 
-    /// The error body when any webhook guard fails closed; `None` when all
-    /// let an unchecked reply through.
     fn unchecked(&self, guards: &[Guard]) -> Option<Vec<u8>> {
-        let closed = guards
-            .iter()
-            .any(|g| matches!(g, Guard::Webhook(w) if !w.callout.fail_open));
-        closed.then(|| {
-            let message = "llmgate: the response guard cannot check this reply (a stream, or one it cannot read); ask for a whole, uncompressed reply";
-            match self.format {
-                Format::Messages => convert::messages::anthropic_error("api_error", message),
-                _ => convert::openai_error(
-                    message,
-                    "api_error",
-                    None,
-                    Some(callout::UNAVAILABLE_CODE),
-                ),
-            }
-        })
+        unchecked(guards, self.format)
     }
 
     /// The error format of the client.
@@ -419,11 +418,7 @@ impl Stream {
             .as_ref()
             .map_or(texts::Format::Chat, ReplyCallout::dialect);
         let (outcome, verdict) = callout::judge(guard, Side::Reply, answer, sent, dialect);
-        let route = self.route.as_deref().unwrap_or(metrics::UNKNOWN_ROUTE);
-        host.add_counter(
-            &metrics::guard_callout(route, &plugin.backend_label, kind.label(), outcome.label()),
-            1,
-        );
+        self.count_callout(plugin, host, kind, outcome);
         if let Verdict::Refuse {
             status,
             content_type,
